@@ -1,0 +1,7 @@
+"""Allow ``python -m oxide_csi``, which behaves exactly like the ``oxide-csi`` console script."""
+
+import sys
+
+from oxide_csi.cli import main
+
+sys.exit(main())

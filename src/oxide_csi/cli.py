@@ -1,0 +1,104 @@
+"""The ``oxide-csi`` command line.
+
+Subcommands: ``serve`` runs the plugin (controller, node, or both), ``simulator`` runs the
+simulated Oxide API, ``dev`` runs everything on one machine. Configuration problems end with one
+line on stderr naming what is wrong and exit code 2 -- never a traceback, never the token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from oxide_csi import DRIVER_NAME, __version__
+from oxide_csi.config import DEFAULT_API_VERSION, DEFAULT_KUBELET_DIR, ConfigError, Mode
+from oxide_csi.logsetup import LEVELS, configure_logging
+
+EXIT_CONFIG = 2
+
+
+def _add_logging_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", choices=LEVELS, default=os.environ.get("LOG_LEVEL"))
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        default=os.environ.get("LOG_FORMAT", "auto"),
+        help="json lines (default when not a terminal) or console",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oxide-csi", description=f"CSI plugin {DRIVER_NAME} for Oxide rack disks"
+    )
+    parser.add_argument("--version", action="version", version=f"oxide-csi {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the CSI plugin")
+    serve.add_argument("--mode", choices=[m.value for m in Mode], help="default: all ($CSI_MODE)")
+    serve.add_argument("--endpoint", help="unix:///path or tcp://host:port ($CSI_ENDPOINT)")
+    serve.add_argument("--node-id", help="this node's instance name or id ($CSI_NODE_ID)")
+    serve.add_argument(
+        "--kubelet-dir", help=f"kubelet root directory (default {DEFAULT_KUBELET_DIR})"
+    )
+    serve.add_argument("--oxide-host", help="Oxide API URL ($OXIDE_HOST)")
+    serve.add_argument("--oxide-profile", help="profile in credentials.toml ($OXIDE_PROFILE)")
+    serve.add_argument("--oxide-project", help="project holding the disks ($OXIDE_PROJECT)")
+    serve.add_argument(
+        "--api-version", help=f"api-version header (default {DEFAULT_API_VERSION})"
+    )
+    serve.add_argument(
+        "--max-disks-per-instance", help="disk slots per instance, boot disk included (default 8)"
+    )
+    serve.add_argument("--state-dir", help="controller's durable attach record directory")
+    serve.add_argument("--shutdown-grace", help="seconds in-flight calls get on SIGTERM")
+    _add_logging_flags(serve)
+
+    # Listed for --help only: main() hands its arguments to the simulator's own parser.
+    sub.add_parser("simulator", help="run the simulated Oxide API (see: simulator --help)")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from oxide_csi.config import build_serve_config
+
+    # The token is read from the environment only: a flag would show it in `ps`.
+    config = build_serve_config(vars(args), os.environ)
+    configure_logging(args.log_level or "info", args.log_format)
+
+    from oxide_csi.app import build_plugin
+    from oxide_csi.server.grpc_server import serve_until_signalled
+    from oxide_csi.server.listener import ListenError
+
+    async def run() -> None:
+        plugin = await build_plugin(config)
+        await serve_until_signalled(plugin.spec, on_shutdown=plugin.aclose)
+
+    try:
+        asyncio.run(run())
+    except ListenError as exc:
+        print(f"oxide-csi: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulator"]:
+        from oxide_sim.cli import main as simulator_main
+
+        return simulator_main(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+    except ConfigError as exc:
+        print(f"oxide-csi: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    _parser().print_help(sys.stderr)
+    return EXIT_CONFIG

@@ -1,0 +1,211 @@
+"""The plugin's configuration, resolved once at start-up from flags and environment.
+
+Why resolve everything up front: a misconfigured plugin must fail at start with one line that
+names what is missing (exit code 2), not minutes later on the first CreateVolume. Each setting has
+a flag and an environment variable; the flag wins.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from oxide_csi.credentials import CredentialsError, OxideCredentials, resolve_credentials
+from oxide_csi.endpoint import Endpoint, EndpointError, parse_endpoint
+
+#: The API version sent in the ``api-version`` header. 2026021301.0.0 is the first version with
+#: ``disk_backend`` and is served by every Oxide release since v18, so it is the safe default;
+#: racks newer than that accept it too.
+DEFAULT_API_VERSION = "2026021301.0.0"
+#: Disk slots per instance, boot disk included. Oxide v18+ allows 12; 8 is the conservative
+#: default of the design card and what older racks enforce.
+DEFAULT_MAX_DISKS = 8
+DEFAULT_KUBELET_DIR = Path("/var/lib/kubelet")
+DEFAULT_ENDPOINT = "unix:///csi/csi.sock"
+
+_NAME_RE = re.compile(r"^[a-z](|[a-z0-9-]*[a-z0-9])$")
+_API_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed. The message is one line and never holds a secret."""
+
+
+class Mode(StrEnum):
+    CONTROLLER = "controller"
+    NODE = "node"
+    ALL = "all"
+
+    @property
+    def runs_controller(self) -> bool:
+        return self in (Mode.CONTROLLER, Mode.ALL)
+
+    @property
+    def runs_node(self) -> bool:
+        return self in (Mode.NODE, Mode.ALL)
+
+
+@dataclass(frozen=True)
+class OxideSettings:
+    """What the controller needs to reach the Oxide API."""
+
+    credentials: OxideCredentials
+    project: str
+    api_version: str = DEFAULT_API_VERSION
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    node_id: str
+    kubelet_dir: Path = DEFAULT_KUBELET_DIR
+    max_disks_per_instance: int = DEFAULT_MAX_DISKS
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    max_disks_per_instance: int = DEFAULT_MAX_DISKS
+    state_dir: Path = Path("/var/lib/oxide-csi")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    mode: Mode
+    endpoint: Endpoint
+    shutdown_grace: float
+    oxide: OxideSettings | None
+    node: NodeSettings | None
+    controller: ControllerSettings | None
+
+
+def is_valid_name(text: str) -> bool:
+    """The Oxide ``Name`` rule as Nexus enforces it (lower case only), 1..63 characters."""
+    return len(text) <= 63 and bool(_NAME_RE.match(text))
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _pick(flag: object, env: Mapping[str, str], *names: str) -> str | None:
+    if isinstance(flag, str) and flag:
+        return flag
+    for name in names:
+        if env.get(name):
+            return env[name]
+    return None
+
+
+def _int_setting(raw: str | None, what: str, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{what} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{what} must be between {low} and {high}, got {value}")
+    return value
+
+
+def read_product_uuid(sys_root: Path = Path("/sys")) -> str | None:
+    """The instance UUID the hypervisor puts in DMI: a node id that needs no credentials."""
+    try:
+        text = (sys_root / "class/dmi/id/product_uuid").read_text().strip().lower()
+    except OSError:
+        return None
+    return text if _is_uuid(text) else None
+
+
+def oxide_settings(
+    env: Mapping[str, str],
+    host: str | None = None,
+    token: str | None = None,
+    profile: str | None = None,
+    project: str | None = None,
+    api_version: str | None = None,
+) -> OxideSettings:
+    try:
+        creds = resolve_credentials(env, host=host, token=token, profile=profile)
+    except CredentialsError as exc:
+        raise ConfigError(str(exc)) from None
+    project = project or env.get("OXIDE_PROJECT")
+    if not project:
+        raise ConfigError("OXIDE_PROJECT is not set (the Oxide project that holds the disks)")
+    if not (is_valid_name(project) or _is_uuid(project)):
+        raise ConfigError(f"OXIDE_PROJECT must be an Oxide name or UUID, got {project!r}")
+    version = api_version or env.get("OXIDE_API_VERSION") or DEFAULT_API_VERSION
+    if not _API_VERSION_RE.match(version):
+        raise ConfigError(f"OXIDE_API_VERSION must look like 2026021301.0.0, got {version!r}")
+    return OxideSettings(credentials=creds, project=project, api_version=version)
+
+
+def build_serve_config(
+    args: Mapping[str, object], env: Mapping[str, str], sys_root: Path = Path("/sys")
+) -> ServeConfig:
+    """Turn parsed flags (as a mapping) and the environment into a :class:`ServeConfig`."""
+    raw_mode = _pick(args.get("mode"), env, "CSI_MODE") or "all"
+    try:
+        mode = Mode(raw_mode)
+    except ValueError:
+        raise ConfigError(f"mode must be controller, node or all, got {raw_mode!r}") from None
+    raw_endpoint = _pick(args.get("endpoint"), env, "CSI_ENDPOINT") or DEFAULT_ENDPOINT
+    try:
+        endpoint = parse_endpoint(raw_endpoint)
+    except EndpointError as exc:
+        raise ConfigError(str(exc)) from None
+    max_disks = _int_setting(
+        _pick(args.get("max_disks_per_instance"), env, "OXIDE_MAX_DISKS_PER_INSTANCE"),
+        "max disks per instance",
+        DEFAULT_MAX_DISKS,
+        2,
+        64,
+    )
+    grace_raw = _pick(args.get("shutdown_grace"), env, "CSI_SHUTDOWN_GRACE")
+    grace = float(_int_setting(grace_raw, "shutdown grace (seconds)", 30, 0, 3600))
+
+    oxide = controller = node = None
+    if mode.runs_controller:
+        oxide = oxide_settings(
+            env,
+            host=_pick(args.get("oxide_host"), env),
+            token=_pick(args.get("oxide_token"), env),
+            profile=_pick(args.get("oxide_profile"), env),
+            project=_pick(args.get("oxide_project"), env),
+            api_version=_pick(args.get("api_version"), env),
+        )
+        state_dir = _pick(args.get("state_dir"), env, "OXIDE_CSI_STATE_DIR")
+        controller = ControllerSettings(
+            max_disks_per_instance=max_disks,
+            state_dir=Path(state_dir) if state_dir else ControllerSettings.state_dir,
+        )
+    if mode.runs_node:
+        node_id = _pick(args.get("node_id"), env, "CSI_NODE_ID", "KUBE_NODE_NAME")
+        node_id = node_id or read_product_uuid(sys_root)
+        if not node_id:
+            raise ConfigError(
+                "node id unknown: pass --node-id or set CSI_NODE_ID / KUBE_NODE_NAME "
+                "(no instance UUID at /sys/class/dmi/id/product_uuid)"
+            )
+        kubelet = _pick(args.get("kubelet_dir"), env, "KUBELET_DIR")
+        kubelet_dir = Path(kubelet) if kubelet else DEFAULT_KUBELET_DIR
+        if not kubelet_dir.is_absolute():
+            raise ConfigError(f"kubelet dir must be absolute, got {kubelet_dir}")
+        node = NodeSettings(
+            node_id=node_id, kubelet_dir=kubelet_dir, max_disks_per_instance=max_disks
+        )
+    return ServeConfig(
+        mode=mode,
+        endpoint=endpoint,
+        shutdown_grace=grace,
+        oxide=oxide,
+        node=node,
+        controller=controller,
+    )

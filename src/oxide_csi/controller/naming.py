@@ -1,0 +1,67 @@
+"""Deterministic Oxide names for CSI volumes and snapshots.
+
+Why a hash first: the guest sees an attached disk as an NVMe device whose serial is the first
+20 bytes of the disk's name, and the node finds the device by that serial. So those 20 bytes must
+differ between any two of our disks. ``csi-`` plus 16 hex digits of SHA-256 over the CSI name
+gives 64 bits of uniqueness in exactly 20 bytes, and the same CSI name always maps to the same
+disk name, so a retried CreateVolume finds the disk the first attempt made. The readable tail
+(the CSI name, lower-cased and cleaned) is for operators browsing the Oxide console.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+DISK_PREFIX = "csi-"
+SNAPSHOT_PREFIX = "snap-"
+CLONE_SNAPSHOT_PREFIX = "clone-"
+SERIAL_LEN = 20
+MAX_NAME_LEN = 63
+_HASH_CHARS = SERIAL_LEN - len(DISK_PREFIX)
+_SERIAL_RE = re.compile(rf"^{DISK_PREFIX}[0-9a-f]{{{_HASH_CHARS}}}$")
+
+
+def _digest(csi_name: str) -> str:
+    return hashlib.sha256(csi_name.encode()).hexdigest()[:_HASH_CHARS]
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower())
+    return re.sub(r"-{2,}", "-", slug).strip("-")
+
+
+def _compose(prefix: str, csi_name: str) -> str:
+    head = prefix + _digest(csi_name)
+    tail = _slug(csi_name)
+    name = f"{head}-{tail}" if tail else head
+    return name[:MAX_NAME_LEN].rstrip("-")
+
+
+def disk_name(csi_name: str) -> str:
+    """The Oxide disk name for a CSI volume name."""
+    return _compose(DISK_PREFIX, csi_name)
+
+
+def snapshot_name(csi_name: str) -> str:
+    """The Oxide snapshot name for a CSI snapshot name."""
+    return _compose(SNAPSHOT_PREFIX, csi_name)
+
+
+def clone_snapshot_name(target_csi_name: str) -> str:
+    """The temporary snapshot a clone into ``target_csi_name`` goes through."""
+    return _compose(CLONE_SNAPSHOT_PREFIX, target_csi_name)
+
+
+def serial_for(disk: str) -> str:
+    """The NVMe serial the guest will show for an Oxide disk name."""
+    return disk.encode()[:SERIAL_LEN].decode(errors="ignore")
+
+
+def is_managed_serial(serial: str) -> bool:
+    """True for serials of disks this plugin created (the node uses it to count slots)."""
+    return bool(_SERIAL_RE.match(serial.strip()))
+
+
+def is_managed_disk(name: str) -> bool:
+    return is_managed_serial(serial_for(name))

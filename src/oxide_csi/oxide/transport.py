@@ -1,0 +1,307 @@
+"""HTTP plumbing for the Oxide API: one pooled ``httpx.AsyncClient``, auth, retries, metrics hook.
+
+Every request goes through ``Transport.request``, which owns the whole retry loop so that the
+rules live in one place:
+
+* every attempt is bounded by ``request_timeout`` and by the caller's deadline, the whole loop
+  by ``max_attempts`` and the deadline; giving up raises the last typed error, or ``Timeout``
+  when it was the deadline that ran out;
+* between attempts we sleep a full-jitter exponential backoff, or the server's ``Retry-After``
+  on 429 when it sent one (never past the deadline);
+* ``Safety.SAFE`` requests are retried on any transient failure; ``Safety.CREATE`` requests
+  only when the failure proves nothing happened, otherwise the caller's *resolver* looks the
+  resource up first (see ``Transport.request``).
+
+The bearer token lives only in the client's default headers; nothing here formats headers into
+a message or a log line, and server text is scrubbed of the token before it becomes an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from oxide_csi.oxide import errors
+from oxide_csi.oxide.config import OxideConfig
+from oxide_csi.oxide.retry import (
+    CREATE_RETRY_DIRECTLY,
+    RESOLVABLE_STATUSES,
+    Safety,
+    Verdict,
+    backoff_delay,
+    verdict_for_exception,
+    verdict_for_status,
+)
+
+_log = logging.getLogger(__name__)
+
+#: ``on_request(method, template, status, seconds, attempt)``; status None when no response came.
+RequestObserver = Callable[[str, str, int | None, float, int], None]
+
+#: Below this much time left there is no point in starting an attempt.
+_MIN_ATTEMPT_SECONDS = 0.001
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A resolver's finding that the request's effect is already in place; ``value`` is the
+    result to return as if the request had succeeded (the parsed JSON of the resource)."""
+
+    value: Any
+
+
+#: Looks at the server's state after an ambiguous failure (given the error that prompted the
+#: look). Returns ``Resolved`` when the wanted outcome is there, None when it is not (so a retry
+#: may go ahead, or the error stands), or raises.
+Resolver = Callable[[errors.OxideError], Awaitable[Resolved | None]]
+
+
+def _ssl_context(cfg: OxideConfig) -> ssl.SSLContext | bool:
+    if cfg.insecure:
+        return False
+    if cfg.ca_file:
+        return ssl.create_default_context(cafile=cfg.ca_file)
+    return True
+
+
+class Transport:
+    """Sends requests to one rack with one identity; safe to share across tasks of one loop."""
+
+    def __init__(
+        self,
+        cfg: OxideConfig,
+        *,
+        on_request: RequestObserver | None = None,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._cfg = cfg
+        self._on_request = on_request
+        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
+        self._secret = cfg.token.encode()
+        self._http = httpx.AsyncClient(
+            base_url=cfg.base_url,
+            headers={
+                "authorization": f"Bearer {cfg.token}",
+                "api-version": cfg.api_version,
+                "user-agent": cfg.user_agent,
+                "accept": "application/json",
+            },
+            timeout=httpx.Timeout(
+                connect=cfg.connect_timeout,
+                read=cfg.request_timeout,
+                write=cfg.request_timeout,
+                pool=cfg.connect_timeout,
+            ),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            verify=_ssl_context(cfg),
+            transport=http_transport,
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    @property
+    def config(self) -> OxideConfig:
+        return self._cfg
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return f"Transport(host={self._cfg.host!r})"
+
+    async def request(
+        self,
+        method: str,
+        template: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        deadline: float | None = None,
+        safety: Safety = Safety.SAFE,
+        resolve: Resolver | None = None,
+    ) -> Any:
+        """Send ``method path`` and return the parsed JSON body (None for an empty body).
+
+        ``template`` is the OpenAPI path template (``/v1/disks/{disk}``), used for logs, error
+        messages and the observer so that metrics have bounded cardinality.
+
+        Resolution of ambiguous outcomes, when ``resolve`` is given:
+
+        * ``Safety.CREATE``: after a failure that leaves open whether the server created the
+          resource (500, 502, 504, dropped connection, read timeout) we do not repeat the POST;
+          we call ``resolve``, which looks the resource up by name. If it exists with the
+          requested properties the create succeeded and we return it; if it does not exist,
+          nothing happened and the POST is repeated. After 429/503 or a connection error the
+          POST is repeated directly.
+        * Any request: when an attempt after such a possibly-applied failure gets a client
+          error (400 ``ObjectAlreadyExists`` on a repeated create, 404 on a repeated delete,
+          a state complaint on a repeated attach), the error may be the echo of our own
+          earlier success, so ``resolve`` decides: ``Resolved`` means success, None means the
+          error stands.
+        """
+        context = f"{method} {template}"
+        maybe_applied = False
+        last: errors.OxideError | None = None
+        attempt = 0
+        while True:
+            attempt += 1
+            budget = self._attempt_budget(deadline, context, last)
+            error, verdict, value = await self._attempt(
+                method, template, path, query, body, budget, deadline, attempt, context, last
+            )
+            if error is None:
+                return value
+            assert verdict is not None
+            error.attempt = attempt
+            last = error
+
+            if maybe_applied and resolve is not None and error.status in RESOLVABLE_STATUSES:
+                return await self._resolve_or_raise(resolve, error)
+            if not verdict.transient:
+                raise error
+            if safety is Safety.CREATE and verdict.maybe_applied:
+                if error.status in CREATE_RETRY_DIRECTLY:
+                    maybe_applied = True
+                elif resolve is None:
+                    raise error
+                else:
+                    found = await resolve(error)
+                    if found is not None:
+                        return found.value
+                    # Not there: the create did not happen (or has not landed yet; if it lands
+                    # before our retry, the retry's ObjectAlreadyExists resolves it).
+                    maybe_applied = True
+            maybe_applied = maybe_applied or verdict.maybe_applied
+            if attempt >= self._cfg.max_attempts:
+                raise error
+            await self._sleep_before_retry(attempt, error, deadline, context)
+
+    async def _resolve_or_raise(self, resolve: Resolver, error: errors.OxideError) -> Any:
+        found = await resolve(error)
+        if found is None:
+            raise error
+        _log.debug("%s resolved as already done after earlier ambiguous failure", error.message)
+        return found.value
+
+    def _attempt_budget(
+        self, deadline: float | None, context: str, last: errors.OxideError | None
+    ) -> float:
+        if deadline is None:
+            return self._cfg.request_timeout
+        left = deadline - time.monotonic()
+        if left < _MIN_ATTEMPT_SECONDS:
+            raise _timeout(context, last)
+        return min(self._cfg.request_timeout, left)
+
+    async def _attempt(
+        self,
+        method: str,
+        template: str,
+        path: str,
+        query: Mapping[str, str | int] | None,
+        body: Any,
+        budget: float,
+        deadline: float | None,
+        attempt: int,
+        context: str,
+        last: errors.OxideError | None,
+    ) -> tuple[errors.OxideError | None, Verdict | None, Any]:
+        """One try; returns (None, None, value) on success or (error, verdict, None)."""
+        started = time.monotonic()
+        status: int | None = None
+        try:
+            try:
+                async with asyncio.timeout(budget):
+                    response = await self._http.request(
+                        method,
+                        path,
+                        params=dict(query) if query else None,
+                        json=body,
+                    )
+                    status = response.status_code
+                    content = response.content
+            except TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline - _MIN_ATTEMPT_SECONDS:
+                    raise _timeout(context, last) from None
+                silent = errors.Unavailable(f"{context}: no response within {budget:.3g}s")
+                return silent, Verdict(transient=True, maybe_applied=True), None
+            except httpx.TransportError as exc:
+                why = self._scrub(str(exc)) or "no detail"
+                broken = errors.Unavailable(f"{context}: {type(exc).__name__}: {why}")
+                return broken, verdict_for_exception(exc), None
+        finally:
+            self._observe(method, template, status, time.monotonic() - started, attempt)
+
+        request_id = response.headers.get("x-request-id")
+        _log.debug(
+            "oxide %s -> %s in %.3fs (attempt %d, request_id=%s)",
+            context,
+            status,
+            time.monotonic() - started,
+            attempt,
+            request_id,
+        )
+        if 200 <= status < 300:
+            return None, None, self._parse_success(content, context)
+        scrubbed = content.replace(self._secret, b"<redacted>")
+        refused = errors.from_response(status, scrubbed, response.headers, context=context)
+        return refused, verdict_for_status(status), None
+
+    def _parse_success(self, content: bytes, context: str) -> Any:
+        if not content.strip():
+            return None
+        try:
+            return json.loads(content)
+        except ValueError:
+            raise errors.UnexpectedResponse(f"{context}: response body is not JSON") from None
+
+    async def _sleep_before_retry(
+        self, attempt: int, error: errors.OxideError, deadline: float | None, context: str
+    ) -> None:
+        delay = backoff_delay(attempt, self._cfg.backoff_base, self._cfg.backoff_max, self._rng)
+        hinted = error.retry_after if error.status == 429 else None
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if hinted is not None and hinted >= left:
+                raise _timeout(context, error)
+            # Never sleep away the time the next attempt needs: at most half of what is left.
+            delay = min(delay, left / 2)
+        if hinted is not None:
+            delay = max(delay, hinted)
+        _log.debug(
+            "oxide %s failed (%s), retry %d in %.3fs",
+            context,
+            type(error).__name__,
+            attempt + 1,
+            delay,
+        )
+        await asyncio.sleep(delay)
+
+    def _observe(
+        self, method: str, template: str, status: int | None, seconds: float, attempt: int
+    ) -> None:
+        if self._on_request is None:
+            return
+        try:
+            self._on_request(method, template, status, seconds, attempt)
+        except Exception:  # a metrics bug must never fail an API call
+            _log.exception("request observer failed")
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._cfg.token, "<redacted>")
+
+
+def _timeout(context: str, last: errors.OxideError | None) -> errors.Timeout:
+    why = f"; last error: {last}" if last is not None else ""
+    return errors.Timeout(f"{context}: deadline exceeded{why}", last_error=last)

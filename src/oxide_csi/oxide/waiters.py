@@ -1,0 +1,93 @@
+"""Polling until a resource reaches a wanted state.
+
+Oxide's state changes are asynchronous: ``stop`` answers 202 with the instance ``stopping``, a
+new disk may be ``creating``. Callers need "wait until X, but not forever, and tell me at once
+if it can no longer happen": poll with growing intervals up to ``poll_max``, return as soon as
+the state is wanted, raise ``UnexpectedState`` on a state the resource does not leave by itself
+(a faulted disk, a failed instance), and ``Timeout`` at the deadline. Transient API failures
+while polling are ridden out until the deadline, because a waiter's whole point is patience.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Collection
+from typing import TypeVar
+
+from oxide_csi.oxide import errors
+
+T = TypeVar("T")
+
+#: States nothing but an operator (or a delete) moves a resource out of.
+DISK_FAIL_STATES = frozenset({"faulted", "destroyed"})
+INSTANCE_FAIL_STATES = frozenset({"failed", "destroyed"})
+SNAPSHOT_FAIL_STATES = frozenset({"faulted", "destroyed"})
+
+_TRANSIENT = (errors.Unavailable, errors.ServerError, errors.RateLimited)
+
+
+async def wait_for_state(
+    fetch: Callable[[float], Awaitable[T]],
+    state_of: Callable[[T], str],
+    *,
+    want: Collection[str],
+    fail: Collection[str],
+    deadline: float,
+    kind: str,
+    name: str,
+    poll_initial: float,
+    poll_max: float,
+) -> T:
+    """Poll ``fetch(deadline)`` until ``state_of`` the result is in ``want``.
+
+    ``fail`` states that are also wanted count as wanted. ``name`` appears in messages.
+    """
+    fatal = frozenset(fail) - frozenset(want)
+    delay = poll_initial
+    last_state: str | None = None
+    last_error: errors.OxideError | None = None
+    while True:
+        try:
+            current = await fetch(deadline)
+        except errors.Timeout as exc:
+            raise _too_late(kind, name, want, last_state, exc.last_error or last_error) from None
+        except _TRANSIENT as exc:
+            last_error = exc
+        else:
+            last_state = state_of(current)
+            if last_state in want:
+                return current
+            if last_state in fatal:
+                raise errors.UnexpectedState(
+                    f"{kind} {name!r} is {last_state}, which it will not leave by itself "
+                    f"(waited for {_fmt(want)})",
+                    kind=kind,
+                    resource=name,
+                    state=last_state,
+                )
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _too_late(kind, name, want, last_state, last_error)
+        await asyncio.sleep(min(delay, left))
+        if time.monotonic() >= deadline:
+            raise _too_late(kind, name, want, last_state, last_error)
+        delay = min(poll_max, delay * 2)
+
+
+def _fmt(states: Collection[str]) -> str:
+    return "/".join(sorted(states))
+
+
+def _too_late(
+    kind: str,
+    name: str,
+    want: Collection[str],
+    state: str | None,
+    last_error: errors.OxideError | None,
+) -> errors.Timeout:
+    seen = f"last seen {state}" if state is not None else "state never seen"
+    return errors.Timeout(
+        f"{kind} {name!r} did not become {_fmt(want)} before the deadline ({seen})",
+        last_error=last_error,
+    )

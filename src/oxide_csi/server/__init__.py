@@ -1,0 +1,1 @@
+"""The gRPC server: listening, the cross-cutting interceptor, health, and request redaction."""

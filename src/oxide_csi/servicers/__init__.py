@@ -1,0 +1,1 @@
+"""CSI servicers: validate requests and translate between CSI messages and domain calls."""

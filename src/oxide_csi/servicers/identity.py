@@ -1,0 +1,48 @@
+"""CSI Identity service: who the plugin is, what it offers, and whether it is ready."""
+
+from __future__ import annotations
+
+import grpc
+
+from oxide_csi import DRIVER_NAME, __version__
+from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
+from oxide_csi.readiness import CachedReadiness
+
+_Service = csi_pb2.PluginCapability.Service
+
+
+class IdentityServicer(csi_pb2_grpc.IdentityServicer):
+    """Answers from configuration; only Probe looks at the outside world (through a cache).
+
+    Capabilities are only those that are true: CONTROLLER_SERVICE when the controller runs.
+    Oxide disks can be attached to any instance of the project, so there are no topology
+    constraints to advertise, and no online expansion because Oxide cannot resize a disk.
+    """
+
+    def __init__(self, controller: bool, readiness: CachedReadiness) -> None:
+        self._controller = controller
+        self._readiness = readiness
+
+    async def GetPluginInfo(
+        self, request: csi_pb2.GetPluginInfoRequest, context: grpc.aio.ServicerContext
+    ) -> csi_pb2.GetPluginInfoResponse:
+        return csi_pb2.GetPluginInfoResponse(name=DRIVER_NAME, vendor_version=__version__)
+
+    async def GetPluginCapabilities(
+        self, request: csi_pb2.GetPluginCapabilitiesRequest, context: grpc.aio.ServicerContext
+    ) -> csi_pb2.GetPluginCapabilitiesResponse:
+        caps = []
+        if self._controller:
+            caps.append(
+                csi_pb2.PluginCapability(
+                    service=_Service(type=_Service.CONTROLLER_SERVICE)
+                )
+            )
+        return csi_pb2.GetPluginCapabilitiesResponse(capabilities=caps)
+
+    async def Probe(
+        self, request: csi_pb2.ProbeRequest, context: grpc.aio.ServicerContext
+    ) -> csi_pb2.ProbeResponse:
+        response = csi_pb2.ProbeResponse()
+        response.ready.value = await self._readiness.ready()
+        return response

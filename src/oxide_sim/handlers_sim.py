@@ -1,0 +1,83 @@
+"""The /sim test and benchmark hooks (no authentication, never faulted, never logged).
+
+They let a test put the simulated rack into states a real rack reaches only by accident: a
+faulted disk, an instance that cannot find capacity, a flaky network (``/sim/faults``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from oxide_sim import ops_disks, ops_instances
+from oxide_sim.errors import ApiError
+from oxide_sim.faults import parse_fault_config
+from oxide_sim.names import parse_name_or_id, parse_uuid
+from oxide_sim.routing import Request, Response, Route
+
+if TYPE_CHECKING:
+    from oxide_sim.app import App
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(400, "InvalidRequest", message)
+
+
+def sim_routes(app: App) -> list[Route]:
+    def stats(req: Request) -> Response:
+        body: dict[str, Any] = {
+            "requests": app.stats.snapshot(),
+            "instances": ops_instances.instance_stats(req.core),
+            "faults_injected": app.faults.injected,
+            "latency_injected": app.faults.latency_injected,
+        }
+        return Response(200, body)
+
+    def faults_get(req: Request) -> Response:
+        return Response(200, app.faults.cfg.to_json())
+
+    def faults_put(req: Request) -> Response:
+        try:
+            cfg = parse_fault_config(req.body, app.faults.cfg)
+        except (ValueError, TypeError) as exc:
+            raise _bad(str(exc)) from None
+        app.faults.configure(cfg)
+        return Response(200, cfg.to_json())
+
+    def disk_fault(req: Request) -> Response:
+        try:
+            disk_id = parse_uuid(req.params["disk_id"])
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
+        return Response(200, ops_disks.fault_disk(req.core, disk_id))
+
+    def start_failures(req: Request) -> Response:
+        body = req.body if isinstance(req.body, dict) else {}
+        count = body.get("count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise _bad('body must be {"count": N} with N >= 0')
+        try:
+            sel = parse_name_or_id(req.params["instance"])
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
+        return Response(200, ops_instances.set_start_failures(req.core, sel, count))
+
+    return [
+        Route("/sim/stats", {"GET": stats}, authenticated=False),
+        Route(
+            "/sim/faults",
+            {"GET": faults_get, "PUT": faults_put},
+            frozenset({"PUT"}),
+            authenticated=False,
+        ),
+        Route(
+            "/sim/disks/{disk_id}/fault",
+            {"POST": disk_fault},
+            authenticated=False,
+        ),
+        Route(
+            "/sim/instances/{instance}/start-failures",
+            {"POST": start_failures},
+            frozenset({"POST"}),
+            authenticated=False,
+        ),
+    ]

@@ -1,0 +1,143 @@
+"""The simulator's records: plain dataclasses, persisted as JSON and rendered by ``views``.
+
+They hold only what the simulated control plane needs; the API shapes (with their many constant
+fields) are produced in ``views`` so the persisted file stays small and version-neutral.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+
+def now_iso() -> str:
+    """Timestamps as Nexus prints them: RFC 3339, UTC, microseconds."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class ProjectRec:
+    id: str
+    name: str
+    description: str
+    time_created: str
+    time_modified: str
+
+
+@dataclass
+class DiskRec:
+    id: str
+    name: str
+    description: str
+    project_id: str
+    size: int
+    block_size: int
+    state: str  # creating | detached | attaching | attached | detaching | faulted
+    time_created: str
+    time_modified: str
+    instance_id: str | None = None
+    snapshot_id: str | None = None
+    image_id: str | None = None
+    read_only: bool = False
+    #: Bumped on every state change so a scheduled transition can tell it is stale.
+    gen: int = 0
+
+
+@dataclass
+class SnapshotRec:
+    id: str
+    name: str
+    description: str
+    project_id: str
+    disk_id: str
+    size: int
+    block_size: int
+    state: str  # creating | ready | faulted
+    time_created: str
+    time_modified: str
+    gen: int = 0
+
+
+@dataclass
+class InstanceRec:
+    id: str
+    name: str
+    description: str
+    project_id: str
+    hostname: str
+    ncpus: int
+    memory: int
+    run_state: str  # creating | starting | running | stopping | stopped | failed
+    time_created: str
+    time_modified: str
+    time_run_state_updated: str
+    boot_disk_id: str | None = None
+    starts: int = 0
+    stops: int = 0
+    #: Remaining starts to refuse with 507 (set via /sim/instances/{instance}/start-failures).
+    start_failures: int = 0
+    gen: int = 0
+
+
+@dataclass
+class State:
+    """Everything that persists; the lock lives in the engine, not here."""
+
+    silo_id: str = field(default_factory=new_id)
+    silo_name: str = "sim-silo"
+    user_id: str = field(default_factory=new_id)
+    time_created: str = field(default_factory=now_iso)
+    projects: dict[str, ProjectRec] = field(default_factory=dict)
+    disks: dict[str, DiskRec] = field(default_factory=dict)
+    snapshots: dict[str, SnapshotRec] = field(default_factory=dict)
+    instances: dict[str, InstanceRec] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "silo_id": self.silo_id,
+            "silo_name": self.silo_name,
+            "user_id": self.user_id,
+            "time_created": self.time_created,
+            "projects": [asdict(p) for p in self.projects.values()],
+            "disks": [asdict(d) for d in self.disks.values()],
+            "snapshots": [asdict(s) for s in self.snapshots.values()],
+            "instances": [asdict(i) for i in self.instances.values()],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> State:
+        st = cls(
+            silo_id=data["silo_id"],
+            silo_name=data.get("silo_name", "sim-silo"),
+            user_id=data["user_id"],
+            time_created=data.get("time_created", now_iso()),
+        )
+        for p in data.get("projects", []):
+            rec = _load(ProjectRec, p)
+            st.projects[rec.id] = rec
+        for d in data.get("disks", []):
+            drec = _load(DiskRec, d)
+            st.disks[drec.id] = drec
+        for s in data.get("snapshots", []):
+            srec = _load(SnapshotRec, s)
+            st.snapshots[srec.id] = srec
+        for i in data.get("instances", []):
+            irec = _load(InstanceRec, i)
+            st.instances[irec.id] = irec
+        return st
+
+
+_T = TypeVar("_T")
+
+
+def _load(cls: type[_T], data: dict[str, Any]) -> _T:
+    """Build a record, ignoring unknown keys so an older simulator can read a newer file."""
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in known})

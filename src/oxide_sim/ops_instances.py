@@ -1,0 +1,114 @@
+"""Instance operations: list, view, start, stop, list disks, and the start-failure hook.
+
+Semantics follow omicron ``nexus/src/app/instance.rs``:
+- start of a ``starting``/``running`` instance succeeds without change (202);
+  start of a ``stopping`` one is 409 ``instance must finish stopping before it can be started``;
+  start of ``stopped``/``failed`` moves to ``starting``, then ``running`` after start_seconds;
+- stop of a ``stopped`` instance succeeds without change; stop of ``failed`` makes it
+  ``stopped`` at once (no VMM to stop); stop of ``starting``/``running`` moves to ``stopping``
+  and ``stopped`` after stop_seconds; stop of ``stopping`` is accepted without change;
+- while ``creating`` neither is allowed (400).
+Both answer 202 with the instance as it is after the request.
+
+Unsure: the exact 507 message of a start that finds no sled; the simulator uses Nexus's
+"No sleds can fit the requested instance".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oxide_sim.core import Core, NameOrId
+from oxide_sim.errors import conflict, insufficient_capacity, invalid_request, not_found
+from oxide_sim.pagination import ListParams, paginate
+from oxide_sim.views import disk_view, instance_view
+
+
+def list_instances(core: Core, params: ListParams, project: NameOrId) -> dict[str, Any]:
+    with core.lock:
+        proj = core.project(project)
+        items = [i for i in core.state.instances.values() if i.project_id == proj.id]
+        return paginate(items, params, lambda i: (i.name, i.id), instance_view)
+
+
+def get_instance(core: Core, sel: NameOrId, project: NameOrId | None) -> dict[str, Any]:
+    with core.lock:
+        return instance_view(core.instance(sel, project))
+
+
+def list_instance_disks(
+    core: Core, sel: NameOrId, project: NameOrId | None, params: ListParams
+) -> dict[str, Any]:
+    with core.lock:
+        inst = core.instance(sel, project)
+        return paginate(core.instance_disks(inst), params, lambda d: (d.name, d.id), disk_view)
+
+
+def start_instance(core: Core, sel: NameOrId, project: NameOrId | None) -> dict[str, Any]:
+    with core.lock:
+        inst = core.instance(sel, project)
+        state = inst.run_state
+        if state in ("starting", "running"):
+            return instance_view(inst)
+        if state == "stopping":
+            raise conflict("instance must finish stopping before it can be started")
+        if state not in ("stopped", "failed"):
+            raise conflict(f"instance is in state {state} but it must be stopped to be started")
+        if inst.start_failures > 0:
+            inst.start_failures -= 1
+            core.commit()
+            raise insufficient_capacity("No sleds can fit the requested instance")
+        core.set_run_state(inst, "starting")
+        inst.starts += 1
+        core.commit()
+        gen = inst.gen
+        iid = inst.id
+        core.scheduler.call_later(
+            core.cfg.start_seconds,
+            lambda: core.finish_transition(iid, gen, "starting", "running", "before_running"),
+        )
+        return instance_view(inst)
+
+
+def stop_instance(core: Core, sel: NameOrId, project: NameOrId | None) -> dict[str, Any]:
+    with core.lock:
+        inst = core.instance(sel, project)
+        state = inst.run_state
+        if state in ("stopped", "stopping"):
+            return instance_view(inst)
+        if state == "creating":
+            raise invalid_request("cannot change instance state while it is still being created")
+        if state == "failed":
+            core.set_run_state(inst, "stopped")
+            core.commit()
+            return instance_view(inst)
+        core.set_run_state(inst, "stopping")
+        inst.stops += 1
+        core.commit()
+        gen = inst.gen
+        iid = inst.id
+        core.scheduler.call_later(
+            core.cfg.stop_seconds,
+            lambda: core.finish_transition(iid, gen, "stopping", "stopped", "after_stopped"),
+        )
+        return instance_view(inst)
+
+
+def set_start_failures(core: Core, name_or_id: NameOrId, count: int) -> dict[str, Any]:
+    """Test hook: the next ``count`` starts of the instance fail with 507."""
+    with core.lock:
+        kind, value = name_or_id
+        for inst in core.state.instances.values():
+            if (kind == "id" and inst.id == value) or (kind == "name" and inst.name == value):
+                inst.start_failures = count
+                core.commit()
+                return {"instance": inst.name, "start_failures": count}
+        raise not_found("instance", kind, value)
+
+
+def instance_stats(core: Core) -> dict[str, Any]:
+    with core.lock:
+        return {
+            i.name: {"id": i.id, "stops": i.stops, "starts": i.starts, "state": i.run_state}
+            for i in core.state.instances.values()
+        }

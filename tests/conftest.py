@@ -1,0 +1,45 @@
+"""Fixtures shared by the whole suite: short temp dirs (unix socket paths are limited to 107
+bytes) and a running plugin process talking real gRPC over a unix socket."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.plugin_process import PluginProcess
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="ocsi-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def plugin_env() -> dict[str, str]:
+    """A clean environment for plugin processes: no Oxide settings leak in from the caller."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OXIDE_", "CSI_"))}
+    env["HOME"] = tempfile.mkdtemp(prefix="ocsi-home-", dir="/tmp")
+    return env
+
+
+@pytest.fixture
+def plugin_factory(short_tmp: Path) -> Iterator[type[PluginProcess]]:
+    started: list[PluginProcess] = []
+
+    class Tracked(PluginProcess):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            started.append(self)
+
+    yield Tracked
+    for proc in started:
+        proc.kill()

@@ -1,0 +1,58 @@
+"""Run ``oxide-csi`` as a real child process and talk to it over its unix socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+
+class PluginProcess:
+    """``python -m oxide_csi ARGS`` with its stderr captured to a file for later assertions."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.log_path = log_dir / f"plugin-{os.getpid()}-{time.monotonic_ns()}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "oxide_csi", *args],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self, endpoint: str, timeout: float = 20.0) -> grpc.Channel:
+        """Wait until the server accepts connections; return a channel to it."""
+        channel = grpc.insecure_channel(endpoint)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"plugin exited with {self.proc.returncode}: {self.output()}")
+            try:
+                grpc.channel_ready_future(channel).result(timeout=0.5)
+                return channel
+            except grpc.FutureTimeoutError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"plugin not ready: {self.output()}") from None
+
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")

@@ -1,0 +1,31 @@
+"""An in-process gRPC server on a unix socket with test servicers plugged in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import grpc
+
+from oxide_csi.endpoint import parse_endpoint
+from oxide_csi.server.grpc_server import Registration, ServerSpec, start_server
+
+
+@asynccontextmanager
+async def serving(
+    sock: Path, registrations: Sequence[Registration]
+) -> AsyncIterator[grpc.aio.Channel]:
+    spec = ServerSpec(
+        endpoint=parse_endpoint(f"unix://{sock}"),
+        registrations=registrations,
+        service_names=[],
+        shutdown_grace=1.0,
+    )
+    server = await start_server(spec)
+    channel = grpc.aio.insecure_channel(f"unix://{sock}")
+    try:
+        yield channel
+    finally:
+        await channel.close()
+        await server.stop(0)

@@ -1,0 +1,134 @@
+"""The command line and configuration: clear one-line errors, exit 2, never the token."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from oxide_csi import __version__
+from oxide_csi.config import ConfigError, Mode, build_serve_config
+from oxide_csi.credentials import resolve_credentials
+from oxide_csi.endpoint import EndpointError, parse_endpoint
+
+TOKEN = "oxide-token-clitest9876543210"
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "oxide_csi", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_version(plugin_env) -> None:
+    result = _run(["--version"], plugin_env)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"oxide-csi {__version__}"
+
+
+def test_serve_without_configuration_is_one_line_exit_2(plugin_env) -> None:
+    result = _run(["serve"], plugin_env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("oxide-csi: error:")
+    assert "OXIDE_HOST" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "expect"),
+    [
+        ({"OXIDE_HOST": "https://rack.example"}, "OXIDE_TOKEN"),
+        ({"OXIDE_TOKEN": TOKEN}, "OXIDE_HOST"),
+        ({"OXIDE_HOST": "rack.example", "OXIDE_TOKEN": TOKEN}, "http(s) URL"),
+        ({"OXIDE_HOST": "https://r", "OXIDE_TOKEN": TOKEN}, "OXIDE_PROJECT"),
+        (
+            {"OXIDE_HOST": "https://r", "OXIDE_TOKEN": TOKEN, "OXIDE_PROJECT": "Bad_Name"},
+            "OXIDE_PROJECT",
+        ),
+        ({"OXIDE_PROFILE": "nope"}, "profile 'nope'"),
+        ({"CSI_ENDPOINT": "http://x"}, "unix://"),
+    ],
+)
+def test_malformed_configuration_names_the_problem(plugin_env, extra, expect) -> None:
+    result = _run(["serve", "--mode", "controller"], {**plugin_env, **extra})
+    assert result.returncode == 2
+    assert expect in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert TOKEN not in result.stderr + result.stdout
+
+
+def test_node_mode_needs_a_node_id(plugin_env, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="node id"):
+        build_serve_config({"mode": "node"}, {}, sys_root=tmp_path)
+    (tmp_path / "class/dmi/id").mkdir(parents=True)
+    uid = "5C7F1A3E-0B1D-4F5B-9D4C-2B7B9E1F0A11"
+    (tmp_path / "class/dmi/id/product_uuid").write_text(uid + "\n")
+    config = build_serve_config({"mode": "node"}, {}, sys_root=tmp_path)
+    assert config.mode is Mode.NODE
+    assert config.node is not None and config.node.node_id == uid.lower()
+    named = build_serve_config({"mode": "node"}, {"KUBE_NODE_NAME": "worker-3"}, tmp_path)
+    assert named.node is not None and named.node.node_id == "worker-3"
+
+
+def test_profiles_from_credentials_toml(tmp_path: Path) -> None:
+    (tmp_path / "credentials.toml").write_text(
+        '[profile.lab]\nhost = "https://lab.example"\ntoken = "oxide-token-lab123"\nuser = "u"\n'
+        '[profile.prod]\nhost = "https://prod.example"\ntoken = "oxide-token-prod456"\n'
+    )
+    env = {"OXIDE_CONFIG_DIR": str(tmp_path)}
+    lab = resolve_credentials({**env, "OXIDE_PROFILE": "lab"})
+    assert lab.host == "https://lab.example" and lab.token.reveal() == "oxide-token-lab123"
+    assert "oxide-token-lab123" not in repr(lab)
+    (tmp_path / "config.toml").write_text('default-profile = "prod"\n')
+    assert resolve_credentials(env).host == "https://prod.example"
+    # explicit environment wins over profiles
+    explicit = resolve_credentials({**env, "OXIDE_HOST": "https://e", "OXIDE_TOKEN": "tok-1234"})
+    assert explicit.host == "https://e" and explicit.source == "environment"
+
+
+def test_flags_win_over_environment() -> None:
+    env = {
+        "OXIDE_HOST": "https://env.example",
+        "OXIDE_TOKEN": TOKEN,
+        "OXIDE_PROJECT": "envproj",
+        "CSI_ENDPOINT": "unix:///env.sock",
+    }
+    config = build_serve_config(
+        {"mode": "controller", "endpoint": "tcp://127.0.0.1:7000", "oxide_project": "flagproj"},
+        env,
+    )
+    assert str(config.endpoint) == "tcp://127.0.0.1:7000"
+    assert config.oxide is not None and config.oxide.project == "flagproj"
+    assert config.oxide.api_version == "2026021301.0.0"
+    assert config.controller is not None and config.controller.max_disks_per_instance == 8
+    assert TOKEN not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("unix:///csi/csi.sock", "unix:///csi/csi.sock"),
+        ("unix:/csi/csi.sock", "unix:///csi/csi.sock"),
+        ("tcp://127.0.0.1:10000", "127.0.0.1:10000"),
+        ("tcp://[::1]:10000", "[::1]:10000"),
+    ],
+)
+def test_endpoints(text: str, address: str) -> None:
+    assert parse_endpoint(text).grpc_address == address
+
+
+@pytest.mark.parametrize(
+    "text", ["", "csi.sock", "unix://relative", "unix:///a/../b", "tcp://host", "tcp://:1", "tcp://h:99999"]
+)
+def test_bad_endpoints(text: str) -> None:
+    with pytest.raises(EndpointError):
+        parse_endpoint(text)
