@@ -127,7 +127,16 @@ def test_endpoints(text: str, address: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "csi.sock", "unix://relative", "unix:///a/../b", "tcp://host", "tcp://:1", "tcp://h:99999"]
+    "text",
+    [
+        "",
+        "csi.sock",
+        "unix://relative",
+        "unix:///a/../b",
+        "tcp://host",
+        "tcp://:1",
+        "tcp://h:99999",
+    ],
 )
 def test_bad_endpoints(text: str) -> None:
     with pytest.raises(EndpointError):

@@ -1,4 +1,4 @@
-"""oxide-csi: the Kubernetes CSI plugin for Oxide rack disks (provisioner ``csi.oxide.computer``)."""
+"""oxide-csi: the Kubernetes CSI plugin for Oxide rack disks (``csi.oxide.computer``)."""
 
 from importlib import metadata
 

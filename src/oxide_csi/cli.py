@@ -14,7 +14,14 @@ import sys
 from collections.abc import Sequence
 
 from oxide_csi import DRIVER_NAME, __version__
-from oxide_csi.config import DEFAULT_API_VERSION, DEFAULT_KUBELET_DIR, ConfigError, Mode
+from oxide_csi.config import (
+    DEFAULT_API_VERSION,
+    DEFAULT_KUBELET_DIR,
+    ConfigError,
+    Mode,
+    ServeConfig,
+)
+from oxide_csi.dev import add_dev_parser
 from oxide_csi.logsetup import LEVELS, configure_logging
 
 EXIT_CONFIG = 2
@@ -47,15 +54,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--oxide-host", help="Oxide API URL ($OXIDE_HOST)")
     serve.add_argument("--oxide-profile", help="profile in credentials.toml ($OXIDE_PROFILE)")
     serve.add_argument("--oxide-project", help="project holding the disks ($OXIDE_PROJECT)")
-    serve.add_argument(
-        "--api-version", help=f"api-version header (default {DEFAULT_API_VERSION})"
-    )
+    serve.add_argument("--api-version", help=f"api-version header (default {DEFAULT_API_VERSION})")
     serve.add_argument(
         "--max-disks-per-instance", help="disk slots per instance, boot disk included (default 8)"
     )
     serve.add_argument("--state-dir", help="controller's durable attach record directory")
     serve.add_argument("--shutdown-grace", help="seconds in-flight calls get on SIGTERM")
+    serve.add_argument(
+        "--attach-batch-window",
+        help="seconds the controller gathers attach/detach work per instance (default 2)",
+    )
     _add_logging_flags(serve)
+
+    add_dev_parser(sub)
+    _add_logging_flags(sub.choices["dev"])
 
     # Listed for --help only: main() hands its arguments to the simulator's own parser.
     sub.add_parser("simulator", help="run the simulated Oxide API (see: simulator --help)")
@@ -68,7 +80,17 @@ def _serve(args: argparse.Namespace) -> int:
     # The token is read from the environment only: a flag would show it in `ps`.
     config = build_serve_config(vars(args), os.environ)
     configure_logging(args.log_level or "info", args.log_format)
+    return _run(config)
 
+
+def _dev(args: argparse.Namespace) -> int:
+    from oxide_csi.dev import run_dev
+
+    configure_logging(args.log_level or "info", args.log_format)
+    return run_dev(args, _run)
+
+
+def _run(config: ServeConfig) -> int:
     from oxide_csi.app import build_plugin
     from oxide_csi.server.grpc_server import serve_until_signalled
     from oxide_csi.server.listener import ListenError
@@ -95,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "dev":
+            return _dev(args)
     except ConfigError as exc:
         print(f"oxide-csi: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

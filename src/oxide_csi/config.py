@@ -69,6 +69,8 @@ class NodeSettings:
 class ControllerSettings:
     max_disks_per_instance: int = DEFAULT_MAX_DISKS
     state_dir: Path = Path("/var/lib/oxide-csi")
+    #: How long the attach coordinator waits for more work before stopping an instance.
+    batch_window: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,18 @@ def _int_setting(raw: str | None, what: str, default: int, low: int, high: int) 
         raise ConfigError(f"{what} must be a whole number, got {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{what} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float_setting(raw: str | None, what: str, default: float, high: float) -> float:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{what} must be a number, got {raw!r}") from None
+    if not 0 <= value <= high:
+        raise ConfigError(f"{what} must be between 0 and {high}, got {raw!r}")
     return value
 
 
@@ -182,9 +196,13 @@ def build_serve_config(
             api_version=_pick(args.get("api_version"), env),
         )
         state_dir = _pick(args.get("state_dir"), env, "OXIDE_CSI_STATE_DIR")
+        window_raw = _pick(args.get("attach_batch_window"), env, "OXIDE_CSI_ATTACH_BATCH_WINDOW")
         controller = ControllerSettings(
             max_disks_per_instance=max_disks,
             state_dir=Path(state_dir) if state_dir else ControllerSettings.state_dir,
+            batch_window=_float_setting(
+                window_raw, "attach batch window (seconds)", ControllerSettings.batch_window, 60
+            ),
         )
     if mode.runs_node:
         node_id = _pick(args.get("node_id"), env, "CSI_NODE_ID", "KUBE_NODE_NAME")

@@ -34,9 +34,7 @@ class _ScrubFilter(logging.Filter):
         return True
 
 
-def configure_logging(
-    level: str = "info", fmt: str = "auto", stream: TextIO | None = None
-) -> None:
+def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
     """Configure structlog and stdlib logging once for the process.
 
     ``fmt`` is ``json``, ``console`` or ``auto`` (console when the stream is a terminal).

@@ -46,7 +46,7 @@ class CachedReadiness:
         assert self._check is not None
         try:
             await asyncio.wait_for(self._check(), self._timeout)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        except Exception as exc:
             log.warning("backend not ready", error=f"{type(exc).__name__}: {exc}")
             return False
         return True

@@ -69,8 +69,8 @@ class App:
         for key, value in parse_qsl(split.query, keep_blank_values=True):
             query.setdefault(key, value)
         if path == "/sim" or path.startswith("/sim/"):
-            resp = self._execute(self.sim, method, path, query, headers, body, request_id)
-            return self._encode(resp, request_id)
+            sim_resp = self._execute(self.sim, method, path, query, headers, body, request_id)
+            return self._encode(sim_resp, request_id)
 
         match = self.v1.match(path)
         template = match[0].template if match is not None else None
@@ -79,6 +79,7 @@ class App:
         decision = self.faults.decide(path) if path.startswith("/v1/") else FaultDecision()
         if decision.latency_s > 0:
             time.sleep(decision.latency_s)
+        resp: Response | None
         if decision.kind is not None and decision.phase == "before":
             resp = self._fault_response(decision, request_id)
         else:
@@ -86,6 +87,10 @@ class App:
             if decision.kind is not None:
                 resp = self._fault_response(decision, request_id)
         if resp is None:
+            # A dropped connection is logged too (status null): the conformance check counts
+            # the requests that never got an answer.
+            if self.traffic is not None:
+                self._log(method, path, template, query, headers, body, None, {})
             return HttpResult(drop=True)
         result = self._encode(resp, request_id)
         if self.traffic is not None:
@@ -129,10 +134,14 @@ class App:
             return Response(err.status, err.body(request_id), dict(err.headers))
         except Exception:
             log.exception("internal error handling %s %s", method, path)
-            err = internal()
-            return Response(err.status, err.body(request_id))
+            failure = internal()
+            return Response(failure.status, failure.body(request_id))
 
     def _check_version(self, headers: dict[str, str]) -> None:
+        """Nexus's version policy (dropshot ``ClientSpecifiesVersionInHeader`` with
+        ``on_missing(latest)``, omicron PR 9430): no header means the newest version; a header
+        that is no semver, or names a version newer than the server's, is a 400 without
+        ``error_code``."""
         raw = headers.get("api-version")
         if raw is None:
             return
@@ -140,7 +149,7 @@ class App:
             requested = parse_api_version(raw)
         except ValueError:
             raise ApiError(
-                400, None, f'bad value for header "api-version": {raw!r} is not a semver version'
+                400, None, f'bad value for header "api-version": not a semver version: {raw}'
             ) from None
         if requested > self._max_version:
             raise ApiError(400, None, f"server does not support this API version: {raw}")
@@ -183,7 +192,7 @@ class App:
         query: dict[str, str],
         headers: dict[str, str],
         body: bytes,
-        resp: Response,
+        resp: Response | None,
         response_headers: dict[str, str],
     ) -> None:
         assert self.traffic is not None
@@ -199,8 +208,8 @@ class App:
                 "query": query,
                 "request_headers": redact_headers(headers),
                 "request_body": request_body,
-                "status": resp.status,
-                "response_body": resp.body if resp.status != 204 else None,
+                "status": None if resp is None else resp.status,
+                "response_body": None if resp is None or resp.status == 204 else resp.body,
                 "response_headers": {k.lower(): v for k, v in response_headers.items()},
             }
         )

@@ -66,6 +66,9 @@ class SimConfig:
     start_seconds: float = 0.05
     disk_create_seconds: float = 0.0
     snapshot_create_seconds: float = 0.0
+    #: 0 (the default) attaches and detaches at once, as Nexus does for a stopped instance;
+    #: more shows ``attaching``/``detaching`` for that long, as a slower control plane would.
+    attach_seconds: float = 0.0
     max_disks_per_instance: int = 8
     max_api_version: str = "2026072800.0.0"
     traffic_log: Path | None = None

@@ -40,8 +40,10 @@ def parse_fault_config(data: Any, base: FaultConfig | None = None) -> FaultConfi
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
             raise ValueError(f"{key} must be a number between 0 and 1")
     statuses = cur["error_statuses"]
-    if not isinstance(statuses, list) or not statuses or not all(
-        isinstance(s, int) and 400 <= s <= 599 for s in statuses
+    if (
+        not isinstance(statuses, list)
+        or not statuses
+        or not all(isinstance(s, int) and 400 <= s <= 599 for s in statuses)
     ):
         raise ValueError("error_statuses must be a non-empty list of HTTP error statuses")
     latency = cur["latency_ms"]
@@ -53,7 +55,9 @@ def parse_fault_config(data: Any, base: FaultConfig | None = None) -> FaultConfi
         if not isinstance(cur["path_regex"], str):
             raise ValueError("path_regex must be a string or null")
         re.compile(cur["path_regex"])
-    if cur["seed"] is not None and (isinstance(cur["seed"], bool) or not isinstance(cur["seed"], int)):
+    if cur["seed"] is not None and (
+        isinstance(cur["seed"], bool) or not isinstance(cur["seed"], int)
+    ):
         raise ValueError("seed must be an integer or null")
     return FaultConfig(
         error_rate=float(cur["error_rate"]),

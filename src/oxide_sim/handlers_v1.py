@@ -144,7 +144,6 @@ def instance_detach(req: Request) -> Response:
     return Response(202, ops_attach.detach(req.core, sel, project, disk))
 
 
-
 V1_ROUTES: list[Route] = [
     Route("/v1/me", {"GET": me}),
     Route("/v1/projects/{project}", {"GET": project_get}),

@@ -10,6 +10,9 @@
 - At most ``max_disks_per_instance`` disks (boot disk counted): ``cannot attach more than N
   disks to instance``.
 - Both are synchronous in Nexus for stopped instances (no ``attaching``/``detaching`` stage).
+  With ``SimConfig.attach_seconds > 0`` the simulator shows those stages for that long (the
+  full ``detached -> attaching -> attached -> detaching -> detached`` machine), so a client's
+  waiting on them can be tested; the rules above apply unchanged to the transitional states.
 
 Unsure: whether current Nexus refuses to detach an instance's boot disk and with what message;
 the simulator refuses with an ``InvalidRequest`` so a plugin bug that tries it shows up.
@@ -53,15 +56,12 @@ def attach(
             if inst.run_state not in _NO_VMM:
                 raise invalid_request("cannot attach disk: instance is not fully stopped")
             if inst.run_state not in ("stopped", "creating"):
-                raise invalid_request(
-                    f"cannot attach disk to instance in {inst.run_state} state"
-                )
+                raise invalid_request(f"cannot attach disk to instance in {inst.run_state} state")
             count = sum(1 for x in core.instance_disks(inst) if x.state in _ATTACHED_STATES)
             limit = core.cfg.max_disks_per_instance
             if count >= limit:
                 raise invalid_request(f"cannot attach more than {limit} disks to instance")
-            core.set_disk_state(d, "attached", inst.id)
-            core.commit()
+            _transition(core, d, "attaching", "attached", inst.id)
             return disk_view(d)
         if d.state in _ATTACHED_STATES:
             raise invalid_request(
@@ -86,8 +86,7 @@ def detach(
                 raise invalid_request(
                     f'cannot detach disk "{d.name}": it is the boot disk of the instance'
                 )
-            core.set_disk_state(d, "detached")
-            core.commit()
+            _transition(core, d, "detaching", "detached", inst.id)
             return disk_view(d)
         if d.state == "attaching" and d.instance_id == inst.id:
             raise invalid_request(
@@ -98,3 +97,26 @@ def detach(
                 f'cannot detach disk "{d.name}": disk is attached to another instance'
             )
         raise invalid_request(f'cannot detach disk "{d.name}": invalid state {d.state}')
+
+
+def _transition(core: Core, d: DiskRec, through: str, to: str, instance_id: str) -> None:
+    """Move ``d`` to ``to`` at once, or via ``through`` for ``attach_seconds``; the caller
+    holds the lock."""
+    delay = core.cfg.attach_seconds
+    if delay <= 0:
+        core.set_disk_state(d, to, instance_id)
+        core.commit()
+        return
+    core.set_disk_state(d, through, instance_id)
+    core.commit()
+    disk_id, gen = d.id, d.gen
+    core.scheduler.call_later(delay, lambda: _finish(core, disk_id, gen, through, to))
+
+
+def _finish(core: Core, disk_id: str, gen: int, through: str, to: str) -> None:
+    with core.lock:
+        d = core.state.disks.get(disk_id)
+        if d is None or d.gen != gen or d.state != through:
+            return  # changed meanwhile (faulted, or a restart already completed it)
+        core.set_disk_state(d, to)
+        core.commit()

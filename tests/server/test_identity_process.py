@@ -66,7 +66,9 @@ def test_controller_mode_identity_and_probe(
 ) -> None:
     endpoint = f"unix://{short_tmp}/c.sock"
     env = _controller_env(plugin_env, sim.url)
-    plugin = plugin_factory(["serve", "--mode", "controller", "--endpoint", endpoint], env, short_tmp)
+    plugin = plugin_factory(
+        ["serve", "--mode", "controller", "--endpoint", endpoint], env, short_tmp
+    )
     identity = csi_pb2_grpc.IdentityStub(plugin.wait_ready(endpoint))
     caps = identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest(), timeout=5)
     kinds = [c.service.type for c in caps.capabilities]
@@ -80,7 +82,9 @@ def test_probe_not_ready_when_oxide_unreachable(
 ) -> None:
     endpoint = f"unix://{short_tmp}/c.sock"
     env = _controller_env(plugin_env, "http://127.0.0.1:9")  # discard port: nothing listens
-    plugin = plugin_factory(["serve", "--mode", "controller", "--endpoint", endpoint], env, short_tmp)
+    plugin = plugin_factory(
+        ["serve", "--mode", "controller", "--endpoint", endpoint], env, short_tmp
+    )
     identity = csi_pb2_grpc.IdentityStub(plugin.wait_ready(endpoint))
     probe = identity.Probe(csi_pb2.ProbeRequest(), timeout=20)
     assert probe.ready.value is False
@@ -95,7 +99,9 @@ def test_sigterm_lets_slow_call_finish(
     ).raise_for_status()
     endpoint = f"unix://{short_tmp}/c.sock"
     env = _controller_env(plugin_env, sim.url)
-    plugin = plugin_factory(["serve", "--mode", "controller", "--endpoint", endpoint], env, short_tmp)
+    plugin = plugin_factory(
+        ["serve", "--mode", "controller", "--endpoint", endpoint], env, short_tmp
+    )
     identity = csi_pb2_grpc.IdentityStub(plugin.wait_ready(endpoint))
 
     outcome: dict[str, object] = {}

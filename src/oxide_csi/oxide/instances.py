@@ -4,10 +4,12 @@ Start, stop, attach and detach are state transitions toward a target, and Nexus 
 repeat of one that already happened as success (omicron: ``instance_start_allowed`` answers
 "already started" for an active instance, a stop of a stopped instance is "already done", an
 attach of a disk attached to the same instance and a detach of a detached disk return the disk
-unchanged). So the transport may repeat them after any transient failure. Should a repeat
-nevertheless meet a client error (a rack version, proxy or simulator less forgiving, or a
-``Conflict`` because the first try already moved the instance on to ``stopping``), we look at
-the resource: if it is at, or on its way to, the target, the call succeeded.
+unchanged). Still, after an ambiguous failure (500, dropped connection, read timeout) the
+transport does not repeat the POST blindly: a stop is a hard power-off, and the first try may
+have landed long ago. It asks the resolver, which looks at the resource: if it is at, or on
+its way to, the target, the call succeeded; only if not is the POST repeated. Should a repeat
+meet a client error (a ``Conflict`` because the first try already moved the instance on to
+``stopping``, say), the same look decides.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from oxide_csi.oxide import errors
 from oxide_csi.oxide.base import ClientBase
 from oxide_csi.oxide.disks import DISK
 from oxide_csi.oxide.models import Disk, Instance
+from oxide_csi.oxide.retry import Safety
 from oxide_csi.oxide.selectors import NameOrId, is_uuid, normalize
 from oxide_csi.oxide.transport import Resolved, Resolver
 
@@ -129,6 +132,7 @@ class InstanceOps(ClientBase):
             query=self._scoped(instance),
             body=body,
             deadline=deadline,
+            safety=Safety.TRANSITION,
             resolve=resolve,
         )
 

@@ -35,15 +35,19 @@ RESOLVABLE_STATUSES = frozenset({400, 404, 409})
 class Safety(enum.Enum):
     """How freely a request may be repeated.
 
-    ``SAFE``: reads, deletes, and the idempotent state transitions (start, stop, attach,
-    detach) -- repeating them cannot do the work twice. ``CREATE``: a POST that makes a named
-    resource -- repeated blindly it either fails with ``ObjectAlreadyExists`` or, worse, makes
-    a second resource; it is retried only when the first try provably did nothing, and
-    otherwise resolved by looking the resource up.
+    ``SAFE``: reads and deletes -- repeating them cannot do the work twice (a repeated delete
+    that meets 404 is resolved as done). ``CREATE``: a POST that makes a named resource --
+    repeated blindly it either fails with ``ObjectAlreadyExists`` or, worse, makes a second
+    resource. ``TRANSITION``: a POST that moves a resource (start, stop, attach, detach);
+    Nexus forgives a repeat, but a stop is a hard power-off and a repeat after the world moved
+    on (someone started the instance again) would act twice, so these are not repeated blindly
+    either. Both non-SAFE kinds are repeated directly only when the failure shows nothing
+    happened; after an ambiguous one the resolver looks at the resource first.
     """
 
     SAFE = "safe"
     CREATE = "create"
+    TRANSITION = "transition"
 
 
 @dataclass(frozen=True)

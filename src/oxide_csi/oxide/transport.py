@@ -8,9 +8,9 @@ rules live in one place:
   when it was the deadline that ran out;
 * between attempts we sleep a full-jitter exponential backoff, or the server's ``Retry-After``
   on 429 when it sent one (never past the deadline);
-* ``Safety.SAFE`` requests are retried on any transient failure; ``Safety.CREATE`` requests
-  only when the failure proves nothing happened, otherwise the caller's *resolver* looks the
-  resource up first (see ``Transport.request``).
+* ``Safety.SAFE`` requests are retried on any transient failure; ``Safety.CREATE`` and
+  ``Safety.TRANSITION`` requests only when the failure proves nothing happened, otherwise the
+  caller's *resolver* looks the resource up first (see ``Transport.request``).
 
 The bearer token lives only in the client's default headers; nothing here formats headers into
 a message or a log line, and server text is scrubbed of the token before it becomes an error.
@@ -138,12 +138,12 @@ class Transport:
 
         Resolution of ambiguous outcomes, when ``resolve`` is given:
 
-        * ``Safety.CREATE``: after a failure that leaves open whether the server created the
-          resource (500, 502, 504, dropped connection, read timeout) we do not repeat the POST;
-          we call ``resolve``, which looks the resource up by name. If it exists with the
-          requested properties the create succeeded and we return it; if it does not exist,
-          nothing happened and the POST is repeated. After 429/503 or a connection error the
-          POST is repeated directly.
+        * ``Safety.CREATE``/``Safety.TRANSITION``: after a failure that leaves open whether
+          the server acted (500, 502, 504, dropped connection, read timeout) we do not repeat
+          the POST; we call ``resolve``, which looks the resource up. If it is already as
+          requested (created with our properties, in or on its way to the target state) the
+          request succeeded and we return it; otherwise nothing happened and the POST is
+          repeated. After 429/503 or a connection error the POST is repeated directly.
         * Any request: when an attempt after such a possibly-applied failure gets a client
           error (400 ``ObjectAlreadyExists`` on a repeated create, 404 on a repeated delete,
           a state complaint on a repeated attach), the error may be the echo of our own
@@ -170,7 +170,7 @@ class Transport:
                 return await self._resolve_or_raise(resolve, error)
             if not verdict.transient:
                 raise error
-            if safety is Safety.CREATE and verdict.maybe_applied:
+            if safety is not Safety.SAFE and verdict.maybe_applied:
                 if error.status in CREATE_RETRY_DIRECTLY:
                     maybe_applied = True
                 elif resolve is None:

@@ -14,7 +14,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import structlog
@@ -27,7 +27,9 @@ from oxide_csi.server.error_codes import code_for
 log = structlog.get_logger("oxide_csi.grpc")
 
 CallObserver = Callable[[str, str, float], None]
-Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Context = grpc.aio.ServicerContext[Any, Any]
+Handler = Callable[[Any, Context], Awaitable[Any]]
+MethodHandler = grpc.RpcMethodHandler[Any, Any]
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):
@@ -38,14 +40,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> MethodHandler | None:
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler  # streaming methods (health Watch) pass through untouched
         method = str(handler_call_details.method)
-        wrapped = self._wrap(method, handler.unary_unary)
+        wrapped = self._wrap(method, cast(Handler, handler.unary_unary))
         return grpc.unary_unary_rpc_method_handler(
             wrapped,
             request_deserializer=handler.request_deserializer,
@@ -55,7 +57,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     def _wrap(self, method: str, inner: Handler) -> Handler:
         short = method.rsplit("/", 1)[-1]
 
-        async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def call(request: Any, context: Context) -> Any:
             started = time.monotonic()
             fields: dict[str, Any] = {}
             if isinstance(request, Message):
@@ -69,9 +71,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 code = grpc.StatusCode.CANCELLED
                 raise
             except grpc.aio.AbortError:
-                code = context.code() or grpc.StatusCode.UNKNOWN  # a servicer aborted itself
+                code = _aborted_code(context)  # a servicer aborted itself
                 raise
-            except Exception as exc:  # noqa: BLE001 - the point of this interceptor
+            except Exception as exc:
                 mapped = code_for(exc)
                 if mapped is None:
                     error_id = uuid.uuid4().hex[:12]
@@ -102,6 +104,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                     self._on_call(short, code.name, seconds)
 
         return call
+
+
+def _aborted_code(context: Context) -> grpc.StatusCode:
+    """The code a servicer aborted with (grpc's stubs claim it is never None; it can be)."""
+    code: grpc.StatusCode | None = context.code()
+    return code if code is not None else grpc.StatusCode.INTERNAL
 
 
 #: Outcomes that are part of normal operation and deserve no warning in the logs.

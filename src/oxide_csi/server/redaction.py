@@ -21,8 +21,14 @@ from oxide_csi.csi_v1 import csi_pb2
 ID_FIELDS = ("volume_id", "node_id", "snapshot_id", "source_volume_id", "name")
 
 
-def _is_secret(field: FieldDescriptor) -> bool:
+def _is_secret(field: Any) -> bool:
+    """Whether the field carries the ``csi_secret`` option (``Any``: upb and pure descriptors)."""
     return bool(field.GetOptions().Extensions[csi_pb2.csi_secret])
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    entry = field.message_type
+    return entry is not None and bool(entry.GetOptions().map_entry)
 
 
 def register_secrets(message: Message) -> None:
@@ -41,7 +47,7 @@ def register_secrets(message: Message) -> None:
 
 
 def _messages(field: FieldDescriptor, value: Any) -> list[Message]:
-    if field.message_type.GetOptions().map_entry:
+    if _is_map(field):
         return [v for v in value.values() if isinstance(v, Message)]
     if field.is_repeated:
         return list(value)
@@ -59,7 +65,7 @@ def redacted(message: Message) -> dict[str, Any]:
                 else secrets.REDACTED
             )
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            if field.message_type.GetOptions().map_entry:
+            if _is_map(field):
                 out[field.name] = {
                     k: redacted(v) if isinstance(v, Message) else v for k, v in value.items()
                 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from oxide_csi import DRIVER_NAME, __version__
@@ -24,24 +26,24 @@ class IdentityServicer(csi_pb2_grpc.IdentityServicer):
         self._readiness = readiness
 
     async def GetPluginInfo(
-        self, request: csi_pb2.GetPluginInfoRequest, context: grpc.aio.ServicerContext
+        self, request: csi_pb2.GetPluginInfoRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> csi_pb2.GetPluginInfoResponse:
         return csi_pb2.GetPluginInfoResponse(name=DRIVER_NAME, vendor_version=__version__)
 
     async def GetPluginCapabilities(
-        self, request: csi_pb2.GetPluginCapabilitiesRequest, context: grpc.aio.ServicerContext
+        self,
+        request: csi_pb2.GetPluginCapabilitiesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> csi_pb2.GetPluginCapabilitiesResponse:
         caps = []
         if self._controller:
             caps.append(
-                csi_pb2.PluginCapability(
-                    service=_Service(type=_Service.CONTROLLER_SERVICE)
-                )
+                csi_pb2.PluginCapability(service=_Service(type=_Service.CONTROLLER_SERVICE))
             )
         return csi_pb2.GetPluginCapabilitiesResponse(capabilities=caps)
 
     async def Probe(
-        self, request: csi_pb2.ProbeRequest, context: grpc.aio.ServicerContext
+        self, request: csi_pb2.ProbeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> csi_pb2.ProbeResponse:
         response = csi_pb2.ProbeResponse()
         response.ready.value = await self._readiness.ready()

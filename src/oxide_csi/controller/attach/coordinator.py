@@ -1,0 +1,262 @@
+"""``AttachCoordinator``: the controller's entry point for ControllerPublish/Unpublish.
+
+Callers ask for one disk on one instance; the coordinator answers what it can at once (not
+found, already attached, attached elsewhere, no free slot) without touching the instance, and
+hands everything else to the instance's worker, which power-cycles the instance once per batch.
+
+Why operations outlive their callers: a power cycle takes longer than a typical CSI deadline.
+The operation keeps running after the caller's deadline passes (the caller gets
+DeadlineExceeded); the CO's retry for the same disk and instance finds the operation in the
+in-flight table and waits on it again instead of queuing a second power cycle.
+
+Decisions a caller may want to know:
+
+* a disk in a transient state (``attaching``/``detaching``) answers ``Aborted``: it will settle
+  by itself, and the retry then gets the real answer (success, or FailedPrecondition when it
+  settled attached elsewhere);
+* a different operation already in flight for the same disk (detach while attaching, attach to
+  another instance) also answers ``Aborted``, as the CSI spec asks for "operation pending";
+* the slot check counts every disk listed on the instance (boot disk included) plus queued
+  attaches minus queued detaches; a full instance is ``ResourceExhausted`` and is never
+  stopped. Nexus enforces the limit too, and its refusal maps to the same error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import structlog
+
+from oxide_csi import errors
+from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
+from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
+from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
+from oxide_csi.controller.attach.worker import InstanceWorker, WorkerSettings
+from oxide_csi.oxide import Disk, Instance, OxideClient
+from oxide_csi.oxide import errors as oxide_errors
+
+log = structlog.get_logger(__name__)
+
+#: Disk states from which Oxide attaches (omicron allows ``creating`` too).
+_ATTACHABLE_DISK = frozenset({"detached", "creating"})
+_TRANSIENT_DISK = frozenset({"attaching", "detaching"})
+#: Instance states an attach may be queued for (``stopping`` finishes by itself).
+_ACCEPTING = RUNNING_STATES | ATTACHABLE_STATES | {"stopping"}
+
+
+class AttachCoordinator:
+    """Attach and detach disks to Oxide instances, batching the power cycles per instance.
+
+    ``max_disks`` is the per-instance disk limit of the rack (boot disk included).
+    ``batch_window`` is how long a worker waits for more work after the first operation.
+    ``op_timeout`` bounds one cycle (stop, apply, start); ``recovery_interval`` is how often
+    leftover records are retried. ``start_policy`` is the backoff after 507 on start.
+    """
+
+    def __init__(
+        self,
+        client: OxideClient,
+        *,
+        record: AttachRecordStore,
+        max_disks: int = 8,
+        batch_window: float = 0.2,
+        op_timeout: float = 600.0,
+        recovery_interval: float = 30.0,
+        start_policy: StartPolicy | None = None,
+    ) -> None:
+        if max_disks < 1:
+            raise ValueError("max_disks must be at least 1")
+        self._client = client
+        self._store = record
+        self._max_disks = max_disks
+        self._recovery_interval = recovery_interval
+        self._settings = WorkerSettings(
+            client=client,
+            store=record,
+            batch_window=batch_window,
+            op_timeout=op_timeout,
+            start_policy=start_policy or StartPolicy(),
+            is_claimed=lambda disk_id: disk_id in self._by_disk,
+        )
+        self._workers: dict[str, InstanceWorker] = {}
+        self._by_disk: dict[str, PendingOp] = {}
+        self._recovery_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover leftover records once (waiting for it), then keep recovering periodically.
+
+        The first pass may take up to ``op_timeout`` when an instance cannot be started
+        (507); callers that must not wait can run ``start()`` in a task -- attach and detach
+        are safe meanwhile, since every cycle consults the record of its instance.
+        """
+        await self.recover()
+        self._recovery_task = asyncio.create_task(self._periodic(), name="attach-recovery")
+
+    async def close(self) -> None:
+        """Stop all work; unfinished operations fail with Unavailable and records stay."""
+        self._closed = True
+        if self._recovery_task is not None:
+            self._recovery_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery_task
+        workers, self._workers = list(self._workers.values()), {}
+        for worker in workers:
+            await worker.close()
+
+    async def recover(self) -> None:
+        """One recovery pass: a cycle for every instance with a record and an idle worker."""
+        try:
+            records = await self._store.load_all()
+        except OSError as exc:
+            log.error("cannot read attach records", error=str(exc))
+            return
+        kicks = []
+        for rec in records:
+            worker = self._worker(rec.instance_id, rec.instance_name)
+            if worker.idle:
+                log.info("recovering attach record", instance=rec.instance_name, phase=rec.phase)
+                kicks.append(worker.kick())
+        await asyncio.gather(*kicks)
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(self._recovery_interval)
+            try:
+                await self.recover()
+            except Exception as exc:  # keep the loop alive; the next pass retries
+                log.error("attach recovery pass failed", error=str(exc))
+
+    # ---- operations ----------------------------------------------------------------------
+
+    async def attach(self, disk_id: str, instance: str, *, deadline: float) -> AttachResult:
+        """Attach disk ``disk_id`` (id or name) to ``instance`` (id or name)."""
+        what = f"attach disk {disk_id!r} to instance {instance!r}"
+        inst = await self._instance(instance, deadline, what)
+        disk = await self._disk(disk_id, deadline, what)
+        joined = self._join(disk, inst, OpKind.ATTACH)
+        if joined is not None:
+            await self._wait(joined, deadline, what)
+            return joined.result()
+        if disk.state == "attached" and disk.instance_id == inst.id:
+            return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
+        if disk.state in _TRANSIENT_DISK:
+            raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
+        if disk.state == "attached":
+            raise errors.FailedPrecondition(
+                f"{what}: the disk is attached to another instance ({disk.instance_id})"
+            )
+        if disk.state not in _ATTACHABLE_DISK:
+            raise errors.FailedPrecondition(f"{what}: the disk is {disk.state}")
+        if inst.run_state not in _ACCEPTING:
+            raise errors.FailedPrecondition(f"{what}: the instance is {inst.run_state}")
+        try:
+            listed = {
+                d.id async for d in self._client.list_instance_disks(inst.id, deadline=deadline)
+            }
+        except oxide_errors.OxideError as exc:
+            raise translate(exc, what) from exc
+        # The listing awaited: a concurrent retry may have queued this very operation.
+        joined = self._join(disk, inst, OpKind.ATTACH)
+        if joined is None:
+            worker = self._worker(inst.id, inst.name)
+            attaches, detaches = worker.reserved()
+            used = len((listed | attaches) - detaches)
+            if used >= self._max_disks:
+                raise errors.ResourceExhausted(
+                    f"{what}: instance {inst.name!r} has no free disk slot "
+                    f"({used} of {self._max_disks} in use or reserved)"
+                )
+            joined = self._submit(worker, OpKind.ATTACH, disk, inst)
+        await self._wait(joined, deadline, what)
+        return joined.result()
+
+    async def detach(self, disk_id: str, instance: str, *, deadline: float) -> None:
+        """Detach disk ``disk_id`` from ``instance``; a disk or instance that is gone, or a disk
+        not attached to this instance, counts as detached."""
+        what = f"detach disk {disk_id!r} from instance {instance!r}"
+        try:
+            inst = await self._instance(instance, deadline, what)
+            disk = await self._disk(disk_id, deadline, what)
+        except errors.NotFound:
+            return
+        joined = self._join(disk, inst, OpKind.DETACH)
+        if joined is None:
+            if disk.instance_id != inst.id:
+                return
+            if disk.state in _TRANSIENT_DISK:
+                raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
+            if inst.boot_disk_id == disk.id:
+                raise errors.FailedPrecondition(f"{what}: it is the instance's boot disk")
+            joined = self._submit(self._worker(inst.id, inst.name), OpKind.DETACH, disk, inst)
+        await self._wait(joined, deadline, what)
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _worker(self, instance_id: str, instance_name: str) -> InstanceWorker:
+        if self._closed:
+            raise errors.Unavailable("the attach coordinator is shut down")
+        worker = self._workers.get(instance_id)
+        if worker is None:
+            worker = InstanceWorker(instance_id, instance_name, self._settings)
+            self._workers[instance_id] = worker
+        return worker
+
+    def _join(self, disk: Disk, inst: Instance, kind: OpKind) -> PendingOp | None:
+        """The in-flight operation to wait on, None if there is none; Aborted if the disk is
+        busy with a different one."""
+        op = self._by_disk.get(disk.id)
+        if op is None:
+            return None
+        if op.kind is kind and op.instance_id == inst.id:
+            return op
+        raise errors.Aborted(
+            f"disk {disk.name!r} has a {op.kind.value} on instance {op.instance_name!r} "
+            "in progress; retry when it has finished"
+        )
+
+    def _submit(
+        self, worker: InstanceWorker, kind: OpKind, disk: Disk, inst: Instance
+    ) -> PendingOp:
+        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name)
+        self._by_disk[disk.id] = op
+
+        def forget(_: asyncio.Future[None]) -> None:
+            if self._by_disk.get(disk.id) is op:
+                del self._by_disk[disk.id]
+
+        op.future.add_done_callback(forget)
+        worker.submit(op)
+        return op
+
+    async def _wait(self, op: PendingOp, deadline: float, what: str) -> None:
+        """Wait for ``op`` until ``deadline``; the operation itself is never cancelled."""
+        left = deadline - time.monotonic()
+        if left <= 0 and not op.done:
+            raise errors.DeadlineExceeded(f"{what}: still in progress; retry to keep waiting")
+        try:
+            await asyncio.wait_for(asyncio.shield(op.future), timeout=max(left, 0))
+        except TimeoutError:
+            raise errors.DeadlineExceeded(
+                f"{what}: still in progress; retry to keep waiting"
+            ) from None
+
+    async def _instance(self, instance: str, deadline: float, what: str) -> Instance:
+        try:
+            return await self._client.get_instance(instance, deadline=deadline)
+        except oxide_errors.NotFound:
+            raise errors.NotFound(f"{what}: instance {instance!r} does not exist") from None
+        except oxide_errors.OxideError as exc:
+            raise translate(exc, what) from exc
+
+    async def _disk(self, disk_id: str, deadline: float, what: str) -> Disk:
+        try:
+            return await self._client.get_disk(disk_id, deadline=deadline)
+        except oxide_errors.NotFound:
+            raise errors.NotFound(f"{what}: disk {disk_id!r} does not exist") from None
+        except oxide_errors.OxideError as exc:
+            raise translate(exc, what) from exc

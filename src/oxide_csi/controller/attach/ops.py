@@ -1,0 +1,93 @@
+"""Operations in flight, their results, and how Oxide's refusals become CSI errors.
+
+An operation is one caller's wish (attach or detach one disk to or from one instance) plus the
+future that carries its own outcome. The future belongs to the coordinator, not to the caller:
+a caller whose deadline passes walks away, the operation carries on, and the CO's retry finds
+the same future and waits on it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from oxide_csi import errors
+from oxide_csi.controller.attach.records import OpKind
+from oxide_csi.oxide import errors as oxide_errors
+
+
+@dataclass(frozen=True)
+class AttachResult:
+    """What a successful attach reports: the disk's name is what the node needs, because the
+    guest sees the disk as an NVMe device whose serial is that name's first 20 bytes."""
+
+    disk_id: str
+    disk_name: str
+    instance_id: str
+    instance_name: str
+    #: True when the disk was attached already and nothing was done (no power cycle).
+    already_attached: bool = False
+
+
+@dataclass(eq=False)
+class PendingOp:
+    """One queued attach or detach; identity (not value) equality, each is unique."""
+
+    kind: OpKind
+    disk_id: str
+    disk_name: str
+    instance_id: str
+    instance_name: str
+    future: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    @property
+    def done(self) -> bool:
+        return self.future.done()
+
+    def succeed(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+            # Nobody may be waiting any more (the caller's deadline passed and no retry came);
+            # mark the exception retrieved so asyncio does not log "never retrieved".
+            self.future.exception()
+
+    def result(self) -> AttachResult:
+        return AttachResult(self.disk_id, self.disk_name, self.instance_id, self.instance_name)
+
+
+#: Fragments of Nexus messages (400 InvalidRequest) whose meaning a CO must act on differently.
+_NO_SLOT = "cannot attach more than"
+
+
+def translate(exc: BaseException, what: str) -> errors.CSIError:
+    """The CSI error for a failure of ``what`` (e.g. 'attach disk "d" to "i"').
+
+    Client errors mean the request cannot succeed as things are (FailedPrecondition, or
+    ResourceExhausted for a full instance); transport trouble and a full rack are worth a
+    retry (Unavailable); our own op deadline is DeadlineExceeded.
+    """
+    if isinstance(exc, errors.CSIError):
+        return exc
+    if isinstance(exc, oxide_errors.NotFound):
+        return errors.NotFound(f"{what}: {exc.message}")
+    if isinstance(exc, oxide_errors.InvalidRequest):
+        if _NO_SLOT in exc.message:
+            return errors.ResourceExhausted(f"{what}: {exc.message}")
+        return errors.FailedPrecondition(f"{what}: {exc.message}")
+    if isinstance(exc, oxide_errors.Conflict):
+        return errors.Aborted(f"{what}: {exc.message}")
+    if isinstance(exc, oxide_errors.Timeout):
+        return errors.DeadlineExceeded(f"{what}: {exc.message}")
+    if isinstance(exc, oxide_errors.UnexpectedState):
+        return errors.FailedPrecondition(f"{what}: {exc.message}")
+    if isinstance(exc, oxide_errors.Unauthorized | oxide_errors.Forbidden):
+        return errors.FailedPrecondition(f"{what}: the Oxide credentials were refused: {exc}")
+    if isinstance(exc, oxide_errors.OxideError):
+        return errors.Unavailable(f"{what}: {exc}")
+    return errors.Internal(f"{what}: unexpected {type(exc).__name__}: {exc}")

@@ -1,0 +1,73 @@
+"""Powering an instance off and on again, patiently.
+
+Stop is a hard power-off that Oxide performs asynchronously (running -> stopping -> stopped);
+start is asynchronous too (starting -> running) and may be refused with 507 when no sled has
+room for the instance right now. A refused start is the dangerous case: we powered the instance
+off, so we owe it a start; we back off and try again until the cycle's deadline, and if that
+passes the durable record stays behind so periodic recovery keeps trying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from oxide_csi.oxide import OxideClient, errors
+from oxide_csi.oxide.models import Instance
+
+log = structlog.get_logger(__name__)
+
+#: States with a VMM that a stop powers off; the instance counts as "was running".
+RUNNING_STATES = frozenset({"starting", "running", "rebooting", "migrating"})
+#: States in which Oxide accepts attach and detach.
+ATTACHABLE_STATES = frozenset({"stopped", "creating"})
+
+
+@dataclass(frozen=True)
+class StartPolicy:
+    """Backoff between starts refused with 507 (or 409 while a stop is still finishing)."""
+
+    initial: float = 1.0
+    maximum: float = 30.0
+
+
+async def stop_and_wait(client: OxideClient, instance_id: str, *, deadline: float) -> Instance:
+    """Power the instance off and wait until Oxide reports it ``stopped``."""
+    await client.stop_instance(instance_id, deadline=deadline)
+    return await client.wait_instance(instance_id, {"stopped"}, deadline=deadline)
+
+
+async def wait_stopped(client: OxideClient, instance_id: str, *, deadline: float) -> Instance:
+    return await client.wait_instance(instance_id, {"stopped"}, deadline=deadline)
+
+
+async def start_and_wait(
+    client: OxideClient, instance_id: str, *, deadline: float, policy: StartPolicy
+) -> Instance:
+    """Start the instance, retrying 507 and 409 with backoff, and wait until ``running``.
+
+    Raises the last Oxide error when the deadline leaves no room for another attempt.
+    """
+    delay = policy.initial
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await client.start_instance(instance_id, deadline=deadline)
+            break
+        except (errors.InsufficientCapacity, errors.Conflict) as exc:
+            if time.monotonic() + delay >= deadline:
+                raise
+            log.warning(
+                "instance start refused, will retry",
+                instance=instance_id,
+                attempt=attempt,
+                retry_in=round(delay, 3),
+                error=str(exc),
+            )
+            await asyncio.sleep(delay)
+            delay = min(policy.maximum, delay * 2)
+    return await client.wait_instance(instance_id, {"running"}, deadline=deadline)

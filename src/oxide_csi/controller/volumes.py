@@ -1,0 +1,230 @@
+"""Volumes as Oxide disks: create (blank, from a snapshot, as a clone), delete, look up, list.
+
+This module holds the rules; the CSI servicer only validates requests and builds responses.
+
+Idempotency works by name, not by memory: a CSI volume name maps to one deterministic disk name
+(:mod:`.naming`), calls for one name are serialised in this process (:class:`KeyedLocks`), and
+each call first looks the disk up. So a retry after a crash, a timeout or a lost answer finds
+the disk the first attempt made and compares it with the request: compatible means the same
+volume, incompatible means ALREADY_EXISTS. Nothing is kept in memory that a restart could lose.
+
+A clone goes through a temporary snapshot of the source (Oxide creates disks from snapshots and
+images only). The snapshot's name derives from the target volume's name, so a retried clone
+reuses it, and it is deleted once the new disk exists -- also on a retry that finds the disk
+already made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from oxide_csi.controller import naming
+from oxide_csi.controller.inflight import KeyedLocks
+from oxide_csi.controller.metadata import Source, VolumeMeta
+from oxide_csi.controller.parameters import fits, round_capacity
+from oxide_csi.errors import AlreadyExists, FailedPrecondition, NotFound
+from oxide_csi.oxide import Disk, OxideClient, Snapshot, errors, is_uuid
+
+#: Disk states in which the disk belongs to an instance.
+ATTACHED_STATES = frozenset({"attaching", "attached", "detaching"})
+#: Disk states that mean the disk is broken; reported as an abnormal volume condition.
+FAULTED_STATES = frozenset({"faulted"})
+
+
+@dataclass(frozen=True)
+class VolumeRequest:
+    """A validated CreateVolume: the CSI name, capacity bounds and what the disk starts from."""
+
+    name: str
+    required_bytes: int
+    limit_bytes: int
+    block_size: int
+    fs_type: str
+    source: str = Source.BLANK
+    source_id: str = ""
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A disk this plugin manages, with the metadata kept in its description."""
+
+    disk: Disk
+    meta: VolumeMeta
+
+    @property
+    def serial(self) -> str:
+        return naming.serial_for(self.disk.name)
+
+    @property
+    def attached_to(self) -> str | None:
+        return self.disk.instance_id if self.disk.state in ATTACHED_STATES else None
+
+    @property
+    def faulted(self) -> bool:
+        return self.disk.state in FAULTED_STATES
+
+
+def managed(disk: Disk) -> Volume | None:
+    """The volume view of ``disk``, or None for disks this plugin did not create."""
+    meta = VolumeMeta.decode(disk.description)
+    if meta is None or not naming.is_managed_disk(disk.name):
+        return None
+    return Volume(disk=disk, meta=meta)
+
+
+class VolumeManager:
+    """The controller's volume rules over one Oxide client (one project)."""
+
+    def __init__(self, client: OxideClient) -> None:
+        self._client = client
+        self._locks = KeyedLocks()
+
+    async def create(self, req: VolumeRequest, *, deadline: float) -> Volume:
+        """Create the volume or return the compatible one an earlier attempt made."""
+        name = naming.disk_name(req.name)
+        async with self._locks.hold(name):
+            existing = await self._find_by_name(name, deadline)
+            if existing is not None:
+                volume = self._compatible(existing, req)
+                if volume.disk.state == "creating":
+                    volume = await self._wait_usable(volume, deadline)
+                await self._drop_clone_snapshot(req, deadline)
+                return volume
+            snapshot_id, floor = await self._resolve_source(req, deadline)
+            size = round_capacity(req.required_bytes, req.limit_bytes, floor=floor)
+            meta = VolumeMeta(
+                csi_name=req.name, fs_type=req.fs_type, source=req.source, source_id=req.source_id
+            )
+            disk = await self._client.create_disk(
+                name,
+                size=size,
+                description=meta.encode(),
+                block_size=req.block_size,
+                snapshot_id=snapshot_id,
+                deadline=deadline,
+            )
+            volume = await self._wait_usable(Volume(disk=disk, meta=meta), deadline)
+            await self._drop_clone_snapshot(req, deadline)
+            return volume
+
+    async def delete(self, volume_id: str, *, deadline: float) -> None:
+        """Delete a detached volume; an unknown id is success (the volume is gone)."""
+        async with self._locks.hold(volume_id):
+            volume = await self.find(volume_id, deadline=deadline)
+            if volume is None:
+                return
+            if volume.attached_to is not None:
+                raise FailedPrecondition(
+                    f"volume {volume_id} is {volume.disk.state} on instance "
+                    f"{volume.disk.instance_id}; unpublish it first"
+                )
+            with contextlib.suppress(errors.NotFound):
+                await self._client.delete_disk(volume_id, deadline=deadline)
+
+    async def find(self, volume_id: str, *, deadline: float) -> Volume | None:
+        """The volume with this id, or None when no such disk exists.
+
+        A disk that exists but was not made by this plugin (a boot disk, a disk an operator
+        made) is never ours to delete, attach or report: FAILED_PRECONDITION, not NOT_FOUND,
+        so nobody concludes it is gone.
+        """
+        if not is_uuid(volume_id):
+            return None
+        try:
+            disk = await self._client.get_disk(volume_id, deadline=deadline)
+        except errors.NotFound:
+            return None
+        volume = managed(disk)
+        if volume is None:
+            raise FailedPrecondition(f"disk {volume_id} was not created by this plugin")
+        return volume
+
+    async def get(self, volume_id: str, *, deadline: float) -> Volume:
+        volume = await self.find(volume_id, deadline=deadline)
+        if volume is None:
+            raise NotFound(f"volume {volume_id} does not exist")
+        return volume
+
+    async def list(self, *, deadline: float) -> AsyncIterator[Volume]:
+        """Every managed volume of the project, in the API's order (by name)."""
+        async for disk in self._client.list_disks(deadline=deadline):
+            volume = managed(disk)
+            if volume is not None:
+                yield volume
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    async def _find_by_name(self, name: str, deadline: float) -> Disk | None:
+        try:
+            return await self._client.get_disk(name, deadline=deadline)
+        except errors.NotFound:
+            return None
+
+    def _compatible(self, disk: Disk, req: VolumeRequest) -> Volume:
+        volume = managed(disk)
+        if volume is None or volume.meta.csi_name != req.name:
+            raise AlreadyExists(
+                f"Oxide disk {disk.name} exists and does not belong to volume {req.name!r}"
+            )
+        wrong = []
+        if not fits(disk.size, req.required_bytes, req.limit_bytes):
+            wrong.append(f"size {disk.size}")
+        if (volume.meta.source, volume.meta.source_id) != (req.source, req.source_id):
+            wrong.append(f"content source {volume.meta.source} {volume.meta.source_id}".strip())
+        if req.source == Source.BLANK and disk.block_size != req.block_size:
+            wrong.append(f"block size {disk.block_size}")
+        if volume.meta.fs_type != req.fs_type:
+            wrong.append(f"fsType {volume.meta.fs_type or '(default)'}")
+        if wrong:
+            raise AlreadyExists(f"volume {req.name!r} exists with a different {', '.join(wrong)}")
+        return volume
+
+    async def _resolve_source(self, req: VolumeRequest, deadline: float) -> tuple[str | None, int]:
+        """The snapshot the disk starts from (None: blank) and the least size it needs."""
+        if req.source == Source.SNAPSHOT:
+            snap = await self._source_snapshot(req.source_id, deadline)
+            return snap.id, snap.size
+        if req.source == Source.VOLUME:
+            source = await self.find(req.source_id, deadline=deadline)
+            if source is None:
+                raise NotFound(f"source volume {req.source_id} does not exist")
+            snap = await self._client.create_snapshot(
+                naming.clone_snapshot_name(req.name),
+                disk=source.disk.id,
+                description=f"temporary: clone of {source.disk.id} into {req.name}"[:512],
+                deadline=deadline,
+            )
+            snap = await self._client.wait_snapshot(snap.id, deadline=deadline)
+            return snap.id, snap.size
+        return None, 0
+
+    async def _source_snapshot(self, snapshot_id: str, deadline: float) -> Snapshot:
+        missing = NotFound(f"source snapshot {snapshot_id} does not exist")
+        if not is_uuid(snapshot_id):
+            raise missing
+        try:
+            snap = await self._client.get_snapshot(snapshot_id, deadline=deadline)
+        except errors.NotFound:
+            raise missing from None
+        if snap.state != "ready":
+            snap = await self._client.wait_snapshot(snap.id, deadline=deadline)
+        return snap
+
+    async def _wait_usable(self, volume: Volume, deadline: float) -> Volume:
+        """CreateVolume returns only once the disk can be attached (``detached``)."""
+        if volume.disk.state != "creating":
+            return volume
+        disk = await self._client.wait_disk(
+            volume.disk.id, want=frozenset({"detached"}), deadline=deadline
+        )
+        return Volume(disk=disk, meta=volume.meta)
+
+    async def _drop_clone_snapshot(self, req: VolumeRequest, deadline: float) -> None:
+        if req.source != Source.VOLUME:
+            return
+        with contextlib.suppress(errors.NotFound):
+            await self._client.delete_snapshot(
+                naming.clone_snapshot_name(req.name), deadline=deadline
+            )
