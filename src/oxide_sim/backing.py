@@ -7,6 +7,7 @@ disk with a few MiB written costs a few MiB, and a snapshot really captures the 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from pathlib import Path
@@ -53,10 +54,8 @@ class BackingStore:
 
 
 def _unlink(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def sparse_copy(src: Path, dst: Path, size: int) -> None:

@@ -21,7 +21,7 @@ from types import FrameType
 from oxide_sim.config import SimConfig
 from oxide_sim.server import SimulatorServer
 
-TOKEN_ENV = "OXIDE_SIM_TOKEN"
+TOKEN_ENV = "OXIDE_SIM_TOKEN"  # noqa: S105 -- the variable's name, not a secret
 DEFAULT_LISTEN = "127.0.0.1:12220"
 
 

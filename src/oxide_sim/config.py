@@ -54,9 +54,17 @@ class FaultConfig:
 
 @dataclass
 class SimConfig:
-    """Everything the simulator needs at start; see /tmp/contracts.md for the meaning of each."""
+    """Everything the simulator needs at start.
 
-    token: str = "secret-token"
+    ``instances`` running instances (named ``instance-N`` unless ``instance_names`` is given),
+    each with a 20 GiB boot disk, are created in ``project`` at first boot. ``state_dir`` keeps
+    state across restarts (in memory if None). The ``*_seconds`` durations are those of the
+    asynchronous transitions; ``traffic_log`` (or ``$OXIDE_SIM_TRAFFIC_LOG``) records every
+    /v1 exchange for the OpenAPI conformance check.
+    """
+
+    #: Only ever a simulator credential; the CLI makes the operator choose one.
+    token: str = "secret-token"  # noqa: S105
     project: str = "default"
     instances: int = 2
     instance_names: list[str] | None = None

@@ -54,7 +54,10 @@ def parse_fault_config(data: Any, base: FaultConfig | None = None) -> FaultConfi
     if cur["path_regex"] is not None:
         if not isinstance(cur["path_regex"], str):
             raise ValueError("path_regex must be a string or null")
-        re.compile(cur["path_regex"])
+        try:
+            re.compile(cur["path_regex"])
+        except re.error as exc:
+            raise ValueError(f"path_regex is not a regular expression: {exc}") from None
     if cur["seed"] is not None and (
         isinstance(cur["seed"], bool) or not isinstance(cur["seed"], int)
     ):

@@ -6,6 +6,7 @@ Written after every mutation (while the engine holds its lock) via write-to-temp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -39,10 +40,8 @@ class StateFile:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
         except BaseException:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            except FileNotFoundError:
-                pass
             raise
         try:
             dfd = os.open(self.dir, os.O_RDONLY)

@@ -7,8 +7,10 @@ connection on ``stop()`` so a stopped simulator really is gone for its clients.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -82,20 +84,23 @@ class _Handler(BaseHTTPRequestHandler):
         result = self.server.app.handle(self.command, self.path, headers, body)
         if result.drop:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
-        self.send_response(result.status)
-        for name, value in result.headers.items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(result.body)))
-        self.end_headers()
-        if result.body:
-            self.wfile.write(result.body)
+        try:
+            self.send_response(result.status)
+            for name, value in result.headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(result.body)))
+            self.end_headers()
+            if result.body:
+                self.wfile.write(result.body)
+        except OSError:
+            # The client gave up (its timeout, or it closed the connection) before the answer
+            # was written: normal under injected latency, and nothing to report.
+            self.close_connection = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
 
@@ -115,6 +120,14 @@ class _HTTPServer(ThreadingHTTPServer):
             self._conns.add(request)
         super().process_request(request, client_address)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints tracebacks to stderr; a vanished client is no error, anything
+        # else goes to the log.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return
+        log.error("error serving %s", client_address, exc_info=True)
+
     def shutdown_request(self, request: Any) -> None:
         with self._conns_lock:
             self._conns.discard(request)
@@ -124,14 +137,16 @@ class _HTTPServer(ThreadingHTTPServer):
         with self._conns_lock:
             conns = list(self._conns)
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class SimulatorServer:
-    """The simulated Oxide API, served in background threads (see /tmp/contracts.md)."""
+    """The simulated Oxide API, served in background threads.
+
+    ``start()`` loads or seeds the state and binds ``cfg.listen`` (port 0 picks a free one,
+    see ``url``); ``stop()`` closes every connection and the scheduler. Also a context manager.
+    """
 
     def __init__(self, cfg: SimConfig) -> None:
         self.cfg = cfg

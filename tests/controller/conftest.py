@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import httpx
@@ -24,16 +24,19 @@ TOKEN = "oxide-token-controllertests0123456789"
 GIB = 1 << 30
 
 Mode = csi_pb2.VolumeCapability.AccessMode
+ModeValue: TypeAlias = "csi_pb2.VolumeCapability.AccessMode.Mode.ValueType"
 
 
-def mount_cap(mode: int = Mode.SINGLE_NODE_WRITER, fs_type: str = "") -> csi_pb2.VolumeCapability:
+def mount_cap(
+    mode: ModeValue = Mode.SINGLE_NODE_WRITER, fs_type: str = ""
+) -> csi_pb2.VolumeCapability:
     return csi_pb2.VolumeCapability(
         mount=csi_pb2.VolumeCapability.MountVolume(fs_type=fs_type),
         access_mode=csi_pb2.VolumeCapability.AccessMode(mode=mode),
     )
 
 
-def block_cap(mode: int = Mode.SINGLE_NODE_WRITER) -> csi_pb2.VolumeCapability:
+def block_cap(mode: ModeValue = Mode.SINGLE_NODE_WRITER) -> csi_pb2.VolumeCapability:
     return csi_pb2.VolumeCapability(
         block=csi_pb2.VolumeCapability.BlockVolume(),
         access_mode=csi_pb2.VolumeCapability.AccessMode(mode=mode),
@@ -43,7 +46,7 @@ def block_cap(mode: int = Mode.SINGLE_NODE_WRITER) -> csi_pb2.VolumeCapability:
 @dataclass
 class Rig:
     sim: SimulatorServer
-    stub: csi_pb2_grpc.ControllerStub
+    stub: csi_pb2_grpc.ControllerAsyncStub
     client: OxideClient
     hooks: httpx.Client
 

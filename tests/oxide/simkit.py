@@ -105,6 +105,23 @@ class Sim:
         return [json.loads(line) for line in lines if line.strip()]
 
 
+def lift_faults_after(
+    sim: Sim, method: str, template: str, times: int = 1
+) -> Callable[[Attempt], None]:
+    """A ``Recorder.after`` that turns the simulator's faults off once ``method template`` has
+    been attempted ``times`` times: a fault that hits exactly the first try(s), then heals."""
+    seen = 0
+
+    def after(attempt: Attempt) -> None:
+        nonlocal seen
+        if attempt.method == method and attempt.template == template:
+            seen += 1
+            if seen == times:
+                sim.no_faults()
+
+    return after
+
+
 def client_config(url: str, **overrides: Any) -> OxideConfig:
     """Fast retries and polling so fault tests stay short; the default User-Agent is kept."""
     settings: dict[str, Any] = {

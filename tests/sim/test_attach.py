@@ -61,7 +61,7 @@ def test_full_state_machine_with_slow_attach(make_sim: SimFactory) -> None:
                 seen.append(now["state"])
             if now["state"] in ("attaching", "attached", "detaching"):
                 assert now["instance"] == inst["id"]
-            return now["state"] == state
+            return bool(now["state"] == state)
 
         wait_for(lambda: reach("detached"), "detached")
         r = _attach(c, "instance-0", "vol")
@@ -81,18 +81,20 @@ def test_full_state_machine_with_slow_attach(make_sim: SimFactory) -> None:
 
 
 @pytest.mark.parametrize("op", [_attach, _detach])
-def test_refused_while_the_instance_runs(api: httpx.Client, op: object) -> None:
-    d = create_disk(api, "vol")
-    if op is _detach:
-        stop_instance(api)
-        assert _attach(api, "instance-0", "vol").status_code == 202
-        assert api.post("/v1/instances/instance-0/start", params=P).status_code == 202
-    for state in ("starting", "running"):
-        wait_for(lambda s=state: instance(api)["run_state"] == s, state)  # type: ignore[misc]
-        r = op(api, "instance-0", "vol")  # type: ignore[operator]
-        assert_error(r, 400, "InvalidRequest", "instance is not fully stopped")
-    expected = "detached" if op is _attach else "attached"
-    assert disk(api, d["id"])["state"]["state"] == expected
+def test_refused_while_the_instance_has_a_vmm(make_sim: SimFactory, op: object) -> None:
+    sim = make_sim(start_seconds=0.3)
+    with client(sim) as c:
+        d = create_disk(c, "vol")
+        stop_instance(c)
+        if op is _detach:
+            assert _attach(c, "instance-0", "vol").status_code == 202
+        r = c.post("/v1/instances/instance-0/start", params=P)
+        assert r.status_code == 202 and r.json()["run_state"] == "starting"
+        assert_error(op(c, "instance-0", "vol"), 400, "InvalidRequest", "not fully stopped")  # type: ignore[operator]
+        wait_for(lambda: instance(c)["run_state"] == "running", "running")
+        assert_error(op(c, "instance-0", "vol"), 400, "InvalidRequest", "not fully stopped")  # type: ignore[operator]
+        expected = "detached" if op is _attach else "attached"
+        assert disk(c, d["id"])["state"]["state"] == expected
 
 
 def test_attach_refused_while_stopping(make_sim: SimFactory) -> None:

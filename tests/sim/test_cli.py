@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.sim.helpers import P, TOKEN, wait_run_state
+from tests.sim.helpers import TOKEN, P, wait_run_state
 
 ENTRY_POINTS = {
     "module": [sys.executable, "-m", "oxide_sim"],
@@ -184,3 +184,32 @@ def test_state_dir_survives_a_restart(spawn, tmp_path: Path) -> None:
         assert c.get(f"/v1/disks/{created['id']}").json()["name"] == "keep-me"
         assert c.get("/v1/instances", params=P).json()["items"] == instances
     assert second.stop()[0] == 0
+
+
+def test_port_in_use_exits_1(spawn) -> None:
+    first = spawn([*ENTRY_POINTS["module"], *_args()])
+    port = first.url.rsplit(":", 1)[1]
+    run = subprocess.run(
+        [*ENTRY_POINTS["module"], "--listen", f"127.0.0.1:{port}", "--token", TOKEN],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert "cannot serve on" in run.stderr
+    assert first.stop()[0] == 0
+
+
+@pytest.mark.parametrize("listen", ["nowhere", "127.0.0.1:x", "127.0.0.1:70000"])
+def test_bad_listen_is_a_usage_error(listen: str) -> None:
+    run = subprocess.run(
+        [*ENTRY_POINTS["module"], "--listen", listen, "--token", TOKEN],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "HOST:PORT" in run.stderr

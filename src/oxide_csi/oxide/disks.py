@@ -63,14 +63,14 @@ class DiskOps(ClientBase):
         504, a dropped connection or a read timeout we cannot know whether the rack created
         the disk. Repeating the POST would then fail with ``ObjectAlreadyExists`` for a disk
         that is in fact ours. So after such a failure we look the disk up by name: if it
-        exists with the size, block size, source and description we asked for, that is our
-        disk and we return it; if it exists otherwise we raise ``AlreadyExists``; if it does
-        not exist the create did not happen and we repeat it. The POST is repeated without a
-        lookup only after failures that prove nothing happened (connection refused, 429) or
-        that normally mean so (503); an ``ObjectAlreadyExists`` on any repeated attempt is
-        then resolved by the same lookup. A disk that existed *before* our call with exactly
-        the requested properties is returned too -- for a named, idempotent create that is
-        the right answer anyway.
+        exists with the size, block size, source, read-only flag and description we asked
+        for, that is our disk and we return it; if it exists otherwise we raise
+        ``AlreadyExists``; if it does not exist the create did not happen and we repeat it.
+        The POST is repeated without a lookup only after failures that prove nothing happened
+        (connection refused, 429) or that normally mean so (503); an ``ObjectAlreadyExists``
+        on any repeated attempt is then resolved by the same lookup. A disk that existed
+        *before* our call with exactly the requested properties is returned too -- for a
+        named, idempotent create that is the right answer anyway.
         """
         if snapshot_id is not None and image_id is not None:
             raise errors.InvalidRequest("a disk has one source: snapshot_id or image_id, not both")
@@ -107,6 +107,8 @@ class DiskOps(ClientBase):
                 wrong.append("source")
             if snapshot_id is None and image_id is None and found.block_size != block_size:
                 wrong.append("block size")
+            if found.read_only != read_only:
+                wrong.append("read-only flag")
             if found.description != description:
                 wrong.append("description")
             if wrong:

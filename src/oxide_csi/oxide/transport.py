@@ -42,6 +42,9 @@ from oxide_csi.oxide.retry import (
     verdict_for_status,
 )
 
+#: The longest ``Retry-After`` we honour between two attempts, in seconds.
+MAX_RETRY_AFTER = 60.0
+
 _log = logging.getLogger(__name__)
 
 #: ``on_request(method, template, status, seconds, attempt)``; status None when no response came.
@@ -278,7 +281,9 @@ class Transport:
             # Never sleep away the time the next attempt needs: at most half of what is left.
             delay = min(delay, left / 2)
         if hinted is not None:
-            delay = max(delay, hinted)
+            # Honour the server's hint, but never beyond our own patience: a huge Retry-After
+            # from a confused proxy must not park a call with no deadline for hours.
+            delay = max(delay, min(hinted, MAX_RETRY_AFTER))
         _log.debug(
             "oxide %s failed (%s), retry %d in %.3fs",
             context,

@@ -14,7 +14,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import grpc
 import structlog
@@ -27,9 +27,10 @@ from oxide_csi.server.error_codes import code_for
 log = structlog.get_logger("oxide_csi.grpc")
 
 CallObserver = Callable[[str, str, float], None]
-Context = grpc.aio.ServicerContext[Any, Any]
-Handler = Callable[[Any, Context], Awaitable[Any]]
-MethodHandler = grpc.RpcMethodHandler[Any, Any]
+# Generic only in grpc's type stubs, not at runtime: these aliases exist for the type checker.
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Handler: TypeAlias = "Callable[[Any, Context], Awaitable[Any]]"
+MethodHandler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):

@@ -11,7 +11,7 @@ no expansion or modification (Oxide disks cannot be resized or changed) and no G
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import grpc
 
@@ -25,7 +25,7 @@ from oxide_csi.errors import FailedPrecondition, InvalidArgument, NotFound
 from oxide_csi.servicers import access
 from oxide_csi.servicers import controller_views as views
 
-Context = grpc.aio.ServicerContext[Any, Any]
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 Cap = csi_pb2.ControllerServiceCapability.RPC
 
 CAPABILITIES = (

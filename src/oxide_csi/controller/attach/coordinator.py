@@ -131,6 +131,10 @@ class AttachCoordinator:
             except Exception as exc:  # keep the loop alive; the next pass retries
                 log.error("attach recovery pass failed", error=str(exc))
 
+    def in_flight(self) -> int:
+        """How many operations are queued or being applied (for metrics and tests)."""
+        return len(self._by_disk)
+
     # ---- operations ----------------------------------------------------------------------
 
     async def attach(self, disk_id: str, instance: str, *, deadline: float) -> AttachResult:

@@ -90,4 +90,7 @@ def translate(exc: BaseException, what: str) -> errors.CSIError:
         return errors.FailedPrecondition(f"{what}: the Oxide credentials were refused: {exc}")
     if isinstance(exc, oxide_errors.OxideError):
         return errors.Unavailable(f"{what}: {exc}")
+    if isinstance(exc, OSError):
+        # The record store failed (disk full, read-only state dir): nothing was stopped.
+        return errors.Unavailable(f"{what}: cannot write the attach record: {exc}")
     return errors.Internal(f"{what}: unexpected {type(exc).__name__}: {exc}")

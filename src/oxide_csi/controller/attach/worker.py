@@ -112,11 +112,14 @@ class InstanceWorker:
         return attaches, detaches
 
     async def close(self) -> None:
+        """Cancel the worker; its unfinished operations fail with Unavailable. A record left
+        by an interrupted cycle stays for the next process's recovery."""
+        pending = [*self._taken, *self._queue]  # the cancelled cycle forgets its batch
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         gone = errors.Unavailable("the attach coordinator is shutting down; retry")
-        for op in (*self._taken, *self._queue):
+        for op in (*pending, *self._queue):
             op.fail(gone)
         for kick in self._kicks:
             if not kick.done():
@@ -237,17 +240,26 @@ class InstanceWorker:
             else:
                 op.fail(errors.NotFound(f"instance {self.instance_name!r} no longer exists"))
 
-    async def _apply(self, op: PendingOp, failed_instance: bool, deadline: float) -> None:
+    async def _change(self, kind: OpKind, disk_id: str, deadline: float) -> None:
+        """Attach or detach, and wait out ``attaching``/``detaching``: the instance must not
+        boot before the disk has settled, or the guest may come up without it."""
         client = self._s.client
+        if kind is OpKind.ATTACH:
+            disk = await client.attach_disk(self.instance_id, disk_id, deadline=deadline)
+            if disk.state != "attached":
+                await client.wait_disk(disk_id, {"attached"}, deadline=deadline)
+        else:
+            disk = await client.detach_disk(self.instance_id, disk_id, deadline=deadline)
+            if disk.state != "detached":
+                await client.wait_disk(disk_id, {"detached"}, deadline=deadline)
+
+    async def _apply(self, op: PendingOp, failed_instance: bool, deadline: float) -> None:
         what = f"{op.kind.value} disk {op.disk_name!r} on instance {self.instance_name!r}"
         if failed_instance and op.kind is OpKind.ATTACH:
             op.fail(errors.FailedPrecondition(f"{what}: the instance has failed"))
             return
         try:
-            if op.kind is OpKind.ATTACH:
-                await client.attach_disk(self.instance_id, op.disk_id, deadline=deadline)
-            else:
-                await client.detach_disk(self.instance_id, op.disk_id, deadline=deadline)
+            await self._change(op.kind, op.disk_id, deadline)
         except oxide_errors.NotFound as exc:
             if op.kind is OpKind.DETACH:
                 return  # the disk is gone: as detached as it gets
@@ -266,17 +278,13 @@ class InstanceWorker:
         We finish rather than roll back: the CO asked for these, will ask again, and then
         finds them done without another power cycle.
         """
-        client = self._s.client
         for op in leftovers:
             if self._s.is_claimed(op.disk_id):
                 continue
             if failed_instance and op.kind is OpKind.ATTACH:
                 continue
             try:
-                if op.kind is OpKind.ATTACH:
-                    await client.attach_disk(self.instance_id, op.disk_id, deadline=deadline)
-                else:
-                    await client.detach_disk(self.instance_id, op.disk_id, deadline=deadline)
+                await self._change(op.kind, op.disk_id, deadline)
             except oxide_errors.OxideError as exc:
                 log.warning(
                     "leftover disk operation failed; dropped",
