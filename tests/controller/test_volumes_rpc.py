@@ -207,3 +207,15 @@ async def test_capabilities_are_exactly_what_works(rig: Rig) -> None:
         Cap.SINGLE_NODE_MULTI_WRITER,
     }
     assert Cap.EXPAND_VOLUME not in caps and Cap.GET_CAPACITY not in caps
+
+
+async def test_what_oxide_cannot_do_is_unimplemented(rig: Rig) -> None:
+    calls = [
+        rig.stub.GetCapacity(csi_pb2.GetCapacityRequest()),
+        rig.stub.ControllerExpandVolume(
+            csi_pb2.ControllerExpandVolumeRequest(volume_id="v", capacity_range=None)
+        ),
+        rig.stub.ControllerModifyVolume(csi_pb2.ControllerModifyVolumeRequest(volume_id="v")),
+    ]
+    for call in calls:
+        assert await code_of(call) == grpc.StatusCode.UNIMPLEMENTED

@@ -40,6 +40,8 @@ CODE_TABLE: dict[type[BaseException], grpc.StatusCode] = {
     # A waiter saw a disk fault or an instance fail: nothing a retry soon would fix.
     oxide_errors.UnexpectedState: grpc.StatusCode.FAILED_PRECONDITION,
     oxide_errors.OxideError: grpc.StatusCode.UNAVAILABLE,
+    # The generated base servicer raises this for every RPC we do not offer (expansion, ...).
+    NotImplementedError: grpc.StatusCode.UNIMPLEMENTED,
 }
 
 

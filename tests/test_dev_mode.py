@@ -1,0 +1,51 @@
+"""``oxide-csi dev`` (the README's first command): one process, a simulated Oxide, real gRPC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from oxide_csi import DRIVER_NAME
+from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
+
+
+def test_dev_serves_identity_and_controller(plugin_factory, plugin_env, short_tmp: Path) -> None:
+    endpoint = f"unix://{short_tmp / 'dev' / 'csi.sock'}"
+    state = short_tmp / "state"
+    args = ["dev", "--endpoint", endpoint, "--state-dir", str(state), "--stop-seconds", "0.05"]
+    plugin = plugin_factory(args, plugin_env, short_tmp)
+    channel = plugin.wait_ready(endpoint)
+
+    identity = csi_pb2_grpc.IdentityStub(channel)
+    assert identity.GetPluginInfo(csi_pb2.GetPluginInfoRequest(), timeout=5).name == DRIVER_NAME
+    caps = identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest(), timeout=5)
+    assert [c.service.type for c in caps.capabilities] == [
+        csi_pb2.PluginCapability.Service.CONTROLLER_SERVICE
+    ]
+    assert identity.Probe(csi_pb2.ProbeRequest(), timeout=10).ready.value is True
+
+    cap = csi_pb2.VolumeCapability(
+        mount=csi_pb2.VolumeCapability.MountVolume(),
+        access_mode=csi_pb2.VolumeCapability.AccessMode(
+            mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_WRITER
+        ),
+    )
+    controller = csi_pb2_grpc.ControllerStub(channel)
+    request = csi_pb2.CreateVolumeRequest(name="pvc-dev", volume_capabilities=[cap])
+    volume = controller.CreateVolume(request, timeout=30).volume
+    assert volume.capacity_bytes == 1 << 30
+    channel.close()
+    plugin.terminate()
+    assert plugin.wait() == 0
+    assert (state / "sim").is_dir()  # the simulated rack's state is kept for the next run
+
+    # restarted on the same state, the volume is still there (the rack survived the restart)
+    again = plugin_factory(args, plugin_env, short_tmp)
+    channel = again.wait_ready(endpoint)
+    controller = csi_pb2_grpc.ControllerStub(channel)
+    same = controller.CreateVolume(request, timeout=30).volume
+    assert same.volume_id == volume.volume_id
+    output = again.output()
+    assert "oxide-token" not in output  # the dev token is never printed
+    channel.close()
+    again.terminate()
+    assert again.wait() == 0
