@@ -98,6 +98,8 @@ async def test_requests_oxide_cannot_honour_are_invalid(rig: Rig) -> None:
     assert await code_of(rig.create("")) == grpc.StatusCode.INVALID_ARGUMENT
     none = rig.create("pvc-nocaps", volume_capabilities=[])
     assert await code_of(none) == grpc.StatusCode.INVALID_ARGUMENT
+    unknown_mode = rig.create("pvc-mode-x", volume_capabilities=[mount_cap(99)])  # type: ignore[arg-type]
+    assert await code_of(unknown_mode) == grpc.StatusCode.INVALID_ARGUMENT  # open enum: no crash
     for mode in (Mode.MULTI_NODE_MULTI_WRITER, Mode.MULTI_NODE_READER_ONLY):
         multi = rig.create(f"pvc-mode-{mode}", volume_capabilities=[mount_cap(mode)])
         assert await code_of(multi) == grpc.StatusCode.INVALID_ARGUMENT

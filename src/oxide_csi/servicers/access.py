@@ -26,13 +26,21 @@ SUPPORTED_MODES = frozenset(
 )
 
 
+def _mode_name(mode: int) -> str:
+    """The mode's name; proto3 enums are open, so a client may send a number we do not know."""
+    for name, number in Mode.Mode.items():
+        if number == mode:
+            return name
+    return f"#{mode} (unknown)"
+
+
 def capability_problem(cap: csi_pb2.VolumeCapability) -> str | None:
     """Why ``cap`` cannot be honoured, or None when it can."""
     if not cap.HasField("access_mode"):
         return "volume capability has no access_mode"
     mode = cap.access_mode.mode
     if mode not in SUPPORTED_MODES:
-        return f"access mode {Mode.Mode.Name(mode)} is not supported by Oxide disks"
+        return f"access mode {_mode_name(mode)} is not supported by Oxide disks"
     kind = cap.WhichOneof("access_type")
     if kind is None:
         return "volume capability names neither block nor mount access"
