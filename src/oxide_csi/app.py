@@ -6,25 +6,36 @@ Oxide client on purpose: a node plugin holds no credentials.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import grpc
 
 from oxide_csi import __version__
-from oxide_csi.config import ControllerSettings, OxideSettings, ServeConfig
-from oxide_csi.controller.attach import AttachCoordinator, FileAttachRecordStore
-from oxide_csi.controller.snapshots import SnapshotManager
-from oxide_csi.controller.volumes import VolumeManager
+from oxide_csi.config import ControllerSettings, NodeSettings, OxideSettings, ServeConfig
 from oxide_csi.csi_v1 import csi_pb2_grpc
-from oxide_csi.oxide import OxideClient, OxideConfig
 from oxide_csi.readiness import CachedReadiness
 from oxide_csi.server.grpc_server import Registration, ServerSpec
-from oxide_csi.servicers.controller import ControllerServicer
 from oxide_csi.servicers.identity import IdentityServicer
+
+# The controller and node parts are imported where they are built, not here: a node plugin runs
+# on every node, and every module it does not load (httpx, the Oxide client, the controller,
+# prometheus-client when metrics are off) is memory it does not hold.
+if TYPE_CHECKING:
+    from oxide_csi.controller.attach import AttachCoordinator
+    from oxide_csi.metrics import PluginMetrics
+    from oxide_csi.oxide import OxideClient, OxideConfig
+    from oxide_csi.servicers.controller import ControllerServicer
+    from oxide_csi.servicers.node import NodeServicer
 
 
 def oxide_client_config(settings: OxideSettings) -> OxideConfig:
+    from oxide_csi.oxide import OxideConfig
+
     return OxideConfig(
         host=settings.credentials.host,
         token=settings.credentials.token.reveal(),
@@ -35,22 +46,75 @@ def oxide_client_config(settings: OxideSettings) -> OxideConfig:
 
 
 def controller_parts(
-    client: OxideClient, settings: ControllerSettings
+    client: OxideClient, settings: ControllerSettings, metrics: PluginMetrics | None = None
 ) -> tuple[ControllerServicer, AttachCoordinator]:
     """The controller servicer and its attach coordinator (which the caller starts and closes).
 
     The attach record lives in ``settings.state_dir``: a host directory in dev mode, a volume
     of the controller pod in a cluster (see the README on where that must live).
     """
+    from oxide_csi.controller.attach import (
+        AttachCoordinator,
+        AttachRecordStore,
+        FileAttachRecordStore,
+    )
+    from oxide_csi.controller.snapshots import SnapshotManager
+    from oxide_csi.controller.volumes import VolumeManager
+    from oxide_csi.metrics import ObservedRecordStore
+    from oxide_csi.servicers.controller import ControllerServicer
+
+    record: AttachRecordStore = FileAttachRecordStore(settings.state_dir / "attach")
+    if metrics is not None:
+        record = ObservedRecordStore(record, metrics.set_records)
     coordinator = AttachCoordinator(
         client,
         max_disks=settings.max_disks_per_instance,
         batch_window=settings.batch_window,
-        record=FileAttachRecordStore(settings.state_dir / "attach"),
+        record=record,
+        on_cycle=metrics.on_cycle if metrics is not None else None,
     )
+    if metrics is not None:
+        metrics.track_in_flight(coordinator.in_flight)
     volumes = VolumeManager(client)
     servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), coordinator)
     return servicer, coordinator
+
+
+def node_servicer(settings: NodeSettings) -> NodeServicer:
+    """The node servicer. It gets no Oxide client: it finds disks by the serial it is told.
+
+    Dev mode sets ``loop_device_dir``: the loop devices backed by files in it are then this
+    node's disks (see :func:`oxide_csi.node.identity.identity_sources`).
+    """
+    from oxide_csi.node.devices import DeviceFinder
+    from oxide_csi.node.identity import identity_sources
+    from oxide_csi.node.paths import PathGuard
+    from oxide_csi.servicers.node import NodeServicer
+
+    return NodeServicer(
+        node_id=settings.node_id,
+        max_disks_per_instance=settings.max_disks_per_instance,
+        guard=PathGuard(settings.kubelet_dir),
+        finder=DeviceFinder(sources=identity_sources(settings.loop_device_dir)),
+    )
+
+
+def _start_in_background(coordinator: AttachCoordinator) -> Callable[[], Awaitable[None]]:
+    """Start the coordinator's recovery without holding up the server; return its closer.
+
+    The first recovery pass can take as long as an instance refuses to start (507s). Serving
+    meanwhile is safe -- each attach cycle consults its instance's record first -- and keeps
+    Probe and liveness answering, so the controller is not restarted in the middle of it.
+    """
+    task = asyncio.create_task(coordinator.start(), name="attach-coordinator-start")
+
+    async def close() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await coordinator.close()
+
+    return close
 
 
 @dataclass
@@ -69,20 +133,42 @@ async def build_plugin(config: ServeConfig) -> Plugin:
     registrations: list[Registration] = []
     services = ["csi.v1.Identity"]
     readiness = CachedReadiness(None)
+    metrics: PluginMetrics | None = None
+    if config.metrics is not None:
+        from oxide_csi.metrics import MetricsServer, PluginMetrics
+
+        # First, so that a busy metrics port fails the start before anything else is opened.
+        metrics = PluginMetrics(config.mode.value)
+        resources.callback(MetricsServer(config.metrics, metrics.registry).close)
     if config.mode.runs_controller:
         assert config.oxide is not None
-        client = await resources.enter_async_context(OxideClient(oxide_client_config(config.oxide)))
+        from oxide_csi.oxide import OxideClient
+
+        client = await resources.enter_async_context(
+            OxideClient(
+                oxide_client_config(config.oxide),
+                on_request=metrics.on_request if metrics is not None else None,
+            )
+        )
         readiness = CachedReadiness(client.get_project)
         assert config.controller is not None
-        controller, coordinator = controller_parts(client, config.controller)
-        await coordinator.start()
-        resources.push_async_callback(coordinator.close)
+        controller, coordinator = controller_parts(client, config.controller, metrics)
+        resources.push_async_callback(_start_in_background(coordinator))
 
         def register_controller(server: grpc.aio.Server) -> None:
             csi_pb2_grpc.add_ControllerServicer_to_server(controller, server)
 
         registrations.append(register_controller)
         services.append("csi.v1.Controller")
+    if config.mode.runs_node:
+        assert config.node is not None
+        node = node_servicer(config.node)
+
+        def register_node(server: grpc.aio.Server) -> None:
+            csi_pb2_grpc.add_NodeServicer_to_server(node, server)
+
+        registrations.append(register_node)
+        services.append("csi.v1.Node")
     identity = IdentityServicer(controller=config.mode.runs_controller, readiness=readiness)
 
     def register_identity(server: grpc.aio.Server) -> None:
@@ -94,5 +180,6 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         registrations=registrations,
         service_names=services,
         shutdown_grace=config.shutdown_grace,
+        on_call=metrics.on_call if metrics is not None else None,
     )
     return Plugin(spec=spec, resources=resources)

@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
         "--attach-batch-window",
         help="seconds the controller gathers attach/detach work per instance (default 2)",
     )
+    serve.add_argument(
+        "--metrics-address",
+        help="serve Prometheus /metrics on HOST:PORT; empty = off ($OXIDE_CSI_METRICS_ADDRESS)",
+    )
     _add_logging_flags(serve)
 
     add_dev_parser(sub)

@@ -63,6 +63,9 @@ class NodeSettings:
     node_id: str
     kubelet_dir: Path = DEFAULT_KUBELET_DIR
     max_disks_per_instance: int = DEFAULT_MAX_DISKS
+    #: Dev mode only: the directory whose files back the simulated instance's loop devices.
+    #: Set, the node sees exactly those loop devices as its disks; unset, NVMe disks only.
+    loop_device_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,17 @@ class ControllerSettings:
 
 
 @dataclass(frozen=True)
+class MetricsAddress:
+    """Where the Prometheus endpoint listens (``/metrics``); absent means no endpoint."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
 class ServeConfig:
     mode: Mode
     endpoint: Endpoint
@@ -81,6 +95,7 @@ class ServeConfig:
     oxide: OxideSettings | None
     node: NodeSettings | None
     controller: ControllerSettings | None
+    metrics: MetricsAddress | None = None
 
 
 def is_valid_name(text: str) -> bool:
@@ -127,6 +142,19 @@ def _float_setting(raw: str | None, what: str, default: float, high: float) -> f
     if not 0 <= value <= high:
         raise ConfigError(f"{what} must be between 0 and {high}, got {raw!r}")
     return value
+
+
+def parse_metrics_address(raw: str | None) -> MetricsAddress | None:
+    """``HOST:PORT`` or ``[V6]:PORT``; empty or absent turns the endpoint off."""
+    if not raw:
+        return None
+    host, sep, port = raw.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(
+            f"metrics address must look like HOST:PORT (e.g. 0.0.0.0:9809), got {raw!r}"
+        )
+    return MetricsAddress(host=host, port=int(port))
 
 
 def read_product_uuid(sys_root: Path = Path("/sys")) -> str | None:
@@ -226,4 +254,7 @@ def build_serve_config(
         oxide=oxide,
         node=node,
         controller=controller,
+        metrics=parse_metrics_address(
+            _pick(args.get("metrics_address"), env, "OXIDE_CSI_METRICS_ADDRESS")
+        ),
     )

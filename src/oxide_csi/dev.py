@@ -4,83 +4,161 @@ Why in one process: a developer (or the README's first command) should get a wor
 endpoint with one command and no credentials. This module is the only part of the plugin that
 knows the simulator: it starts one on loopback with a fresh random token, points the plugin's
 own configuration at it, and then runs the very same ``serve`` code path a cluster runs, in
-mode ``all``. This machine plays the part of the simulator's first instance, so the node id is
-that instance's UUID, exactly as a real node reads it from ``product_uuid``.
+mode ``all``. This machine plays the simulated instance ``instance-0``, so the node id is that
+instance's UUID, exactly as a real node reads it from ``product_uuid``.
 
-State (the simulated rack, the disks' data files, the controller's attach record) lives under
-``--state-dir`` and survives a restart.
+The device plane (:mod:`oxide_csi.devplane`) makes the rest real: every disk attached to
+``instance-0`` is a loop device while the instance runs, found by the node through the same
+identity check as on a rack. Hence root, as the node plugin needs.
+
+State under ``--state-dir`` survives a restart: ``sim/`` (the simulated rack), ``disks/`` (the
+disks' sparse data files), ``controller/`` (the attach record). ``devices/`` (links named by
+serial, the loop devices' backing files) and the kubelet directory (``kubelet/`` unless
+``--kubelet-dir``) hold only what a reboot would lose; they are emptied on exit and, after a
+crash, at the next start -- dev mode owns that kubelet directory, so do not point it at a real
+kubelet's. Data is never deleted.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import secrets
+import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oxide_csi.config import ServeConfig, build_serve_config
+from oxide_csi.config import ConfigError, ServeConfig, build_serve_config
+
+if TYPE_CHECKING:
+    from oxide_csi.devplane import DevicePlane
 
 DEFAULT_DEV_STATE = Path("/var/lib/oxide-csi-dev")
 DEFAULT_DEV_ENDPOINT = "unix:///run/oxide-csi/csi.sock"
+#: The simulated instance this machine plays.
+DEV_INSTANCE = "instance-0"
+#: Simulated stop/start time: well under a second, so attach cycles (and a conformance run,
+#: which makes many) stay fast. A rack takes tens of seconds; pass more to feel that.
+DEFAULT_TRANSITION_SECONDS = 0.2
 
 
 def add_dev_parser(sub: Any) -> None:
     dev = sub.add_parser("dev", help="run the plugin against a simulated Oxide on this machine")
     dev.add_argument("--endpoint", default=DEFAULT_DEV_ENDPOINT, help="CSI endpoint to serve")
     dev.add_argument("--state-dir", default=str(DEFAULT_DEV_STATE), help="where state is kept")
+    dev.add_argument("--kubelet-dir", help="kubelet directory the node uses (STATE/kubelet)")
     dev.add_argument("--instances", type=int, default=2, help="simulated instances (>= 1)")
-    dev.add_argument("--sim-listen", default="127.0.0.1:0", help="simulator HOST:PORT")
-    dev.add_argument("--stop-seconds", type=float, default=1.0, help="simulated stop time")
-    dev.add_argument("--start-seconds", type=float, default=1.0, help="simulated start time")
+    dev.add_argument("--oxide-listen", default="127.0.0.1:0", help="simulated Oxide HOST:PORT")
+    dev.add_argument(
+        "--stop-seconds", type=float, default=DEFAULT_TRANSITION_SECONDS, help="instance stop"
+    )
+    dev.add_argument(
+        "--start-seconds", type=float, default=DEFAULT_TRANSITION_SECONDS, help="instance start"
+    )
     dev.add_argument("--max-disks-per-instance", default="8", help="disk slots per instance")
 
 
 def run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> int:
-    """Start the simulator, then ``serve`` the plugin configured against it until signalled."""
+    """Start the simulator and the device plane, then ``serve`` the plugin until signalled."""
+    from oxide_csi.devplane import DevicePlaneError
+
+    if os.geteuid() != 0:
+        raise ConfigError("oxide-csi dev needs root: it creates loop devices and mounts them")
+    if shutil.which("losetup") is None:
+        raise ConfigError("oxide-csi dev needs losetup (package util-linux)")
+    try:
+        return _run_dev(args, serve)
+    except DevicePlaneError as exc:
+        print(f"oxide-csi: error: dev device plane: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> int:
+    from oxide_csi.devplane import DevicePlane
     from oxide_sim import SimConfig, SimulatorServer
 
-    state = Path(args.state_dir)
-    host, _, port = str(args.sim_listen).rpartition(":")
+    state = Path(args.state_dir).absolute()
+    kubelet_dir = Path(args.kubelet_dir).absolute() if args.kubelet_dir else state / "kubelet"
+    host, _, port = str(args.oxide_listen).rpartition(":")
+    try:
+        listen = (host or "127.0.0.1", int(port or 0))
+        max_disks = int(args.max_disks_per_instance)
+    except ValueError:
+        raise ConfigError(
+            "--oxide-listen must be HOST:PORT and --max-disks-per-instance a whole number"
+        ) from None
     token = "oxide-token-dev-" + secrets.token_hex(16)
     sim_cfg = SimConfig(
         token=token,
         instances=max(1, int(args.instances)),
         state_dir=state / "sim",
-        listen=(host or "127.0.0.1", int(port or 0)),
+        listen=listen,
         stop_seconds=float(args.stop_seconds),
         start_seconds=float(args.start_seconds),
-        max_disks_per_instance=int(args.max_disks_per_instance),
+        max_disks_per_instance=max_disks,
         disk_data_dir=state / "disks",
     )
-    with SimulatorServer(sim_cfg) as sim:
-        node_id = _first_instance_id(sim.url, token, sim_cfg.project)
-        config = build_serve_config(
-            {
-                "mode": "all",
-                "endpoint": args.endpoint,
-                "node_id": node_id,
-                "state_dir": str(state / "controller"),
-                "max_disks_per_instance": args.max_disks_per_instance,
-                "attach_batch_window": "0.5",
-            },
-            {"OXIDE_HOST": sim.url, "OXIDE_TOKEN": token, "OXIDE_PROJECT": sim_cfg.project},
-        )
-        print(f"oxide-csi dev: simulated Oxide at {sim.url}, node id {node_id}", flush=True)
-        print(f"oxide-csi dev: serving CSI on {args.endpoint}", flush=True)
-        return serve(config)
+    plane = DevicePlane(DEV_INSTANCE, devices_dir=state / "devices", data_dir=state / "disks")
+    # Reap what a crashed run left (its mounts, its loop devices), before anything binds anew.
+    plane.release_everything(kubelet_dir)
+    kubelet_dir.mkdir(parents=True, exist_ok=True)
+    sim = SimulatorServer(sim_cfg)
+    # Registered before start: transitions a previous run left half-way finish with the hooks.
+    sim.add_instance_hook(plane)
+    try:
+        sim.start()
+        try:
+            node_id = _resume(plane, sim.url, token, sim_cfg.project)
+            config = build_serve_config(
+                {
+                    "mode": "all",
+                    "endpoint": args.endpoint,
+                    "node_id": node_id,
+                    "kubelet_dir": str(kubelet_dir),
+                    "state_dir": str(state / "controller"),
+                    "max_disks_per_instance": args.max_disks_per_instance,
+                    "attach_batch_window": "0.5",
+                },
+                {"OXIDE_HOST": sim.url, "OXIDE_TOKEN": token, "OXIDE_PROJECT": sim_cfg.project},
+            )
+            assert config.node is not None
+            node = dataclasses.replace(config.node, loop_device_dir=plane.devices_dir)
+            config = dataclasses.replace(config, node=node)
+            print(
+                f"oxide-csi dev: simulated Oxide at {sim.url} (see {sim.url}/sim/stats); "
+                f"this machine is {DEV_INSTANCE}, node id {node_id}",
+                flush=True,
+            )
+            print(
+                f"oxide-csi dev: serving CSI on {args.endpoint} (kubelet dir {kubelet_dir})",
+                flush=True,
+            )
+            return serve(config)
+        finally:
+            sim.stop()  # no more instance transitions, so no hook runs during the clean-up
+    finally:
+        plane.release_everything(kubelet_dir)
 
 
-def _first_instance_id(url: str, token: str, project: str) -> str:
-    """This machine's part: the simulator's first instance (by name)."""
+def _resume(plane: DevicePlane, url: str, token: str, project: str) -> str:
+    """Bind the devices of our instance if it is running already; return its id (the node id).
+
+    After a restart the simulated rack still has the instance running, so no start transition
+    will call the hook: its disks get their loop devices here. Binding is idempotent, so a hook
+    that already ran at boot (finishing an interrupted start) does no harm.
+    """
     import httpx  # imported here: plain `oxide-csi --version` should not pay for it
 
-    response = httpx.get(
-        f"{url}/v1/instances",
-        params={"project": project, "limit": 1, "sort_by": "name_ascending"},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    items = response.json()["items"]
-    return str(items[0]["id"])
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+        response = client.get(f"/v1/instances/{DEV_INSTANCE}", params={"project": project})
+        response.raise_for_status()
+        instance = response.json()
+        if instance["run_state"] == "running":
+            response = client.get(f"/v1/instances/{instance['id']}/disks", params={"limit": 100})
+            response.raise_for_status()
+            plane.before_running(instance, response.json()["items"])
+    return str(instance["id"])

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import structlog
 
-from oxide_csi.errors import NotFound, Unavailable
+from oxide_csi.errors import Unavailable
 from oxide_csi.node.blockdev import major_minor, stat_block_device, sysfs_block_dir
-from oxide_csi.node.identity import IdentitySource, check_expected_serial, default_sources
+from oxide_csi.node.identity import IdentitySource, NvmeSerialSource, check_expected_serial
 
 log = structlog.get_logger(__name__)
 
@@ -64,9 +64,9 @@ def backoff_delays(initial: float, maximum: float) -> Iterator[float]:
 class DeviceFinder:
     """Scans sysfs for disks, matches serials, and verifies a device's identity.
 
-    ``sources`` decides which kinds of device count as disks. Production nodes want NVMe only
-    so that unrelated loop devices (snap packages and the like) neither match nor use up a disk
-    slot in :meth:`unmanaged_disk_count`; dev mode adds the loop source. The default has both.
+    ``sources`` decides which kinds of device count as disks (see
+    :func:`oxide_csi.node.identity.identity_sources`): NVMe on a real instance (the default),
+    the dev device directory's loop devices in dev mode.
     """
 
     def __init__(
@@ -83,7 +83,7 @@ class DeviceFinder:
             raise ValueError("timeout >= 0 and 0 < initial_delay <= max_delay required")
         self.sysfs_root = sysfs_root
         self.dev_root = dev_root
-        self.sources: tuple[IdentitySource, ...] = tuple(sources or default_sources())
+        self.sources: tuple[IdentitySource, ...] = tuple(sources or (NvmeSerialSource(),))
         self.timeout = timeout
         self.initial_delay = initial_delay
         self.max_delay = max_delay
@@ -172,8 +172,9 @@ class DeviceFinder:
     def wait_for(self, serial: str, wait_seconds: float | None = None) -> BlockDevice:
         """Scan until the device appears, sleeping with bounded exponential backoff.
 
-        Raises :class:`NotFound` once ``wait_seconds`` (default: the finder's ``timeout``) have
-        passed; the caller retries later, since the attach may simply still be in flight.
+        Raises :class:`Unavailable` once ``wait_seconds`` (default: the finder's ``timeout``)
+        have passed: the volume exists (the controller attached it), the device has just not
+        shown up on this node yet, so the caller should retry -- not conclude anything.
         """
         want = check_expected_serial(serial)
         limit = self.timeout if wait_seconds is None else wait_seconds
@@ -186,7 +187,7 @@ class DeviceFinder:
             if remaining <= 0:
                 break
             time.sleep(min(delay, remaining))
-        raise NotFound(f"no block device with serial {want!r} appeared within {limit:g}s")
+        raise Unavailable(f"no block device with serial {want!r} appeared within {limit:g}s")
 
     async def wait_for_async(self, serial: str, wait_seconds: float | None = None) -> BlockDevice:
         """:meth:`wait_for` for an event loop: scans in a thread, sleeps on the loop."""
@@ -202,29 +203,37 @@ class DeviceFinder:
             if remaining <= 0:
                 break
             await asyncio.sleep(min(delay, remaining))
-        raise NotFound(f"no block device with serial {want!r} appeared within {limit:g}s")
+        raise Unavailable(f"no block device with serial {want!r} appeared within {limit:g}s")
 
     # -- verification -----------------------------------------------------------------------
 
     def identify(self, device_path: Path) -> BlockDevice:
         """Read the identity of the device at ``device_path`` now, from the kernel's view."""
         st = stat_block_device(device_path)
-        major, minor = major_minor(st)
+        return self.identify_number(*major_minor(st), path=device_path)
+
+    def identify_number(self, major: int, minor: int, *, path: Path | None = None) -> BlockDevice:
+        """Read the identity of block device ``major:minor`` (e.g. the device under a mount).
+
+        ``path`` is the node it was reached through, for messages and the result; by default
+        the ``<dev>/<kernel name>`` node.
+        """
         block_dir = sysfs_block_dir(self.sysfs_root, major, minor)
         name = block_dir.name
+        shown = path if path is not None else self.dev_root / name
         source = self._source_for(name)
         if source is None:
-            raise Unavailable(f"{device_path} ({name}) is not a disk of a kind this node knows")
+            raise Unavailable(f"{shown} ({name}) is not a disk of a kind this node knows")
         try:
             serial = source.read(block_dir)
         except OSError as exc:
-            raise Unavailable(f"cannot read the identity of {device_path}: {exc}") from None
+            raise Unavailable(f"cannot read the identity of {shown}: {exc}") from None
         if not serial:
-            raise Unavailable(f"{device_path} ({name}) has no {source.kind} identity")
+            raise Unavailable(f"{shown} ({name}) has no {source.kind} identity this node accepts")
         sectors = _read_text(block_dir / "size")
         return BlockDevice(
             name=name,
-            path=device_path,
+            path=shown,
             serial=serial,
             kind=source.kind,
             major=major,

@@ -16,6 +16,7 @@ Each source only *reads*; it answers ``None`` when the device is not one it know
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Protocol
@@ -108,12 +109,21 @@ class NvmeSerialSource:
 class LoopBackingFileSource:
     """Loop devices (dev mode): the basename of ``<sysfs>/block/loopN/loop/backing_file``.
 
+    Only loop devices whose backing file lies directly in ``directory`` (dev mode's device
+    directory) have an identity: any other loop device on the machine -- snap packages, another
+    tool's images, a test's scratch file that happens to carry a serial-like name -- is not a
+    disk of the simulated instance and must neither match nor use up a slot.
+
     An unbound loop device has no ``loop`` directory and so no identity. When the backing file's
     name was unlinked while bound the kernel appends `` (deleted)``; the device still serves the
     same data (the open inode), so the name it was bound under still identifies it.
     """
 
     _NAME = re.compile(r"loop\d+")
+
+    def __init__(self, directory: Path) -> None:
+        # Resolved once: the kernel reports the backing file by its resolved path.
+        self.directory = Path(os.path.realpath(directory))
 
     @property
     def kind(self) -> str:
@@ -130,10 +140,19 @@ class LoopBackingFileSource:
         text = text.rstrip("\n")
         if text.endswith(_LOOP_DELETED):
             text = text[: -len(_LOOP_DELETED)]
-        name = text.rsplit("/", 1)[-1]
+        parent, _, name = text.rpartition("/")
+        if Path(parent or "/") != self.directory:
+            return None
         return normalize_serial(name) or None
 
 
-def default_sources() -> tuple[IdentitySource, ...]:
-    """NVMe (real Oxide instances) and loop (dev mode), in that order."""
-    return (NvmeSerialSource(), LoopBackingFileSource())
+def identity_sources(loop_device_dir: Path | None) -> tuple[IdentitySource, ...]:
+    """The sources a node uses: NVMe on a real instance, the dev device directory in dev mode.
+
+    In dev mode this machine plays one simulated instance whose every disk (boot disk
+    included) is a loop device in ``loop_device_dir``; the machine's own NVMe disks are not
+    disks of that instance, so they are left out rather than counted against its slots.
+    """
+    if loop_device_dir is not None:
+        return (LoopBackingFileSource(loop_device_dir),)
+    return (NvmeSerialSource(),)

@@ -12,12 +12,13 @@ the path, which is what can hang or fail when the device under a mount has gone 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
 
-from oxide_csi.errors import Internal, InvalidArgument, Unavailable
+from oxide_csi.errors import FailedPrecondition, Internal, InvalidArgument, Unavailable
 from oxide_csi.node.mountinfo import DEFAULT_MOUNTINFO, MountInfo, read_mountinfo
 from oxide_csi.node.tools import DEFAULT_TOOL_TIMEOUT, run_tool, tool_message
 
@@ -67,6 +68,11 @@ def check_mount_flags(flags: Sequence[str]) -> tuple[str, ...]:
     return tuple(checked)
 
 
+def option_names(flags: Sequence[str]) -> set[str]:
+    """The individual options in ``flags`` (a flag may hold several: ``"ro,noatime"``)."""
+    return {part.split("=", 1)[0].strip() for flag in flags for part in flag.split(",")}
+
+
 class Mounter:
     """Mount operations plus the mountinfo queries that make them idempotent."""
 
@@ -96,6 +102,10 @@ class Mounter:
 
     def is_mounted(self, path: Path) -> bool:
         return bool(self.mounts_at(path))
+
+    def mounts_of(self, major: int, minor: int) -> list[MountInfo]:
+        """Every mount of block device ``major:minor``, wherever it is."""
+        return [m for m in self.mounts() if (m.major, m.minor) == (major, minor)]
 
     # -- operations -------------------------------------------------------------------------
 
@@ -157,3 +167,25 @@ class Mounter:
         if top is None:
             raise Internal(f"mount reported success but nothing is mounted at {target}")
         return top
+
+
+def ensure_dir(path: Path) -> None:
+    """Create the directory a mount goes on (and its parents); an existing one is fine."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise FailedPrecondition(f"{path} exists and is not a directory") from None
+    except OSError as exc:
+        raise FailedPrecondition(f"cannot create directory {path}: {exc.strerror}") from None
+
+
+def ensure_file(path: Path) -> None:
+    """Create the empty file a device node is bind-mounted onto; never through a symlink."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except IsADirectoryError:
+        raise FailedPrecondition(f"{path} exists and is a directory, not a file") from None
+    except OSError as exc:
+        raise FailedPrecondition(f"cannot create {path}: {exc.strerror}") from None
+    os.close(fd)

@@ -1,9 +1,11 @@
 """Usage and health of a published volume, for NodeGetVolumeStats.
 
-The condition is what makes stats useful to an operator: a volume path that exists but no
-longer has the volume mounted on it (the pod then writes into the host's disk), a filesystem
-the kernel forced read-only after errors, or a device that has disappeared under its mount are
-reported as *abnormal* with a message, instead of as plausible-looking numbers.
+The condition is what makes stats useful to an operator: a filesystem the kernel forced
+read-only after errors, a filesystem with recorded errors, or a device that has disappeared
+under its mount are reported as *abnormal* with a message, instead of as plausible-looking
+numbers. A path with nothing mounted on it holds no volume at all, and the CSI specification
+answers that with NOT_FOUND ("volume does not exist on the specified volume_path"), not with a
+condition.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ def filesystem_stats(
 ) -> VolumeStats:
     """statvfs figures for the filesystem mounted at ``path``.
 
-    :class:`NotFound` when ``path`` does not exist (the spec's "no volume at this path");
-    every other problem is an abnormal condition.
+    :class:`NotFound` when ``path`` does not exist or has nothing mounted on it (the spec's
+    "no volume at this path"); every other problem is an abnormal condition.
     """
     if not os.path.lexists(path):
         raise NotFound(f"volume path {path} does not exist")
@@ -52,10 +54,11 @@ def filesystem_stats(
     except CSIError as exc:
         return _abnormal(f"cannot read the mount table: {exc}")
     if mount is None:
-        return _abnormal(f"{path} is not a mount point: the volume is not mounted there")
+        raise NotFound(f"no volume is mounted at {path}")
     device_dir = sysfs_root / "dev" / "block" / f"{mount.major}:{mount.minor}"
     if mount.major != 0 and not device_dir.exists():
         return _abnormal(f"the device under {path} ({mount.source}) has gone away")
+    errors = _ext4_error_count(device_dir) if mount.fs_type == "ext4" else 0
     try:
         vfs = os.statvfs(path)
     except OSError as exc:
@@ -67,6 +70,9 @@ def filesystem_stats(
     if "ro" not in mount.options and "ro" in mount.super_options:
         abnormal = True
         message = f"the filesystem under {path} has gone read-only (errors on the device?)"
+    elif errors:
+        abnormal = True
+        message = f"the kernel has recorded {errors} error(s) on the filesystem under {path}"
     return VolumeStats(
         total_bytes=total,
         available_bytes=vfs.f_bavail * vfs.f_frsize,
@@ -77,6 +83,32 @@ def filesystem_stats(
         abnormal=abnormal,
         message=message,
     )
+
+
+def _ext4_error_count(device_dir: Path) -> int:
+    """ext4's own error counter (``/sys/fs/ext4/<dev>/errors_count``); 0 when unknown."""
+    try:
+        name = Path(os.path.realpath(device_dir, strict=True)).name
+        text = (device_dir.parents[2] / "fs" / "ext4" / name / "errors_count").read_text()
+        return int(text.strip())
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def volume_stats(
+    path: Path, mounter: Mounter, *, sysfs_root: Path = DEFAULT_SYSFS_ROOT
+) -> VolumeStats:
+    """Stats for whatever was published or staged at ``path``: a directory holds a mounted
+    filesystem, anything else is taken as a block volume."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise NotFound(f"volume path {path} does not exist") from None
+    except OSError as exc:
+        return _abnormal(f"cannot examine {path}: {exc.strerror}")
+    if stat.S_ISDIR(st.st_mode):
+        return filesystem_stats(path, mounter, sysfs_root=sysfs_root)
+    return block_stats(path, mounter)
 
 
 def block_stats(path: Path, mounter: Mounter | None = None) -> VolumeStats:
@@ -93,7 +125,7 @@ def block_stats(path: Path, mounter: Mounter | None = None) -> VolumeStats:
         except CSIError as exc:
             return _abnormal(f"cannot read the mount table: {exc}")
         if not mounted and not stat.S_ISBLK(os.lstat(path).st_mode):
-            return _abnormal(f"{path} is not a mount point: the device is not published there")
+            raise NotFound(f"no block volume is published at {path}")
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:

@@ -3,8 +3,9 @@
 ``OxideClient`` is the entry point; ``errors`` holds the typed failures every method raises.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from oxide_csi.oxide import errors
-from oxide_csi.oxide.client import OxideClient
 from oxide_csi.oxide.config import DEFAULT_API_VERSION, ConfigError, OxideConfig
 from oxide_csi.oxide.models import (
     CurrentUser,
@@ -16,7 +17,28 @@ from oxide_csi.oxide.models import (
     Utilization,
 )
 from oxide_csi.oxide.selectors import NameOrId, is_uuid
-from oxide_csi.oxide.transport import RequestObserver
+
+if TYPE_CHECKING:
+    from oxide_csi.oxide.client import OxideClient
+    from oxide_csi.oxide.transport import RequestObserver
+
+
+def __getattr__(name: str) -> Any:
+    """Load the client (and httpx with it) on first use only.
+
+    The gRPC layer maps this package's errors to status codes in every process, the node
+    plugin's included, which never talks to Oxide; importing ``errors`` must not cost it httpx.
+    """
+    if name == "OxideClient":
+        from oxide_csi.oxide.client import OxideClient
+
+        return OxideClient
+    if name == "RequestObserver":
+        from oxide_csi.oxide.transport import RequestObserver
+
+        return RequestObserver
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_API_VERSION",

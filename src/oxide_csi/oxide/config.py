@@ -49,7 +49,7 @@ class OxideConfig:
     user_agent: str = f"oxide-csi/{__version__}"
     page_size: int = 100
     poll_initial: float = 0.1
-    poll_max: float = 2.0
+    poll_max: float = 0.5
     wait_timeout: float = 300.0
     ca_file: str | None = None
     insecure: bool = False

@@ -17,12 +17,15 @@ from oxide_csi.controller.attach.records import (
     OpRecord,
     Phase,
 )
+from oxide_csi.controller.attach.worker import CycleObserver, CycleReport
 
 __all__ = [
     "AttachCoordinator",
     "AttachRecord",
     "AttachRecordStore",
     "AttachResult",
+    "CycleObserver",
+    "CycleReport",
     "FileAttachRecordStore",
     "MemoryAttachRecordStore",
     "OpKind",

@@ -33,7 +33,7 @@ from oxide_csi import errors
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
-from oxide_csi.controller.attach.worker import InstanceWorker, WorkerSettings
+from oxide_csi.controller.attach.worker import CycleObserver, InstanceWorker, WorkerSettings
 from oxide_csi.oxide import Disk, Instance, OxideClient
 from oxide_csi.oxide import errors as oxide_errors
 
@@ -53,6 +53,7 @@ class AttachCoordinator:
     ``batch_window`` is how long a worker waits for more work after the first operation.
     ``op_timeout`` bounds one cycle (stop, apply, start); ``recovery_interval`` is how often
     leftover records are retried. ``start_policy`` is the backoff after 507 on start.
+    ``on_cycle`` hears about every cycle (the metrics hook).
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class AttachCoordinator:
         op_timeout: float = 600.0,
         recovery_interval: float = 30.0,
         start_policy: StartPolicy | None = None,
+        on_cycle: CycleObserver | None = None,
     ) -> None:
         if max_disks < 1:
             raise ValueError("max_disks must be at least 1")
@@ -79,6 +81,7 @@ class AttachCoordinator:
             op_timeout=op_timeout,
             start_policy=start_policy or StartPolicy(),
             is_claimed=lambda disk_id: disk_id in self._by_disk,
+            on_cycle=on_cycle,
         )
         self._workers: dict[str, InstanceWorker] = {}
         self._by_disk: dict[str, PendingOp] = {}

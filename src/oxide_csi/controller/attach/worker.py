@@ -2,9 +2,11 @@
 
 Why batch: every attach or detach costs the node a hard power-off and a boot. When a
 StatefulSet with seven volumes lands on a node, seven separate cycles would take the node down
-seven times; one cycle takes it down once. So the worker waits ``batch_window`` after the first
-operation arrives, keeps the batch open while the instance is stopping (the slowest part), then
-closes it, applies every operation and starts the instance again. Work that arrives after the
+seven times; one cycle takes it down once. So the worker stops the instance as soon as the first
+operation arrives and keeps the batch open while the instance is stopping (the slowest part)
+and at least ``batch_window`` after that first operation, whichever is longer; then it closes
+the batch, applies every operation and starts the instance again. Overlapping the window with
+the stop means batching costs a lone attach nothing when a stop takes longer than the window. Work that arrives after the
 batch closed waits for the next cycle, so a cycle's set of operations is fixed while the
 instance is off and the durable record names exactly what it is doing.
 
@@ -58,6 +60,33 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class CycleReport:
+    """What one cycle did, for metrics. ``batch_size`` counts the callers' operations the cycle
+    took on; ``stopped``/``started`` say whether it powered the instance off or on;
+    ``stopped_seconds`` is how long the instance was off on our account (from our stop request
+    until it ran again), known once a start succeeds after a stop this process made."""
+
+    instance_id: str
+    batch_size: int
+    stopped: bool
+    started: bool
+    stopped_seconds: float | None
+    ok: bool
+
+
+#: Called after every cycle that did something; must be quick and must not raise.
+CycleObserver = Callable[[CycleReport], None]
+
+
+@dataclass
+class _CycleMeter:
+    batch_size: int = 0
+    stopped: bool = False
+    started: bool = False
+    stopped_seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
     client: OxideClient
     store: AttachRecordStore
@@ -67,6 +96,7 @@ class WorkerSettings:
     #: Whether a disk has a live operation somewhere; leftover operations from a record are
     #: not replayed over a caller's newer wish for the same disk.
     is_claimed: Callable[[str], bool]
+    on_cycle: CycleObserver | None = None
 
 
 class InstanceWorker:
@@ -81,6 +111,10 @@ class InstanceWorker:
         self._kicks: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._in_cycle = False
+        self._meter = _CycleMeter()
+        #: When our stop request went out; kept across failed cycles until a start succeeds.
+        self._off_since: float | None = None
+        self._opened_at = 0.0
         self._task = asyncio.create_task(self._run(), name=f"attach-worker-{instance_id}")
 
     # ---- interface for the coordinator ---------------------------------------------------
@@ -90,6 +124,8 @@ class InstanceWorker:
         return not self._in_cycle and not self._queue and not self._kicks
 
     def submit(self, op: PendingOp) -> None:
+        if not self._queue:
+            self._opened_at = time.monotonic()  # the batch window runs from the first operation
         self._queue.append(op)
         self._wake.set()
 
@@ -131,12 +167,13 @@ class InstanceWorker:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self._queue:
-                await asyncio.sleep(self._s.batch_window)
             kicks, self._kicks = self._kicks, []
             self._in_cycle = True
+            self._meter = _CycleMeter()
+            ok = False
             try:
                 await self._cycle()
+                ok = True
             except Exception as exc:
                 # Everything in this cycle's batch gets the failure; the CO will retry.
                 log.warning(
@@ -147,11 +184,14 @@ class InstanceWorker:
                 )
                 what = f"attach/detach on instance {self.instance_name!r}"
                 failure = translate(exc, what)
-                for op in self._taken or self._queue:
+                failed = self._taken or self._queue
+                self._meter.batch_size = max(self._meter.batch_size, len(failed))
+                for op in failed:
                     op.fail(failure)
                 if not self._taken:
                     self._queue.clear()
             finally:
+                self._report(ok)
                 self._taken = []
                 self._in_cycle = False
                 for kick in kicks:
@@ -160,9 +200,34 @@ class InstanceWorker:
             if self._queue or self._kicks:
                 self._wake.set()
 
+    def _report(self, ok: bool) -> None:
+        meter, observer = self._meter, self._s.on_cycle
+        if observer is None or (ok and not (meter.batch_size or meter.stopped or meter.started)):
+            return  # no observer, or a recovery kick that found nothing to do
+        report = CycleReport(
+            instance_id=self.instance_id,
+            batch_size=meter.batch_size,
+            stopped=meter.stopped,
+            started=meter.started,
+            stopped_seconds=meter.stopped_seconds,
+            ok=ok,
+        )
+        try:
+            observer(report)
+        except Exception:  # a metrics bug must never break attaching
+            log.exception("cycle observer failed", instance=self.instance_name)
+
+    async def _hold_batch_open(self) -> None:
+        """Let the batch gather until ``batch_window`` after its first operation."""
+        if self._queue:
+            left = self._opened_at + self._s.batch_window - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(left)
+
     def _close_batch(self) -> list[PendingOp]:
         self._taken = [op for op in self._queue if not op.done]
         self._queue = []
+        self._meter.batch_size = len(self._taken)
         return self._taken
 
     async def _cycle(self) -> None:
@@ -191,6 +256,8 @@ class InstanceWorker:
             await store.save(record)
             failpoint(ATTACH_AFTER_RECORD)
             log.info("stopping instance to attach/detach", instance=self.instance_name)
+            self._off_since = time.monotonic()
+            self._meter.stopped = True
             await stop_and_wait(client, self.instance_id, deadline=deadline)
             failpoint(ATTACH_AFTER_STOP)
             owe_start = True
@@ -201,6 +268,7 @@ class InstanceWorker:
                 f"instance {self.instance_name!r} is {state}; disks can be attached or "
                 "detached only while it is running, stopped or failed"
             )
+        await self._hold_batch_open()
         batch = self._close_batch()
         if owe_start:
             record = self._record(Phase.APPLYING, leftovers, batch)
@@ -300,6 +368,10 @@ class InstanceWorker:
             await start_and_wait(
                 self._s.client, self.instance_id, deadline=deadline, policy=self._s.start_policy
             )
+            self._meter.started = True
+            if self._off_since is not None:
+                self._meter.stopped_seconds = time.monotonic() - self._off_since
+                self._off_since = None
         except oxide_errors.OxideError as exc:
             # The record stays: periodic recovery keeps trying to start the instance.
             failure = errors.Unavailable(

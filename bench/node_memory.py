@@ -1,0 +1,230 @@
+"""Node plugin memory: resident set size idle, after a 20-volume lifecycle, and at its peak.
+
+The node plugin runs on every node of the cluster, so its memory is paid once per node. This
+benchmark measures the node plugin in a process of its own (``bench/node_process.py``: what
+``oxide-csi serve --mode node --metrics-address ...`` runs, pointed at dev mode's loop devices),
+while ``oxide-csi dev`` in another process plays the rack and the controller. It reads the
+RSS from ``/proc/PID/status``: idle (serving, after a NodeGetInfo), after every volume's full
+lifecycle, and the peak (the kernel's ``VmHWM`` high-water mark, and the highest of samples
+taken every 10 ms).
+
+Lifecycle, 20 volumes in rounds of up to 7 (8 disk slots, one is the boot disk): CreateVolume
+and ControllerPublishVolume (dev process); NodeStageVolume (format + mount) and
+NodePublishVolume for all of a round at once, as kubelet does for a pod with many volumes; a
+write that is fsynced; NodeUnpublish/NodeUnstage; ControllerUnpublish and DeleteVolume.
+
+Baselines in the same run: a bare Python interpreter, and one that has imported the plugin's
+modules without serving -- what any Python gRPC plugin pays before doing anything.
+Target: under 45 MB. Needs root. Run: ``.venv/bin/python -m bench.node_memory``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench import devrig
+from bench.common import (
+    clean_env,
+    free_port,
+    machine_line,
+    print_table,
+    scratch_dir,
+    wait_for_channel,
+    write_results,
+)
+from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
+
+MIB = 1 << 20
+SLOTS = 7
+
+
+def status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def rss_mib(pid: int) -> float:
+    return status_kib(pid, "VmRSS") / 1024
+
+
+class PeakSampler:
+    """Samples a process's RSS every 10 ms in a thread and keeps the highest."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak_kib = max(self.peak_kib, status_kib(self.pid, "VmRSS"))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kib / 1024
+
+
+def baseline_rss(code: str) -> float:
+    """RSS of ``python -c CODE; sleep`` once it has settled."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", f"{code}\nimport time\nprint('ready', flush=True)\ntime.sleep(60)"],
+        stdout=subprocess.PIPE,
+        env=clean_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        time.sleep(0.5)
+        return rss_mib(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def run_round(
+    dev: devrig.DevProcess, node: csi_pb2_grpc.NodeStub, kubelet: Path, names: list[str]
+) -> None:
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        volumes = [devrig.create(dev.controller, n, 1 << 30) for n in names]
+        contexts = list(
+            pool.map(lambda v: devrig.controller_publish(dev.controller, v, dev.node_id), volumes)
+        )
+        vols = []
+        for name, volume, context in zip(names, volumes, contexts, strict=True):
+            staging, target = devrig.kubelet_paths(kubelet, name)
+            vols.append(devrig.Volume(volume, staging, target, context))
+        list(pool.map(lambda v: devrig.stage(node, v), vols))
+        list(pool.map(lambda v: devrig.publish(node, v), vols))
+        for vol in vols:
+            devrig.write_probe(vol.target)
+
+        def node_down(vol: devrig.Volume) -> None:
+            vid = vol.volume.volume_id
+            node.NodeUnpublishVolume(
+                csi_pb2.NodeUnpublishVolumeRequest(volume_id=vid, target_path=str(vol.target)),
+                timeout=120,
+            )
+            node.NodeUnstageVolume(
+                csi_pb2.NodeUnstageVolumeRequest(
+                    volume_id=vid, staging_target_path=str(vol.staging)
+                ),
+                timeout=120,
+            )
+
+        list(pool.map(node_down, vols))
+        ids = [v.volume.volume_id for v in vols]
+        list(pool.map(lambda i: devrig.controller_unpublish(dev.controller, i, dev.node_id), ids))
+        for vid in ids:
+            devrig.delete(dev.controller, vid)
+
+
+class NodeProcess:
+    """``bench/node_process.py`` serving its own socket and kubelet directory."""
+
+    def __init__(self, work: Path, dev: devrig.DevProcess, name: str, *, metrics: bool) -> None:
+        self.kubelet = work / f"{name}-kubelet"
+        self.kubelet.mkdir()
+        endpoint = f"unix://{work / (name + '.sock')}"
+        argv = [sys.executable, "-m", "bench.node_process", "--endpoint", endpoint]
+        argv += ["--node-id", dev.node_id, "--kubelet-dir", str(self.kubelet)]
+        argv += ["--loop-device-dir", str(dev.state / "devices")]
+        if metrics:
+            argv += ["--metrics-address", f"127.0.0.1:{free_port()}"]
+        log_path = work / f"{name}.log"
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        self.channel = wait_for_channel(endpoint, self.proc, log_path)
+        self.stub = csi_pb2_grpc.NodeStub(self.channel)
+
+    def idle(self) -> float:
+        """RSS once it has answered a call and settled."""
+        self.stub.NodeGetInfo(csi_pb2.NodeGetInfoRequest(), timeout=10)
+        time.sleep(1.0)
+        return rss_mib(self.proc.pid)
+
+    def close(self) -> None:
+        self.channel.close()
+        self.proc.terminate()
+        self.proc.wait(30)
+        self._log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--volumes", type=int, default=20)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("node_memory runs oxide-csi dev and a node plugin, which need root")
+    settings: dict[str, Any] = {
+        "volumes": args.volumes,
+        "per_round": SLOTS,
+        "volume_size_gib": 1,
+        "fs_type": "ext4",
+        "measured_process": "bench/node_process.py = serve --mode node with metrics on, "
+        "loop devices of oxide-csi dev as its disks",
+    }
+    print(f"node memory on {machine_line()}; settings {settings}", flush=True)
+    rows: list[dict[str, Any]] = [
+        {"process": "python interpreter (baseline)", "rss_mib": baseline_rss("pass")},
+        {
+            "process": "python + plugin modules imported (baseline)",
+            "rss_mib": baseline_rss("import oxide_csi.app, oxide_csi.server.grpc_server"),
+        },
+    ]
+    with scratch_dir("bench-mem-") as work:
+        dev = devrig.DevProcess(work, stop_seconds=0.2, start_seconds=0.2)
+        try:
+            off = NodeProcess(work, dev, "node-nometrics", metrics=False)
+            try:
+                rows.append({"process": "node plugin, idle, metrics off", "rss_mib": off.idle()})
+            finally:
+                off.close()
+            node = NodeProcess(work, dev, "node", metrics=True)
+            try:
+                rows.append({"process": "node plugin, idle", "rss_mib": node.idle()})
+                sampler = PeakSampler(node.proc.pid)
+                names = [f"pvc-mem-{i:02d}" for i in range(args.volumes)]
+                for first in range(0, len(names), SLOTS):
+                    batch = names[first : first + SLOTS]
+                    run_round(dev, node.stub, node.kubelet, batch)
+                    done, rss = first + len(batch), rss_mib(node.proc.pid)
+                    print(f"  {done} volumes done: RSS {rss:.1f} MiB", flush=True)
+                sampled_peak = sampler.stop()
+                after = rss_mib(node.proc.pid)
+                hwm = status_kib(node.proc.pid, "VmHWM") / 1024
+                label = f"node plugin, after {args.volumes} volumes"
+                rows.append({"process": label, "rss_mib": after})
+                peak = max(hwm, sampled_peak)
+                rows.append({"process": "node plugin, peak (VmHWM)", "rss_mib": peak})
+            finally:
+                node.close()
+        finally:
+            dev.close()
+    for row in rows:
+        row["rss_mib"] = round(row["rss_mib"], 1)
+        row["rss_mb"] = round(row["rss_mib"] * MIB / 1e6, 1)
+    print_table(
+        "Node plugin resident memory",
+        ["process", "RSS MiB", "RSS MB"],
+        [list(r.values()) for r in rows],
+    )
+    peak_mb = rows[-1]["rss_mb"]
+    print(f"target peak < 45 MB: {'met' if peak_mb < 45 else 'MISSED'} ({peak_mb} MB)")
+    print(f"results: {write_results('node_memory', settings, rows)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+{{/*
+Names, labels and the few paths every template must agree on. The driver name is not a value:
+the plugin reports csi.oxide.computer in GetPluginInfo, and Kubernetes matches it exactly.
+*/}}
+
+{{- define "oxide-csi.driverName" -}}
+csi.oxide.computer
+{{- end }}
+
+{{- define "oxide-csi.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "oxide-csi.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "oxide-csi.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "oxide-csi.labels" -}}
+helm.sh/chart: {{ include "oxide-csi.chart" . }}
+app.kubernetes.io/name: {{ include "oxide-csi.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: oxide-csi
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels of one component: call with (dict "ctx" $ "component" "controller"). */}}
+{{- define "oxide-csi.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "oxide-csi.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "oxide-csi.componentLabels" -}}
+{{ include "oxide-csi.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "oxide-csi.controller.fullname" -}}
+{{- printf "%s-controller" (include "oxide-csi.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "oxide-csi.node.fullname" -}}
+{{- printf "%s-node" (include "oxide-csi.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "oxide-csi.controller.serviceAccountName" -}}
+{{- if .Values.controller.serviceAccount.create }}
+{{- default (include "oxide-csi.controller.fullname" .) .Values.controller.serviceAccount.name }}
+{{- else }}
+{{- required "controller.serviceAccount.name is required when controller.serviceAccount.create is false" .Values.controller.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "oxide-csi.node.serviceAccountName" -}}
+{{- if .Values.node.serviceAccount.create }}
+{{- default (include "oxide-csi.node.fullname" .) .Values.node.serviceAccount.name }}
+{{- else }}
+{{- required "node.serviceAccount.name is required when node.serviceAccount.create is false" .Values.node.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret with host, token and project: the operator's, or the one the chart makes. */}}
+{{- define "oxide-csi.secretName" -}}
+{{- if .Values.oxide.existingSecret }}
+{{- .Values.oxide.existingSecret }}
+{{- else }}
+{{- printf "%s-oxide" (include "oxide-csi.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the chart renders the Secret: only from credentials given in values. */}}
+{{- define "oxide-csi.createSecret" -}}
+{{- if and (not .Values.oxide.existingSecret) (or .Values.oxide.host .Values.oxide.token .Values.oxide.project) -}}
+true
+{{- end }}
+{{- end }}
+
+{{- define "oxide-csi.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "oxide-csi.sidecarImage" -}}
+{{- printf "%s:%s" .repository .tag }}
+{{- end }}
+
+{{/*
+The CSI socket. Inside every pod the plugin and its sidecars share one directory mounted at
+/csi; on the node that directory is the kubelet's plugin directory for the driver, and the
+registrar tells kubelet the host path.
+*/}}
+{{- define "oxide-csi.socketDir" -}}
+/csi
+{{- end }}
+
+{{- define "oxide-csi.socketPath" -}}
+/csi/csi.sock
+{{- end }}
+
+{{- define "oxide-csi.node.pluginDir" -}}
+{{- printf "%s/plugins/%s" (trimSuffix "/" .Values.node.kubeletDir) (include "oxide-csi.driverName" .) }}
+{{- end }}
+
+{{- define "oxide-csi.node.registrationDir" -}}
+{{- printf "%s/plugins_registry" (trimSuffix "/" .Values.node.kubeletDir) }}
+{{- end }}
+
+{{/* Security context of a sidecar: root (to reach the root-owned socket), nothing else. */}}
+{{- define "oxide-csi.sidecarSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+{{- end }}
+
+{{/* Environment shared by the plugin in both modes. */}}
+{{- define "oxide-csi.commonEnv" -}}
+- name: LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+- name: LOG_FORMAT
+  value: {{ .Values.logFormat | quote }}
+- name: OXIDE_MAX_DISKS_PER_INSTANCE
+  value: {{ .Values.oxide.maxDisksPerInstance | quote }}
+{{- end }}

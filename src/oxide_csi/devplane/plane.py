@@ -1,0 +1,209 @@
+"""The dev-mode device plane: this machine's disks, as loop devices, follow the instance it plays.
+
+``oxide-csi dev`` makes this machine one instance of the simulated project. On a rack, a disk
+attached to an instance appears in the guest as an NVMe device when the instance boots and
+disappears when it is powered off. The plane reproduces that with the simulator's instance
+hooks: ``before_running`` binds a loop device for every disk attached to our instance (boot disk
+included), ``after_stopped`` takes them all away, and the node finds them by the same identity
+check it uses on a rack (the backing file's name is the serial).
+
+The truth about what is bound is always read back from sysfs (loop devices whose backing file
+lies in the device directory), never kept in memory, so the plane is idempotent, survives a
+crash of a previous run (``release_everything`` at start-up reaps what it left) and never
+touches loop devices that are not its own.
+
+Hook calls come from the simulator's scheduler thread, start-up and shutdown from the main
+thread; one lock serialises them. The plane knows nothing of the simulator: the hooks receive
+the API's JSON (instance and disk views), and only ``oxide_csi.dev`` wires the two together.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from oxide_csi.devplane.links import DeviceDir
+from oxide_csi.devplane.loops import (
+    DevicePlaneError,
+    LoopDevice,
+    attach,
+    detach,
+    loops_backed_in,
+)
+from oxide_csi.devplane.unmount import mounts_of, mounts_under, unmount_matching
+from oxide_csi.errors import CSIError
+from oxide_csi.node.identity import serial_from_disk_name
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class DiskSpec:
+    """What the plane needs of one attached disk (from the API's ``Disk`` JSON)."""
+
+    disk_id: str
+    serial: str
+    size: int
+    read_only: bool
+
+    @classmethod
+    def from_view(cls, view: Mapping[str, Any]) -> DiskSpec:
+        try:
+            serial = serial_from_disk_name(str(view["name"]))
+        except CSIError as exc:
+            raise DevicePlaneError(str(exc)) from None
+        return cls(
+            disk_id=str(view["id"]),
+            serial=serial,
+            size=int(view["size"]),
+            read_only=bool(view.get("read_only", False)),
+        )
+
+
+class DevicePlane:
+    """Loop devices for the disks of the instance named ``instance_name``.
+
+    Implements the simulator's instance hook protocol (``before_running``/``after_stopped``).
+    """
+
+    def __init__(
+        self,
+        instance_name: str,
+        devices_dir: Path,
+        data_dir: Path,
+        sys_root: Path = Path("/sys"),
+        mountinfo: Path = Path("/proc/self/mountinfo"),
+    ) -> None:
+        self.instance_name = instance_name
+        self.links = DeviceDir(devices_dir, data_dir)
+        self._sys = sys_root
+        self._mountinfo = mountinfo
+        self._lock = threading.Lock()
+
+    @property
+    def devices_dir(self) -> Path:
+        return self.links.devices
+
+    # ----- instance hooks ---------------------------------------------------------------------
+
+    def before_running(
+        self, instance: Mapping[str, Any], disks: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Bind a loop device for each disk of our instance as it boots.
+
+        All or nothing: if one disk cannot be bound, every device of the instance is released
+        again and the error propagates (the simulator then marks the instance ``failed``, as a
+        VMM that cannot boot would), so no half-attached instance is ever left behind.
+        """
+        if instance.get("name") != self.instance_name:
+            return
+        with self._lock:
+            try:
+                self._bind(disks)
+            except Exception as exc:
+                # the simulator logs the traceback; here only what it means for the devices
+                log.error(
+                    "dev device plane: cannot bind disks, releasing all",
+                    instance=self.instance_name,
+                    error=str(exc),
+                )
+                self._release_loops()
+                raise
+
+    def after_stopped(
+        self, instance: Mapping[str, Any], disks: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """The instance was powered off: every device of it goes, whatever ``disks`` says."""
+        if instance.get("name") != self.instance_name:
+            return
+        with self._lock:
+            self._release_loops()
+
+    # ----- start-up and shutdown --------------------------------------------------------------
+
+    def release_everything(self, kubelet_dir: Path | None) -> None:
+        """Unmount everything under ``kubelet_dir``, then release every loop device of ours.
+
+        Used at start-up (to reap what a crashed run left) and at exit. Data is never deleted:
+        only links and loop devices go.
+        """
+        with self._lock:
+            if kubelet_dir is not None:
+                count = unmount_matching(lambda ms: mounts_under(kubelet_dir, ms), self._mountinfo)
+                if count:
+                    log.info("dev device plane: unmounted", mounts=count, under=str(kubelet_dir))
+            self._release_loops()
+
+    def bound(self) -> list[LoopDevice]:
+        """Loop devices of ours currently bound (backing file in the device directory)."""
+        return loops_backed_in(self.devices_dir, self._sys)
+
+    # ----- internals (lock held) --------------------------------------------------------------
+
+    def _bind(self, disks: Sequence[Mapping[str, Any]]) -> None:
+        wanted: dict[str, DiskSpec] = {}
+        for view in disks:
+            spec = DiskSpec.from_view(view)
+            if spec.serial in wanted:
+                # Two disks whose names share their first 20 bytes: a guest would see two
+                # devices with one serial, which the node would (rightly) refuse to guess
+                # between. Only one file can carry the name, so the second is not shown.
+                log.warning(
+                    "dev device plane: duplicate serial, disk not shown",
+                    serial=spec.serial,
+                    disk_id=spec.disk_id,
+                )
+                continue
+            wanted[spec.serial] = spec
+        kept: set[str] = set()
+        for loop in self.bound():
+            serial = loop.backing.name
+            want = wanted.get(serial)
+            if (
+                want is not None
+                and serial not in kept
+                and not loop.deleted
+                and self.links.is_linked(serial, want.disk_id)
+            ):
+                kept.add(serial)  # already bound to the right data (a repeated hook call)
+                continue
+            # Not wanted, stale, or a second device for one serial: it goes. The link stays
+            # for a wanted serial (a kept device may use it; ensure_link fixes a wrong one).
+            self._release(loop, remove_link=want is None)
+        for serial, spec in wanted.items():
+            if serial in kept:
+                continue
+            link = self.links.ensure_link(serial, spec.disk_id, spec.size)
+            name = attach(link, read_only=spec.read_only)
+            log.info(
+                "dev device plane: disk attached",
+                device=f"/dev/{name}",
+                serial=serial,
+                disk_id=spec.disk_id,
+            )
+
+    def _release(self, loop: LoopDevice, remove_link: bool = True) -> None:
+        unmount_matching(lambda ms: mounts_of(loop, ms), self._mountinfo)
+        detach(loop, self._sys)
+        if remove_link:
+            self.links.remove(loop.backing.name)
+        log.info(
+            "dev device plane: disk detached", device=str(loop.dev_path), serial=loop.backing.name
+        )
+
+    def _release_loops(self) -> None:
+        """Release every bound device of ours, then drop any link left without one."""
+        errors: list[str] = []
+        for loop in self.bound():
+            try:
+                self._release(loop)
+            except (DevicePlaneError, CSIError) as exc:
+                errors.append(str(exc))
+        self.links.clear()
+        if errors:
+            raise DevicePlaneError("; ".join(errors))

@@ -1,0 +1,59 @@
+"""What the node learns from the controller through ``publish_context`` and ``volume_context``.
+
+The node holds no credentials, so these maps are all it knows about a volume besides the
+devices it sees. The keys are the controller's (:mod:`oxide_csi.servicers.controller_views`);
+they are repeated here, not imported, so that the node side does not pull in the controller
+and its Oxide client -- a test pins the two sets of keys together.
+
+Defaults lean to safety: a volume whose context does not say it was created blank is never
+formatted, and a serial that is missing is an argument error, not a reason to pick a device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from oxide_csi.errors import InvalidArgument
+from oxide_csi.node.identity import check_expected_serial
+
+CTX_SERIAL = "oxide.computer/serial"
+CTX_DISK_NAME = "oxide.computer/disk-name"
+CTX_SOURCE = "oxide.computer/source"
+CTX_FS_TYPE = "oxide.computer/fs-type"
+
+#: The only ``source`` that allows formatting: the controller created the disk empty.
+SOURCE_BLANK = "blank"
+
+
+@dataclass(frozen=True)
+class VolumeFacts:
+    """The node's view of one volume, from a request's two context maps."""
+
+    serial: str
+    #: The controller created the disk blank (not from a snapshot or another volume).
+    known_new: bool
+    #: The filesystem the StorageClass asked for at creation ("" when it did not say).
+    fs_type: str
+
+
+def expected_serial(publish_context: Mapping[str, str], volume_context: Mapping[str, str]) -> str:
+    """The device serial to look for: ``publish_context`` first, ``volume_context`` second."""
+    raw = publish_context.get(CTX_SERIAL) or volume_context.get(CTX_SERIAL)
+    if not raw:
+        raise InvalidArgument(
+            f"neither publish_context nor volume_context carries {CTX_SERIAL}; "
+            "was the volume published to this node by this plugin's controller?"
+        )
+    return check_expected_serial(raw)
+
+
+def volume_facts(
+    publish_context: Mapping[str, str], volume_context: Mapping[str, str]
+) -> VolumeFacts:
+    fs_type = volume_context.get(CTX_FS_TYPE, "").strip().lower()
+    return VolumeFacts(
+        serial=expected_serial(publish_context, volume_context),
+        known_new=volume_context.get(CTX_SOURCE) == SOURCE_BLANK,
+        fs_type=fs_type,
+    )

@@ -1,0 +1,64 @@
+"""Helpers to drive a real ``oxide-csi dev`` process over real gRPC."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import grpc
+
+from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
+from tests.plugin_process import PluginProcess
+
+_NODE_ID = re.compile(r"node id ([0-9a-f-]{36})")
+
+
+def dev_args(endpoint: str, state: Path, *extra: str) -> list[str]:
+    # stop/start times are the defaults on purpose: they must be fast enough for tests
+    return ["dev", "--endpoint", endpoint, "--state-dir", str(state), *extra]
+
+
+def node_id_from_output(plugin: PluginProcess) -> str:
+    match = _NODE_ID.search(plugin.output())
+    assert match, plugin.output()
+    return match.group(1)
+
+
+def mount_capability(fs_type: str = "") -> csi_pb2.VolumeCapability:
+    return csi_pb2.VolumeCapability(
+        mount=csi_pb2.VolumeCapability.MountVolume(fs_type=fs_type),
+        access_mode=csi_pb2.VolumeCapability.AccessMode(
+            mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_WRITER
+        ),
+    )
+
+
+def create_and_publish(
+    channel: grpc.Channel, name: str, node_id: str
+) -> tuple[csi_pb2.Volume, dict[str, str]]:
+    controller = csi_pb2_grpc.ControllerStub(channel)
+    cap = mount_capability()
+    request = csi_pb2.CreateVolumeRequest(
+        name=name,
+        volume_capabilities=[cap],
+        capacity_range=csi_pb2.CapacityRange(required_bytes=64 << 20),
+    )
+    volume = controller.CreateVolume(request, timeout=30).volume
+    published = controller.ControllerPublishVolume(
+        csi_pb2.ControllerPublishVolumeRequest(
+            volume_id=volume.volume_id,
+            node_id=node_id,
+            volume_capability=cap,
+            volume_context=volume.volume_context,
+        ),
+        timeout=60,
+    )
+    return volume, dict(published.publish_context)
+
+
+def unpublish(channel: grpc.Channel, volume_id: str, node_id: str) -> None:
+    controller = csi_pb2_grpc.ControllerStub(channel)
+    controller.ControllerUnpublishVolume(
+        csi_pb2.ControllerUnpublishVolumeRequest(volume_id=volume_id, node_id=node_id),
+        timeout=60,
+    )

@@ -1,0 +1,1 @@
+"""In-process fake CSI drivers, used only to prove that the checks can fail."""
