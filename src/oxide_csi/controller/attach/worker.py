@@ -6,9 +6,10 @@ seven times; one cycle takes it down once. So the worker stops the instance as s
 operation arrives and keeps the batch open while the instance is stopping (the slowest part)
 and at least ``batch_window`` after that first operation, whichever is longer; then it closes
 the batch, applies every operation and starts the instance again. Overlapping the window with
-the stop means batching costs a lone attach nothing when a stop takes longer than the window. Work that arrives after the
-batch closed waits for the next cycle, so a cycle's set of operations is fixed while the
-instance is off and the durable record names exactly what it is doing.
+the stop means batching costs a lone attach nothing when a stop takes longer than the window.
+Work that arrives after the batch closed waits for the next cycle, so a cycle's set of
+operations is fixed while the instance is off and the durable record names exactly what it is
+doing.
 
 Each operation has its own outcome: a disk deleted meanwhile fails its own caller only. Failures
 resolve at once; successes resolve after the instance is running again, because "attached" is
