@@ -126,7 +126,7 @@ def main() -> None:
         "stop_seconds": args.stop_seconds,
         "start_seconds": args.start_seconds,
         "batch_window_seconds": args.batch_window,
-        "oxide_poll": "client defaults (0.1 s doubling to 2 s)",
+        "oxide_poll": "client defaults (0.1 s doubling to 0.5 s)",
     }
     print(f"attach coalescing on {machine_line()}; settings {settings}", flush=True)
     with scratch_dir("bench-coalesce-") as work:

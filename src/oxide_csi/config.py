@@ -244,8 +244,14 @@ def build_serve_config(
         kubelet_dir = Path(kubelet) if kubelet else DEFAULT_KUBELET_DIR
         if not kubelet_dir.is_absolute():
             raise ConfigError(f"kubelet dir must be absolute, got {kubelet_dir}")
+        # Dev mode and tests only: loop devices backed by files in this directory are taken as
+        # this node's disks (their file names being the disks' serials). Unset on a real node.
+        loop_dir = env.get("OXIDE_CSI_LOOP_DEVICE_DIR")
         node = NodeSettings(
-            node_id=node_id, kubelet_dir=kubelet_dir, max_disks_per_instance=max_disks
+            node_id=node_id,
+            kubelet_dir=kubelet_dir,
+            max_disks_per_instance=max_disks,
+            loop_device_dir=Path(loop_dir) if loop_dir else None,
         )
     return ServeConfig(
         mode=mode,

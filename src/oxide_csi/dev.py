@@ -59,6 +59,7 @@ def add_dev_parser(sub: Any) -> None:
         "--start-seconds", type=float, default=DEFAULT_TRANSITION_SECONDS, help="instance start"
     )
     dev.add_argument("--max-disks-per-instance", default="8", help="disk slots per instance")
+    dev.add_argument("--metrics-address", default="", help="serve Prometheus metrics on HOST:PORT")
 
 
 def run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> int:
@@ -80,8 +81,9 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
     from oxide_csi.devplane import DevicePlane
     from oxide_sim import SimConfig, SimulatorServer
 
-    state = Path(args.state_dir).absolute()
-    kubelet_dir = Path(args.kubelet_dir).absolute() if args.kubelet_dir else state / "kubelet"
+    # resolve(), not absolute(): the node's path guard insists on a normalised kubelet dir.
+    state = Path(args.state_dir).resolve()
+    kubelet_dir = Path(args.kubelet_dir).resolve() if args.kubelet_dir else state / "kubelet"
     host, _, port = str(args.oxide_listen).rpartition(":")
     try:
         listen = (host or "127.0.0.1", int(port or 0))
@@ -121,6 +123,7 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                     "state_dir": str(state / "controller"),
                     "max_disks_per_instance": args.max_disks_per_instance,
                     "attach_batch_window": "0.5",
+                    "metrics_address": args.metrics_address,
                 },
                 {"OXIDE_HOST": sim.url, "OXIDE_TOKEN": token, "OXIDE_PROJECT": sim_cfg.project},
             )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+
+import httpx
 
 from oxide_csi import DRIVER_NAME
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
@@ -11,7 +14,20 @@ from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 def test_dev_serves_identity_and_controller(plugin_factory, plugin_env, short_tmp: Path) -> None:
     endpoint = f"unix://{short_tmp / 'dev' / 'csi.sock'}"
     state = short_tmp / "state"
-    args = ["dev", "--endpoint", endpoint, "--state-dir", str(state), "--stop-seconds", "0.05"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = [
+        "dev",
+        "--endpoint",
+        endpoint,
+        "--state-dir",
+        str(state),
+        "--stop-seconds",
+        "0.05",
+        "--metrics-address",
+        f"127.0.0.1:{port}",
+    ]
     plugin = plugin_factory(args, plugin_env, short_tmp)
     channel = plugin.wait_ready(endpoint)
 
@@ -32,6 +48,8 @@ def test_dev_serves_identity_and_controller(plugin_factory, plugin_env, short_tm
     controller = csi_pb2_grpc.ControllerStub(channel)
     request = csi_pb2.CreateVolumeRequest(name="pvc-dev", volume_capabilities=[cap])
     volume = controller.CreateVolume(request, timeout=30).volume
+    scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert 'oxide_csi_grpc_requests_total{code="OK",method="CreateVolume"} 1.0' in scraped
     assert volume.capacity_bytes == 1 << 30
     channel.close()
     plugin.terminate()

@@ -19,7 +19,7 @@ import grpc
 import httpx
 import pytest
 
-from oxide_csi.controller import failpoints
+from oxide_csi import failpoints
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_sim import SimConfig, SimulatorServer
 from tests.controller.conftest import mount_cap

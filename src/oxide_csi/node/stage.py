@@ -20,6 +20,7 @@ from pathlib import Path
 import structlog
 
 from oxide_csi.errors import AlreadyExists, FailedPrecondition, Internal
+from oxide_csi.failpoints import STAGE_AFTER_FORMAT, STAGE_AFTER_MOUNT, failpoint
 from oxide_csi.node.blockdev import device_size
 from oxide_csi.node.devices import BlockDevice, DeviceFinder
 from oxide_csi.node.filesystem import (
@@ -108,6 +109,7 @@ class Stager:
                 verify=self.finder.verify,
                 timeout=self.mkfs_timeout,
             )
+            failpoint(STAGE_AFTER_FORMAT)
         else:
             raise FailedPrecondition(f"{device} holds {found.detail}; it cannot be mounted")
         options = list(flags)
@@ -123,9 +125,10 @@ class Stager:
                 f"mounted {device} at {staging_path} but mountinfo shows device "
                 f"{mounted.major}:{mounted.minor}; undone"
             )
-        log.info("staged", device=str(device), serial=dev.serial, path=str(staging_path))
         if actual == "xfs" and not mounted.read_only:
             grow_xfs(staging_path, timeout=self.check_timeout)
+        log.info("staged", device=str(device), serial=dev.serial, path=str(staging_path))
+        failpoint(STAGE_AFTER_MOUNT)
 
     def _check_and_grow(
         self, dev: BlockDevice, device: Path, serial: str, fs_type: str, flags: Sequence[str]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from oxide_csi.controller import failpoints
+from oxide_csi import failpoints
 from oxide_csi.controller.attach import FileAttachRecordStore
 from tests.controller.attach.conftest import TOKEN, CoordinatorFactory, Rack, soon
 

@@ -47,7 +47,7 @@ from oxide_csi.controller.attach.records import (
     OpRecord,
     Phase,
 )
-from oxide_csi.controller.failpoints import (
+from oxide_csi.failpoints import (
     ATTACH_AFTER_APPLY_ONE,
     ATTACH_AFTER_RECORD,
     ATTACH_AFTER_STOP,

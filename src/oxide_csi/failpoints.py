@@ -23,6 +23,11 @@ ATTACH_AFTER_STOP = "attach.after_stop"
 ATTACH_AFTER_APPLY_ONE = "attach.after_apply_one"
 ATTACH_BEFORE_START = "attach.before_start"
 
+#: The node's failpoints in NodeStageVolume: a new disk formatted but not yet mounted, and
+#: mounted but the call not yet answered.
+STAGE_AFTER_FORMAT = "stage.after_format"
+STAGE_AFTER_MOUNT = "stage.after_mount"
+
 
 def enabled(name: str) -> bool:
     """Whether failpoint ``name`` is switched on in this process's environment."""
