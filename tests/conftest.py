@@ -43,3 +43,13 @@ def plugin_factory(short_tmp: Path) -> Iterator[type[PluginProcess]]:
     yield Tracked
     for proc in started:
         proc.kill()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the reliability suites' counts (see ``tests/reliability/report.py``)."""
+    from tests.reliability.report import LINES
+
+    if LINES:
+        terminalreporter.section("reliability: what was tried and found")
+        for line in LINES:
+            terminalreporter.write_line(line)

@@ -23,6 +23,7 @@ from oxide_csi import failpoints
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_sim import SimConfig, SimulatorServer
 from tests.controller.conftest import mount_cap
+from tests.reliability.report import record
 
 TOKEN = "oxide-token-crashtest0123456789abcdef"
 STEPS = (
@@ -131,5 +132,9 @@ def test_killed_mid_cycle_then_restarted(
     else:
         assert state == {"state": "detached"}
     assert _instance(sim)["state"] == "running"
+    record(
+        f"controller crash: SIGKILL at {step} during {operation}: instance running again, "
+        f"disk {state['state']}, retried RPC succeeded"
+    )
     revived.terminate()
     assert revived.wait() == 0

@@ -28,6 +28,7 @@ from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_csi.oxide import OxideClient, OxideConfig
 from oxide_sim import FaultConfig, SimConfig, SimulatorServer
 from tests.controller.conftest import mount_cap
+from tests.reliability.report import record
 from tests.server.inprocess import serving
 
 TOKEN = "oxide-token-faulttests0123456789abcdef"
@@ -179,8 +180,8 @@ async def test_lifecycles_survive_faults_and_leave_nothing_behind(fault_rig: Fau
     instances = [i async for i in rig.client.list_instances()]
     stopped = [i.name for i in instances if i.run_state != "running"]
     boot_ok = all(d.state == "attached" for d in disks if not d.name.startswith("csi-"))
-    print(
-        f"\nfault run: {LIFECYCLES} lifecycles, {rig.tally.calls} RPCs "
+    record(
+        f"fault run: {LIFECYCLES} lifecycles, {rig.tally.calls} RPCs "
         f"({rig.tally.retries} retried by the CO: {dict(rig.tally.codes)}), "
         f"{rig.tally.oxide_attempts} Oxide requests ({rig.tally.oxide_retries} client retries), "
         f"faults injected {injected}; leaks: {len(orphans)} disks, {len(snapshots)} snapshots, "

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_sim import SimConfig, SimulatorServer
 from tests.plugin_process import PluginProcess
+from tests.reliability.report import record
 
 TOKEN = "oxide-token-fuzz0123456789abcdef012345"
 EXAMPLES = int(os.environ.get("OXIDE_CSI_FUZZ_EXAMPLES", "60"))
@@ -186,7 +187,7 @@ def controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[csi_pb2_grp
             assert TOKEN not in output
         finally:
             proc.kill()
-            print(f"\ncontroller fuzz: tried {sum(TRIED.values())} requests: {dict(TRIED)}")
+            record(f"controller fuzz: tried {sum(TRIED.values())} requests: {dict(TRIED)}")
 
 
 @settings(

@@ -24,6 +24,7 @@ from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_csi.node.mountinfo import read_mountinfo
 from tests.node.plane import Plane
 from tests.plugin_process import PluginProcess
+from tests.reliability.report import record
 
 SERIAL = "csi-9a8b7c6d5e4f3a2b"
 EXAMPLES = int(os.environ.get("OXIDE_CSI_FUZZ_EXAMPLES", "60"))
@@ -91,7 +92,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     finally:
         proc.kill()
         made.plane.cleanup()
-        print(f"\nnode fuzz: tried {sum(TRIED.values())} requests: {dict(TRIED)}")
+        record(f"node fuzz: tried {sum(TRIED.values())} requests: {dict(TRIED)}")
 
 
 def _paths(kubelet: str) -> st.SearchStrategy[str]:

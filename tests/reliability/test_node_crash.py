@@ -21,6 +21,7 @@ from oxide_csi import failpoints
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from tests.node.conftest import contexts, mount_cap
 from tests.node.plane import Plane
+from tests.reliability.report import record
 
 SERIAL = "csi-0f1e2d3c4b5a6978"
 
@@ -99,6 +100,7 @@ def test_killed_between_format_and_mount(plane: Plane, plugin_factory, plugin_en
     _stage(stub, staging)  # the CO's retry
     assert loop.signature()["UUID"] == formatted["UUID"]  # mounted, not formatted again
     (staging / "after-crash").write_text("kept")
+    record("node crash: SIGKILL after format: retried stage mounted it, no second mkfs")
     _unstage(stub, staging)
     revived.terminate()
     assert revived.wait() == 0
@@ -125,6 +127,7 @@ def test_killed_between_mount_and_answer(plane: Plane, plugin_factory, plugin_en
     _stage(stub, staging)  # finds its own stage: success, nothing redone
     assert (staging / "data.bin").read_bytes() == payload
     assert loop.signature()["UUID"] == uuid_before
+    record("node crash: SIGKILL after mount: retried stage succeeded, 1 MiB of data intact")
     _unstage(stub, staging)
     assert plane.mounts() == []
     revived.terminate()
