@@ -83,16 +83,6 @@ class Rig:
         await self.stub.ControllerUnpublishVolume(req, timeout=60)
 
 
-async def code_of(call: Any) -> grpc.StatusCode:
-    """The status code an awaited call fails with (the test fails if it succeeds)."""
-    try:
-        await call
-    except grpc.aio.AioRpcError as exc:
-        code: grpc.StatusCode = exc.code()
-        return code
-    raise AssertionError("the call succeeded")
-
-
 @pytest.fixture
 def sim_config(tmp_path: Path) -> SimConfig:
     return SimConfig(

@@ -10,7 +10,8 @@ import grpc
 
 from oxide_csi.csi_v1 import csi_pb2
 from oxide_csi.servicers.controller_views import CTX_SERIAL
-from tests.controller.conftest import Mode, Rig, code_of, mount_cap
+from tests.controller.conftest import Mode, Rig, mount_cap
+from tests.rpc import code_of
 
 
 async def test_seven_concurrent_publishes_cost_one_power_cycle(rig: Rig) -> None:

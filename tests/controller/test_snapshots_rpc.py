@@ -8,7 +8,8 @@ import uuid
 import grpc
 
 from oxide_csi.csi_v1 import csi_pb2
-from tests.controller.conftest import GIB, Rig, code_of
+from tests.controller.conftest import GIB, Rig
+from tests.rpc import code_of
 
 
 async def _snapshot(rig: Rig, name: str, volume_id: str) -> csi_pb2.Snapshot:

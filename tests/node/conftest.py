@@ -61,24 +61,6 @@ def contexts(serial: str, source: str = "blank", fs: str = "") -> dict[str, Any]
     }
 
 
-async def code_of(call: Any) -> grpc.StatusCode:
-    """The status code an awaited call fails with (the test fails if it succeeds)."""
-    try:
-        await call
-    except grpc.aio.AioRpcError as exc:
-        code: grpc.StatusCode = exc.code()
-        return code
-    raise AssertionError("the call succeeded")
-
-
-async def error_of(call: Any) -> grpc.aio.AioRpcError:
-    try:
-        await call
-    except grpc.aio.AioRpcError as exc:
-        return exc
-    raise AssertionError("the call succeeded")
-
-
 @dataclass
 class Node:
     plane: Plane

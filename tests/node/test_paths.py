@@ -11,7 +11,8 @@ import pytest
 from oxide_csi.csi_v1 import csi_pb2
 from oxide_csi.errors import InvalidArgument
 from oxide_csi.node.paths import PathGuard
-from tests.node.conftest import SERIAL_A, Node, code_of, contexts, mount_cap
+from tests.node.conftest import SERIAL_A, Node, contexts, mount_cap
+from tests.rpc import code_of
 
 pytestmark = pytest.mark.root
 

@@ -8,16 +8,8 @@ import pytest
 from oxide_csi.csi_v1 import csi_pb2
 from oxide_csi.node import context as node_context
 from oxide_csi.servicers import controller_views
-from tests.node.conftest import (
-    SERIAL_A,
-    SERIAL_B,
-    Mode,
-    Node,
-    block_cap,
-    code_of,
-    contexts,
-    mount_cap,
-)
+from tests.node.conftest import SERIAL_A, SERIAL_B, Mode, Node, block_cap, contexts, mount_cap
+from tests.rpc import code_of
 
 pytestmark = pytest.mark.root
 

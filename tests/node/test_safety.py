@@ -13,17 +13,9 @@ from oxide_csi.node.devices import DeviceFinder
 from oxide_csi.node.identity import LoopBackingFileSource
 from oxide_csi.node.mounts import Mounter
 from oxide_csi.node.stage import Stager
-from tests.node.conftest import (
-    SERIAL_A,
-    SERIAL_B,
-    Node,
-    NodeFactory,
-    block_cap,
-    code_of,
-    error_of,
-    mount_cap,
-)
+from tests.node.conftest import SERIAL_A, SERIAL_B, Node, NodeFactory, block_cap, mount_cap
 from tests.node.plane import MIB, Plane, run
+from tests.rpc import code_of, error_of
 
 pytestmark = pytest.mark.root
 

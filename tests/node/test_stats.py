@@ -8,8 +8,9 @@ import grpc
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2
-from tests.node.conftest import SERIAL_A, Node, code_of, mount_cap
+from tests.node.conftest import SERIAL_A, Node, mount_cap
 from tests.node.plane import MIB, run
+from tests.rpc import code_of
 
 pytestmark = pytest.mark.root
 

@@ -24,6 +24,7 @@ from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_csi.errors import FailedPrecondition, InvalidArgument, NotFound
 from oxide_csi.servicers import access
 from oxide_csi.servicers import controller_views as views
+from oxide_csi.servicers.fields import require as _require
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 Cap = csi_pb2.ControllerServiceCapability.RPC
@@ -51,12 +52,6 @@ class Attacher(Protocol):
     async def attach(self, disk_id: str, instance: str, *, deadline: float) -> object: ...
 
     async def detach(self, disk_id: str, instance: str, *, deadline: float) -> object: ...
-
-
-def _require(value: str, name: str) -> str:
-    if not value:
-        raise InvalidArgument(f"{name} is required")
-    return value
 
 
 class ControllerServicer(csi_pb2_grpc.ControllerServicer):

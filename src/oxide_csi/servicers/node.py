@@ -43,6 +43,7 @@ from oxide_csi.node.publish import Publisher
 from oxide_csi.node.stage import Stager
 from oxide_csi.node.stats import VolumeStats, volume_stats
 from oxide_csi.servicers import access
+from oxide_csi.servicers.fields import require as _require
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 Cap = csi_pb2.NodeServiceCapability.RPC
@@ -78,12 +79,6 @@ async def _in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
                 await asyncio.wait([work])
         work.exception()  # retrieved: nobody is left to report it to
         raise
-
-
-def _require(value: str, name: str) -> str:
-    if not value:
-        raise InvalidArgument(f"{name} is required")
-    return value
 
 
 class NodeServicer(csi_pb2_grpc.NodeServicer):
