@@ -7,8 +7,9 @@ import uuid
 
 import grpc
 
+from oxide_csi.controller import naming
 from oxide_csi.csi_v1 import csi_pb2
-from tests.controller.conftest import GIB, Rig
+from tests.controller.conftest import GIB, Rig, mount_cap
 from tests.rpc import code_of
 
 
@@ -138,3 +139,28 @@ async def test_clone_goes_through_a_temporary_snapshot(rig: Rig) -> None:
     )
     code = await code_of(rig.create("pvc-clone-lost", volume_content_source=gone))
     assert code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_failed_clone_leaves_nothing_and_retries_succeed(rig: Rig) -> None:
+    src = (await rig.create("pvc-clone-retry-src", size=2 * GIB)).volume
+    source = csi_pb2.VolumeContentSource(
+        volume=csi_pb2.VolumeContentSource.VolumeSource(volume_id=src.volume_id)
+    )
+    too_small = csi_pb2.CreateVolumeRequest(
+        name="pvc-clone-retry",
+        capacity_range=csi_pb2.CapacityRange(required_bytes=GIB, limit_bytes=GIB),
+        volume_capabilities=[mount_cap()],
+        volume_content_source=source,
+    )
+    assert await code_of(rig.stub.CreateVolume(too_small)) == grpc.StatusCode.OUT_OF_RANGE
+    assert [s async for s in rig.client.list_snapshots()] == []  # refused before snapshotting
+
+    # An earlier attempt that died after taking the temporary snapshot: the retry reuses it.
+    left = await rig.client.create_snapshot(
+        naming.clone_snapshot_name("pvc-clone-retry"), disk=src.volume_id
+    )
+    clone = (await rig.create("pvc-clone-retry", size=3 * GIB, volume_content_source=source)).volume
+    assert clone.capacity_bytes == 3 * GIB
+    disk = await rig.client.get_disk(clone.volume_id)
+    assert disk.snapshot_id == left.id
+    assert [s async for s in rig.client.list_snapshots()] == []

@@ -146,6 +146,13 @@ async def test_validate_volume_capabilities(rig: Rig) -> None:
         )
     )
     assert not no.HasField("confirmed") and "MULTI_NODE_MULTI_WRITER" in no.message
+    xfs = (await rig.create("pvc-validate-xfs", parameters={"fsType": "xfs"})).volume
+    other_fs = await rig.stub.ValidateVolumeCapabilities(
+        csi_pb2.ValidateVolumeCapabilitiesRequest(
+            volume_id=xfs.volume_id, volume_capabilities=[mount_cap(fs_type="ext4")]
+        )
+    )
+    assert not other_fs.HasField("confirmed") and "xfs" in other_fs.message
     unknown = csi_pb2.ValidateVolumeCapabilitiesRequest(
         volume_id=str(uuid.uuid4()), volume_capabilities=[mount_cap()]
     )
@@ -173,7 +180,7 @@ async def test_list_volumes_pages_and_reports_publication(rig: Rig) -> None:
             break
     assert sorted(e.volume.volume_id for e in seen) == sorted(made)  # no boot disks, no repeats
     published = {e.volume.volume_id: list(e.status.published_node_ids) for e in seen}
-    assert published[made[0]] == [instance.id]
+    assert published[made[0]] == [instance.id, instance.name]  # either node id spelling
     assert published[made[1]] == []
     bad = rig.stub.ListVolumes(csi_pb2.ListVolumesRequest(starting_token="invalid-token"))
     assert await code_of(bad) == grpc.StatusCode.ABORTED

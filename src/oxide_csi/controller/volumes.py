@@ -17,7 +17,7 @@ already made.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from oxide_csi.controller import naming
@@ -92,8 +92,7 @@ class VolumeManager:
                     volume = await self._wait_usable(volume, deadline)
                 await self._drop_clone_snapshot(req, deadline)
                 return volume
-            snapshot_id, floor = await self._resolve_source(req, deadline)
-            size = round_capacity(req.required_bytes, req.limit_bytes, floor=floor)
+            snapshot_id, size = await self._resolve_source(req, deadline)
             meta = VolumeMeta(
                 csi_name=req.name, fs_type=req.fs_type, source=req.source, source_id=req.source_id
             )
@@ -147,6 +146,29 @@ class VolumeManager:
             raise NotFound(f"volume {volume_id} does not exist")
         return volume
 
+    async def node_ids(self, volumes: Sequence[Volume], *, deadline: float) -> dict[str, list[str]]:
+        """Per volume id, the node ids it is published to: its instance's id *and* name.
+
+        A node's id is whatever its plugin reports: the instance UUID (read from the guest's
+        product_uuid) or the Kubernetes node name, which is commonly the instance's name. The
+        external-attacher looks for its own node id in this list and re-attaches when it is
+        missing, so both spellings of the one instance are listed. One instance listing serves
+        all volumes (ListVolumes), one lookup serves a single volume.
+        """
+        attached = {v.disk.id: v.attached_to for v in volumes if v.attached_to}
+        if not attached:
+            return {}
+        names: dict[str, str] = {}
+        if len(attached) == 1:
+            (instance_id,) = attached.values()
+            with contextlib.suppress(errors.NotFound):
+                instance = await self._client.get_instance(instance_id, deadline=deadline)
+                names[instance.id] = instance.name
+        else:
+            async for instance in self._client.list_instances(deadline=deadline):
+                names[instance.id] = instance.name
+        return {vid: [iid, names[iid]] if iid in names else [iid] for vid, iid in attached.items()}
+
     async def list(self, *, deadline: float) -> AsyncIterator[Volume]:
         """Every managed volume of the project, in the API's order (by name)."""
         async for disk in self._client.list_disks(deadline=deadline):
@@ -182,23 +204,49 @@ class VolumeManager:
         return volume
 
     async def _resolve_source(self, req: VolumeRequest, deadline: float) -> tuple[str | None, int]:
-        """The snapshot the disk starts from (None: blank) and the least size it needs."""
+        """The snapshot the disk starts from (None: blank) and the disk's size.
+
+        The size is settled before a clone's temporary snapshot is taken, so a request that
+        cannot fit (OUT_OF_RANGE) leaves nothing behind.
+        """
         if req.source == Source.SNAPSHOT:
             snap = await self._source_snapshot(req.source_id, deadline)
-            return snap.id, snap.size
+            return snap.id, round_capacity(req.required_bytes, req.limit_bytes, floor=snap.size)
         if req.source == Source.VOLUME:
             source = await self.find(req.source_id, deadline=deadline)
             if source is None:
                 raise NotFound(f"source volume {req.source_id} does not exist")
+            size = round_capacity(req.required_bytes, req.limit_bytes, floor=source.disk.size)
+            snap = await self._clone_snapshot(req.name, source.disk.id, deadline)
+            return snap.id, size
+        return None, round_capacity(req.required_bytes, req.limit_bytes)
+
+    async def _clone_snapshot(self, target: str, source_disk_id: str, deadline: float) -> Snapshot:
+        """The ready temporary snapshot of the source that a clone into ``target`` starts from.
+
+        An earlier attempt (timed out, or refused later) may have left it: one of the same disk
+        is reused; one of another disk (the same target name asked earlier with another source)
+        is ours to replace -- the name space ``clone-<hash of target>`` belongs to this clone.
+        """
+        name = naming.clone_snapshot_name(target)
+        try:
+            snap = await self._client.get_snapshot(name, deadline=deadline)
+        except errors.NotFound:
+            snap = None
+        if snap is not None and snap.disk_id.lower() != source_disk_id.lower():
+            with contextlib.suppress(errors.NotFound):
+                await self._client.delete_snapshot(snap.id, deadline=deadline)
+            snap = None
+        if snap is None:
             snap = await self._client.create_snapshot(
-                naming.clone_snapshot_name(req.name),
-                disk=source.disk.id,
-                description=f"temporary: clone of {source.disk.id} into {req.name}"[:512],
+                name,
+                disk=source_disk_id,
+                description=f"temporary: clone of {source_disk_id} into {target}"[:512],
                 deadline=deadline,
             )
+        if snap.state != "ready":
             snap = await self._client.wait_snapshot(snap.id, deadline=deadline)
-            return snap.id, snap.size
-        return None, 0
+        return snap
 
     async def _source_snapshot(self, snapshot_id: str, deadline: float) -> Snapshot:
         missing = NotFound(f"source snapshot {snapshot_id} does not exist")

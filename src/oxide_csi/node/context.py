@@ -2,8 +2,9 @@
 
 The node holds no credentials, so these maps are all it knows about a volume besides the
 devices it sees. The keys are the controller's (:mod:`oxide_csi.servicers.controller_views`);
-they are repeated here, not imported, so that the node side does not pull in the controller
-and its Oxide client -- a test pins the two sets of keys together.
+they are repeated here, not imported, so that the node does not load the controller's servicer
+and, through it, the Oxide client (it shares only the small naming and locking helpers of
+``oxide_csi.controller``) -- a test pins the two sets of keys together.
 
 Defaults lean to safety: a volume whose context does not say it was created blank is never
 formatted, and a serial that is missing is an argument error, not a reason to pick a device.

@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 from typing import Protocol
 
+from oxide_csi.controller.naming import serial_for
 from oxide_csi.errors import InvalidArgument
 
 #: Width of the NVMe serial number field (Identify Controller, bytes 4..23).
@@ -46,7 +47,7 @@ def serial_from_disk_name(disk_name: str) -> str:
         raise InvalidArgument(f"disk name {disk_name!r} is not ASCII") from None
     if not raw:
         raise InvalidArgument("disk name is empty")
-    return normalize_serial(raw[:SERIAL_BYTES].decode("ascii"))
+    return normalize_serial(serial_for(disk_name))
 
 
 def check_expected_serial(serial: str) -> str:

@@ -22,6 +22,7 @@ from oxide_csi.controller.snapshots import SnapshotManager, VolumeSnapshot
 from oxide_csi.controller.volumes import VolumeManager, VolumeRequest
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_csi.errors import FailedPrecondition, InvalidArgument, NotFound
+from oxide_csi.oxide.models import Disk
 from oxide_csi.servicers import access
 from oxide_csi.servicers import controller_views as views
 from oxide_csi.servicers.fields import require as _require
@@ -49,9 +50,13 @@ _SNAPSHOT_PARAM_PREFIX = "csi.storage.k8s.io/"
 class Attacher(Protocol):
     """What the servicer needs of the attach coordinator."""
 
-    async def attach(self, disk_id: str, instance: str, *, deadline: float) -> object: ...
+    async def attach(
+        self, disk_id: str, instance: str, *, deadline: float, known: Disk | None = None
+    ) -> object: ...
 
-    async def detach(self, disk_id: str, instance: str, *, deadline: float) -> object: ...
+    async def detach(
+        self, disk_id: str, instance: str, *, deadline: float, known: Disk | None = None
+    ) -> object: ...
 
 
 class ControllerServicer(csi_pb2_grpc.ControllerServicer):
@@ -140,7 +145,7 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
             )
         deadline = self._deadline(context)
         volume = await self._volumes.get(volume_id, deadline=deadline)
-        await self._attacher.attach(volume.disk.id, node_id, deadline=deadline)
+        await self._attacher.attach(volume.disk.id, node_id, deadline=deadline, known=volume.disk)
         return csi_pb2.ControllerPublishVolumeResponse(
             publish_context=views.publish_context(volume)
         )
@@ -155,7 +160,9 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
             return csi_pb2.ControllerUnpublishVolumeResponse()  # gone: nothing is attached
         node_id = request.node_id or volume.attached_to  # no node: detach from wherever it is
         if node_id:
-            await self._attacher.detach(volume.disk.id, node_id, deadline=deadline)
+            await self._attacher.detach(
+                volume.disk.id, node_id, deadline=deadline, known=volume.disk
+            )
         return csi_pb2.ControllerUnpublishVolumeResponse()
 
     async def ValidateVolumeCapabilities(
@@ -164,12 +171,17 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
         volume_id = _require(request.volume_id, "volume_id")
         if not request.volume_capabilities:
             raise InvalidArgument("volume_capabilities must not be empty")
-        await self._volumes.get(volume_id, deadline=self._deadline(context))
+        volume = await self._volumes.get(volume_id, deadline=self._deadline(context))
         problems = [p for p in map(access.capability_problem, request.volume_capabilities) if p]
         try:
             parse_parameters(request.parameters)
+            wanted_fs = access.mount_fs_type(request.volume_capabilities)
         except InvalidArgument as exc:
             problems.append(exc.message)
+        else:
+            made_fs = volume.meta.fs_type
+            if wanted_fs and made_fs and wanted_fs != made_fs:
+                problems.append(f"the volume was made for {made_fs}, not {wanted_fs}")
         if problems:
             return csi_pb2.ValidateVolumeCapabilitiesResponse(message="; ".join(problems))
         confirmed = csi_pb2.ValidateVolumeCapabilitiesResponse.Confirmed(
@@ -187,11 +199,12 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
         chosen, next_token = page(
             volumes, lambda v: v.disk.name, request.max_entries, request.starting_token
         )
+        nodes = await self._volumes.node_ids(chosen, deadline=deadline)
         entries = [
             csi_pb2.ListVolumesResponse.Entry(
                 volume=views.volume_message(v),
                 status=csi_pb2.ListVolumesResponse.VolumeStatus(
-                    published_node_ids=views.published_nodes(v),
+                    published_node_ids=nodes.get(v.disk.id, []),
                     volume_condition=views.condition(v),
                 ),
             )
@@ -203,11 +216,13 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
         self, request: csi_pb2.ControllerGetVolumeRequest, context: Context
     ) -> csi_pb2.ControllerGetVolumeResponse:
         volume_id = _require(request.volume_id, "volume_id")
-        volume = await self._volumes.get(volume_id, deadline=self._deadline(context))
+        deadline = self._deadline(context)
+        volume = await self._volumes.get(volume_id, deadline=deadline)
+        nodes = await self._volumes.node_ids([volume], deadline=deadline)
         return csi_pb2.ControllerGetVolumeResponse(
             volume=views.volume_message(volume),
             status=csi_pb2.ControllerGetVolumeResponse.VolumeStatus(
-                published_node_ids=views.published_nodes(volume),
+                published_node_ids=nodes.get(volume.disk.id, []),
                 volume_condition=views.condition(volume),
             ),
         )

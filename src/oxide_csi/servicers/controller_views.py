@@ -73,11 +73,6 @@ def condition(volume: Volume) -> csi_pb2.VolumeCondition:
     return csi_pb2.VolumeCondition(abnormal=False, message=f"disk is {volume.disk.state}")
 
 
-def published_nodes(volume: Volume) -> list[str]:
-    node = volume.attached_to
-    return [node] if node else []
-
-
 def snapshot_message(found: VolumeSnapshot) -> csi_pb2.Snapshot:
     snap = found.snapshot
     created = Timestamp()

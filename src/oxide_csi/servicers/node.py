@@ -124,7 +124,7 @@ class NodeServicer(csi_pb2_grpc.NodeServicer):
         raw_staging = _require(request.staging_target_path, "staging_target_path")
         cap = request.volume_capability
         access.check_capability(cap, request.HasField("volume_capability"))
-        staging = self._guard.check(raw_staging, "staging_target_path")
+        staging = await _in_thread(self._guard.check, raw_staging, "staging_target_path")
         facts = volume_facts(request.publish_context, request.volume_context)
         async with self._locks.hold(volume_id):
             device = await self._device(facts.serial, context)
@@ -147,7 +147,7 @@ class NodeServicer(csi_pb2_grpc.NodeServicer):
     ) -> csi_pb2.NodeUnstageVolumeResponse:
         volume_id = _require(request.volume_id, "volume_id")
         raw_staging = _require(request.staging_target_path, "staging_target_path")
-        staging = self._guard.check(raw_staging, "staging_target_path")
+        staging = await _in_thread(self._guard.check, raw_staging, "staging_target_path")
         async with self._locks.hold(volume_id):
             await _in_thread(self._stager.unstage, staging)
         return csi_pb2.NodeUnstageVolumeResponse()
@@ -165,8 +165,10 @@ class NodeServicer(csi_pb2_grpc.NodeServicer):
             raise FailedPrecondition(
                 "staging_target_path is not set; this plugin stages volumes first"
             )
-        target = self._guard.check(raw_target, "target_path")
-        staging = self._guard.check(request.staging_target_path, "staging_target_path")
+        target = await _in_thread(self._guard.check, raw_target, "target_path")
+        staging = await _in_thread(
+            self._guard.check, request.staging_target_path, "staging_target_path"
+        )
         if target == staging:
             raise InvalidArgument("target_path and staging_target_path are the same path")
         exclusive = cap.access_mode.mode == access.Mode.SINGLE_NODE_SINGLE_WRITER
@@ -199,7 +201,7 @@ class NodeServicer(csi_pb2_grpc.NodeServicer):
     ) -> csi_pb2.NodeUnpublishVolumeResponse:
         volume_id = _require(request.volume_id, "volume_id")
         raw_target = _require(request.target_path, "target_path")
-        target = self._guard.check(raw_target, "target_path")
+        target = await _in_thread(self._guard.check, raw_target, "target_path")
         async with self._locks.hold(volume_id):
             await _in_thread(self._publisher.unpublish, target)
         return csi_pb2.NodeUnpublishVolumeResponse()
@@ -212,7 +214,7 @@ class NodeServicer(csi_pb2_grpc.NodeServicer):
         _require(request.volume_id, "volume_id")
         raw_path = _require(request.volume_path, "volume_path")
         try:
-            path = self._guard.check(raw_path, "volume_path")
+            path = await _in_thread(self._guard.check, raw_path, "volume_path")
         except InvalidArgument as exc:
             raise NotFound(f"no volume can be at {raw_path!r}: {exc}") from None
         stats = await _in_thread(volume_stats, path, self._mounter)

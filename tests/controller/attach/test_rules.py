@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from oxide_csi import errors
+from oxide_csi.controller.attach import MemoryAttachRecordStore
 from tests.controller.attach.conftest import CoordinatorFactory, Rack, soon, until
 
 INSTANCE = "instance-0"
@@ -142,7 +143,8 @@ async def test_instances_cycle_independently(
 async def test_close_fails_queued_operations_with_unavailable(
     rack: Rack, make_coordinator: CoordinatorFactory
 ) -> None:
-    coord = await make_coordinator(batch_window=5.0)
+    store = MemoryAttachRecordStore()
+    coord = await make_coordinator(batch_window=5.0, record=store)
     (disk,) = await rack.disks("closing", 1)
     pending = asyncio.create_task(coord.attach(disk.id, INSTANCE, deadline=soon()))
     await until(lambda: coord.in_flight() == 1, "the attach to be queued")
@@ -151,4 +153,10 @@ async def test_close_fails_queued_operations_with_unavailable(
 
     with pytest.raises(errors.Unavailable):
         await pending
-    assert await rack.cycles(INSTANCE) == (0, 0)
+    # The stop went out with the first operation (the window overlaps it); the record it
+    # left makes the next coordinator start the instance again.
+    stops, starts = await rack.cycles(INSTANCE)
+    assert starts == 0
+    successor = await make_coordinator(record=store)
+    assert await rack.cycles(INSTANCE) == (stops, stops)
+    assert successor.in_flight() == 0

@@ -140,11 +140,16 @@ class AttachCoordinator:
 
     # ---- operations ----------------------------------------------------------------------
 
-    async def attach(self, disk_id: str, instance: str, *, deadline: float) -> AttachResult:
-        """Attach disk ``disk_id`` (id or name) to ``instance`` (id or name)."""
+    async def attach(
+        self, disk_id: str, instance: str, *, deadline: float, known: Disk | None = None
+    ) -> AttachResult:
+        """Attach disk ``disk_id`` (id or name) to ``instance`` (id or name).
+
+        ``known`` is the disk as the caller has just read it, to save reading it again.
+        """
         what = f"attach disk {disk_id!r} to instance {instance!r}"
         inst = await self._instance(instance, deadline, what)
-        disk = await self._disk(disk_id, deadline, what)
+        disk = known if known is not None else await self._disk(disk_id, deadline, what)
         joined = self._join(disk, inst, OpKind.ATTACH)
         if joined is not None:
             await self._wait(joined, deadline, what)
@@ -182,13 +187,15 @@ class AttachCoordinator:
         await self._wait(joined, deadline, what)
         return joined.result()
 
-    async def detach(self, disk_id: str, instance: str, *, deadline: float) -> None:
+    async def detach(
+        self, disk_id: str, instance: str, *, deadline: float, known: Disk | None = None
+    ) -> None:
         """Detach disk ``disk_id`` from ``instance``; a disk or instance that is gone, or a disk
-        not attached to this instance, counts as detached."""
+        not attached to this instance, counts as detached. ``known``: as for :meth:`attach`."""
         what = f"detach disk {disk_id!r} from instance {instance!r}"
         try:
             inst = await self._instance(instance, deadline, what)
-            disk = await self._disk(disk_id, deadline, what)
+            disk = known if known is not None else await self._disk(disk_id, deadline, what)
         except errors.NotFound:
             return
         joined = self._join(disk, inst, OpKind.DETACH)

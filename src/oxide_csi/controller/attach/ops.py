@@ -65,12 +65,14 @@ class PendingOp:
 _NO_SLOT = "cannot attach more than"
 
 
-def translate(exc: BaseException, what: str) -> errors.CSIError:
+def translate(exc: BaseException, what: str) -> Exception:
     """The CSI error for a failure of ``what`` (e.g. 'attach disk "d" to "i"').
 
     Client errors mean the request cannot succeed as things are (FailedPrecondition, or
     ResourceExhausted for a full instance); transport trouble and a full rack are worth a
-    retry (Unavailable); our own op deadline is DeadlineExceeded.
+    retry (Unavailable); our own op deadline is DeadlineExceeded. Refused credentials pass
+    through unchanged, so the interceptor's table gives them the same code (UNAUTHENTICATED,
+    PERMISSION_DENIED) whichever Oxide call met them first.
     """
     if isinstance(exc, errors.CSIError):
         return exc
@@ -87,7 +89,7 @@ def translate(exc: BaseException, what: str) -> errors.CSIError:
     if isinstance(exc, oxide_errors.UnexpectedState):
         return errors.FailedPrecondition(f"{what}: {exc.message}")
     if isinstance(exc, oxide_errors.Unauthorized | oxide_errors.Forbidden):
-        return errors.FailedPrecondition(f"{what}: the Oxide credentials were refused: {exc}")
+        return exc
     if isinstance(exc, oxide_errors.OxideError):
         return errors.Unavailable(f"{what}: {exc}")
     if isinstance(exc, OSError):
