@@ -44,14 +44,13 @@ LABEL org.opencontainers.image.title="oxide-csi" \
       org.opencontainers.image.licenses="MPL-2.0"
 
 # e2fsprogs: mkfs.ext4, e2fsck; xfsprogs: mkfs.xfs; util-linux and mount: blkid, mount,
-# umount, findmnt; libudev1 for pyudev.
+# umount, findmnt. No libudev: devices are found by reading sysfs (see node/devices.py).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         e2fsprogs=1.47.0-* \
         xfsprogs=6.1.0-* \
         util-linux=2.38.1-* \
         mount=2.38.1-* \
-        libudev1=252.* \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /opt/oxide-csi /opt/oxide-csi

@@ -1,7 +1,8 @@
 """The node plugin process the memory benchmark measures.
 
-It runs exactly what ``oxide-csi serve --mode node --metrics-address ...`` runs (the same
-``build_plugin`` and server), with one dev-mode setting the command line does not offer: the
+It runs exactly what ``oxide-csi serve --mode node [--metrics-address ...]`` runs (the same
+``build_plugin`` and server, and the same start as ``oxide_csi.launch``: no ``ssl`` module
+without a metrics endpoint), with one dev-mode setting the command line does not offer: the
 directory of the loop devices that stand in for this node's disks (``oxide-csi dev`` passes it
 the same way). It imports nothing from the benchmark, so its memory is the plugin's alone.
 
@@ -12,14 +13,8 @@ Run by ``bench.node_memory``; by hand: ``python -m bench.node_process --endpoint
 from __future__ import annotations
 
 import argparse
-import asyncio
-import dataclasses
-from pathlib import Path
 
-from oxide_csi.app import build_plugin
-from oxide_csi.config import build_serve_config
-from oxide_csi.logsetup import configure_logging
-from oxide_csi.server.grpc_server import serve_until_signalled
+from oxide_csi.launch import block_ssl
 
 
 def main() -> None:
@@ -30,6 +25,17 @@ def main() -> None:
     parser.add_argument("--loop-device-dir", required=True)
     parser.add_argument("--metrics-address", default="")
     args = parser.parse_args()
+    if not args.metrics_address:
+        block_ssl()  # before asyncio is imported, as the console script does in node mode
+    import asyncio
+    import dataclasses
+    from pathlib import Path
+
+    from oxide_csi.app import build_plugin
+    from oxide_csi.config import build_serve_config
+    from oxide_csi.logsetup import configure_logging
+    from oxide_csi.server.grpc_server import serve_until_signalled
+
     configure_logging("warning", "json")
     config = build_serve_config(
         {

@@ -2,6 +2,6 @@
 
 import sys
 
-from oxide_csi.cli import main
+from oxide_csi.launch import main
 
 sys.exit(main())

@@ -22,6 +22,7 @@ from oxide_csi.config import (
     ServeConfig,
 )
 from oxide_csi.dev import add_dev_parser
+from oxide_csi.launch import allow_ssl
 from oxide_csi.logsetup import LEVELS, configure_logging
 
 EXIT_CONFIG = 2
@@ -83,6 +84,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     # The token is read from the environment only: a flag would show it in `ps`.
     config = build_serve_config(vars(args), os.environ)
+    if config.mode.runs_controller or config.metrics is not None:
+        allow_ssl()  # see oxide_csi.launch
     configure_logging(args.log_level or "info", args.log_format)
     return _run(config)
 

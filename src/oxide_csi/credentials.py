@@ -10,7 +10,6 @@ look like ``[profile.NAME]`` with ``host``, ``token`` and ``user`` keys.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,8 @@ def config_dir(env: Mapping[str, str]) -> Path:
 
 
 def _read_toml(path: Path) -> dict[str, object]:
+    import tomllib  # here, not at the top: only the controller reads profiles, every node loads us
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

@@ -57,6 +57,7 @@ EVERYTHING: Obj = {
         "kubeletDir": "/var/snap/microk8s/common/var/lib/kubelet/",
         "nodeIdSource": "instanceUUID",
         "podLabels": {"team": "storage"},
+        "metrics": {"enabled": True},
     },
     "sidecars": {"attacher": {"timeout": "20m", "extraArgs": ["--worker-threads=4"]}},
     "storageClasses": [

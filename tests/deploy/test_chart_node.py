@@ -142,5 +142,7 @@ def test_runs_on_every_node() -> None:
 def test_disk_limit_and_metrics_reach_the_node_plugin() -> None:
     env = env_dict(containers(node(render(EVERYTHING)))["oxide-csi"])
     assert env["OXIDE_MAX_DISKS_PER_INSTANCE"]["value"] == "12"
-    default_env = env_dict(containers(node(render()))["oxide-csi"])
-    assert default_env["OXIDE_CSI_METRICS_ADDRESS"]["value"] == "0.0.0.0:9810"
+    assert env["OXIDE_CSI_METRICS_ADDRESS"]["value"] == "0.0.0.0:9810"
+    default_plugin = containers(node(render()))["oxide-csi"]
+    assert "OXIDE_CSI_METRICS_ADDRESS" not in env_dict(default_plugin)
+    assert "metrics" not in {p["name"] for p in default_plugin.get("ports", [])}

@@ -95,7 +95,7 @@ def test_notes_tell_what_to_do() -> None:
 
 
 def test_metrics_services_select_their_pods() -> None:
-    objects = render()
+    objects = render({"node": {"metrics": {"enabled": True}}})
     for component, workload, port in (
         ("controller", controller(objects), 9809),
         ("node", node(objects), 9810),
@@ -114,6 +114,9 @@ def test_metrics_services_select_their_pods() -> None:
         assert {p["name"]: p["containerPort"] for p in plugin["ports"]}["metrics"] == port
     assert find(objects, "Service", f"{RELEASE}-node-metrics")["spec"]["clusterIP"] == "None"
     assert all_of(render(EXISTING_SECRET), "Service") == []
+    # Node metrics are off by default (every node pays their memory); the controller's are on.
+    services = [o["metadata"]["name"] for o in all_of(render(), "Service")]
+    assert services == [f"{RELEASE}-controller-metrics"]
 
 
 def test_pod_disruption_budget_keeps_drains_possible() -> None:

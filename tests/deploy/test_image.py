@@ -14,10 +14,12 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
+import oxide_csi
 from tests.deploy.chart import REPO
 from tests.deploy.dockerfile import DOCKERFILE, exec_form, stages
 
@@ -62,7 +64,7 @@ def test_entrypoint_is_the_console_script() -> None:
     entrypoint = exec_form(final, "ENTRYPOINT")
     assert entrypoint == ["oxide-csi"]
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts[entrypoint[0]] == "oxide_csi.cli:main"
+    assert scripts[entrypoint[0]] == "oxide_csi.launch:main"
 
 
 def test_entrypoint_and_cmd_run_with_the_installed_script() -> None:
@@ -76,11 +78,13 @@ def test_entrypoint_and_cmd_run_with_the_installed_script() -> None:
         [argv[0], "--version"], capture_output=True, text=True, check=False, timeout=60
     )
     version_line = version.stdout.strip()
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert version_line == f"oxide-csi {project['version']}"
+    # pyproject takes the version from the package; the installed distribution says which.
+    assert "version" in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dynamic"]
+    assert version_line == f"oxide-csi {metadata.version('oxide-csi')}"
+    assert version_line == f"oxide-csi {oxide_csi.__version__}"
     # The image's version label agrees with the package.
     args = {i.value.split("=")[0]: i.value.split("=", 1)[1] for i in final if i.keyword == "ARG"}
-    assert args["VERSION"] == project["version"]
+    assert args["VERSION"] == oxide_csi.__version__
 
 
 def test_console_script_is_on_the_image_path() -> None:

@@ -169,7 +169,7 @@ def test_rendered_controller_starts_and_reaches_oxide(
 def test_rendered_node_plugin_starts_with_the_node_name(
     short_tmp: Path, plugin_env: dict[str, str]
 ) -> None:
-    daemonset = node(render())
+    daemonset = node(render({"node": {"metrics": {"enabled": True}}}))  # off by default
     kubelet = Kubelet(containers(daemonset)["oxide-csi"], short_tmp, {})
     assert kubelet.socket_path().parent == kubelet.paths["/csi"]
     env = kubelet.env(plugin_env)

@@ -44,6 +44,8 @@ def test_base_url_has_no_trailing_slash() -> None:
         ({"request_timeout": -1.0}, "request_timeout"),
         ({"backoff_base": -0.1}, "backoff_base"),
         ({"poll_initial": 1.0, "poll_max": 0.5}, "poll_max"),
+        ({"poll_ratio": 0}, "poll_ratio"),
+        ({"poll_ratio": 1.5}, "poll_ratio"),
         ({"wait_timeout": 0}, "wait_timeout"),
         ({"max_attempts": 0}, "max_attempts"),
         ({"page_size": 0}, "page_size"),

@@ -19,6 +19,7 @@ from oxide_csi.oxide.config import OxideConfig
 from oxide_csi.oxide.disks import DiskOps
 from oxide_csi.oxide.instances import InstanceOps
 from oxide_csi.oxide.models import CurrentUser, Disk, Instance, Project, Snapshot, Utilization
+from oxide_csi.oxide.polling import TransitionMemory
 from oxide_csi.oxide.selectors import NameOrId, path_segment
 from oxide_csi.oxide.transport import RequestObserver, Transport
 from oxide_csi.oxide.waiters import (
@@ -47,6 +48,7 @@ class OxideClient(DiskOps, InstanceOps):
     ) -> None:
         self._cfg = cfg
         self._t = Transport(cfg, on_request=on_request, http_transport=http_transport, rng=rng)
+        self._transitions = TransitionMemory()
 
     @property
     def config(self) -> OxideConfig:
@@ -116,8 +118,8 @@ class OxideClient(DiskOps, InstanceOps):
             deadline=self._wait_deadline(deadline),
             kind="disk",
             name=str(disk),
-            poll_initial=self._cfg.poll_initial,
-            poll_max=self._cfg.poll_max,
+            polling=self._cfg.polling,
+            memory=self._transitions,
         )
 
     async def wait_instance(
@@ -141,8 +143,8 @@ class OxideClient(DiskOps, InstanceOps):
             deadline=self._wait_deadline(deadline),
             kind="instance",
             name=str(instance),
-            poll_initial=self._cfg.poll_initial,
-            poll_max=self._cfg.poll_max,
+            polling=self._cfg.polling,
+            memory=self._transitions,
         )
 
     async def wait_snapshot(
@@ -166,6 +168,6 @@ class OxideClient(DiskOps, InstanceOps):
             deadline=self._wait_deadline(deadline),
             kind="snapshot",
             name=str(snapshot),
-            poll_initial=self._cfg.poll_initial,
-            poll_max=self._cfg.poll_max,
+            polling=self._cfg.polling,
+            memory=self._transitions,
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from oxide_csi import __version__
+from oxide_csi.oxide.polling import Polling
 
 #: First API version whose disk-create body has ``disk_backend`` (release v18). Nexus serves every
 #: version from 2025112000.0.0 up to its own newest, so pinning the oldest version whose shapes
@@ -32,9 +33,10 @@ class OxideConfig:
 
     Timeouts are per attempt; the total time of a call is bounded by the caller's ``deadline``
     and by ``max_attempts``. ``backoff_base``/``backoff_max`` shape the retry delays,
-    ``poll_initial``/``poll_max`` the waiters' polling, ``wait_timeout`` is the waiters' limit
-    when a caller gives no deadline. ``ca_file`` adds a CA bundle for racks with a private CA;
-    ``insecure`` turns TLS verification off (development only).
+    ``poll_initial``/``poll_ratio``/``poll_max`` the waiters' polling (see ``Polling``),
+    ``wait_timeout`` is the waiters' limit when a caller gives no deadline. ``ca_file`` adds a
+    CA bundle for racks with a private CA; ``insecure`` turns TLS verification off
+    (development only).
     """
 
     host: str
@@ -49,7 +51,8 @@ class OxideConfig:
     user_agent: str = f"oxide-csi/{__version__}"
     page_size: int = 100
     poll_initial: float = 0.1
-    poll_max: float = 0.5
+    poll_ratio: float = 0.05
+    poll_max: float = 2.0
     wait_timeout: float = 300.0
     ca_file: str | None = None
     insecure: bool = False
@@ -73,12 +76,19 @@ class OxideConfig:
             raise ConfigError("backoff_base must not be negative")
         if self.poll_max < self.poll_initial:
             raise ConfigError("poll_max must be at least poll_initial")
+        if not 0 < self.poll_ratio <= 1:
+            raise ConfigError("poll_ratio must be in (0, 1]")
         if self.wait_timeout <= 0:
             raise ConfigError("wait_timeout must be positive")
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
         if not 1 <= self.page_size <= 1000:
             raise ConfigError("page_size must be between 1 and 1000")
+
+    @property
+    def polling(self) -> Polling:
+        """The waiters' schedule built from the ``poll_*`` fields."""
+        return Polling(initial=self.poll_initial, ratio=self.poll_ratio, maximum=self.poll_max)
 
     @property
     def base_url(self) -> str:

@@ -2,8 +2,8 @@
 
 Oxide's state changes are asynchronous: ``stop`` answers 202 with the instance ``stopping``, a
 new disk may be ``creating``. Callers need "wait until X, but not forever, and tell me at once
-if it can no longer happen": poll with growing intervals up to ``poll_max``, return as soon as
-the state is wanted, raise ``UnexpectedState`` on a state the resource does not leave by itself
+if it can no longer happen": poll (see ``Polling`` for how often), return as soon as the state
+is wanted, raise ``UnexpectedState`` on a state the resource does not leave by itself
 (a faulted disk, a failed instance), and ``Timeout`` at the deadline. Transient API failures
 while polling are ridden out until the deadline, because a waiter's whole point is patience.
 """
@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 
 from oxide_csi.oxide import errors
+from oxide_csi.oxide.polling import Polling, TransitionMemory
 
 T = TypeVar("T")
 
@@ -36,15 +37,20 @@ async def wait_for_state(
     deadline: float,
     kind: str,
     name: str,
-    poll_initial: float,
-    poll_max: float,
+    polling: Polling,
+    memory: TransitionMemory | None = None,
 ) -> T:
     """Poll ``fetch(deadline)`` until ``state_of`` the result is in ``want``.
 
     ``fail`` states that are also wanted count as wanted. ``name`` appears in messages.
+    ``memory`` learns how long waits of this kind (``kind`` and ``want``) take, and paces the
+    looks by it; only waits that saw the resource in another state first teach it.
     """
     fatal = frozenset(fail) - frozenset(want)
-    delay = poll_initial
+    started = time.monotonic()
+    key = f"{kind}->{_fmt(want)}"
+    expected = memory.expected(key) if memory is not None else None
+    looks = 0
     last_state: str | None = None
     last_error: errors.OxideError | None = None
     while True:
@@ -55,8 +61,11 @@ async def wait_for_state(
         except _TRANSIENT as exc:
             last_error = exc
         else:
+            looks += 1
             last_state = state_of(current)
             if last_state in want:
+                if memory is not None and looks > 1:
+                    memory.observe(key, time.monotonic() - started)
                 return current
             if last_state in fatal:
                 raise errors.UnexpectedState(
@@ -66,13 +75,13 @@ async def wait_for_state(
                     resource=name,
                     state=last_state,
                 )
-        left = deadline - time.monotonic()
+        now = time.monotonic()
+        left = deadline - now
         if left <= 0:
             raise _too_late(kind, name, want, last_state, last_error)
-        await asyncio.sleep(min(delay, left))
+        await asyncio.sleep(min(polling.delay(now - started, expected), left))
         if time.monotonic() >= deadline:
             raise _too_late(kind, name, want, last_state, last_error)
-        delay = min(poll_max, delay * 2)
 
 
 def _fmt(states: Collection[str]) -> str:
