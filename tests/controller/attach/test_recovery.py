@@ -114,3 +114,37 @@ async def test_attach_after_failed_start_restarts_the_instance(
     assert await rack.run_state(INSTANCE) == "running"
     assert await store.load_all() == []
     assert await rack.cycles(INSTANCE) == (1, 1)
+
+
+async def test_recovery_retires_idle_workers_and_keeps_those_with_a_record(
+    rack: Rack, make_coordinator: CoordinatorFactory
+) -> None:
+    one, two = await rack.disks("reap", 2)
+    coord = await make_coordinator()
+    iid = await rack.instance_id(INSTANCE)
+    await coord.attach(one.id, INSTANCE, deadline=soon())
+    assert coord.workers() == 1
+
+    await coord.recover()
+    assert coord.workers() == 0  # idle, no record: retired
+
+    # The instance's next operation gets a new worker, and it works as the first one did.
+    await coord.attach(two.id, INSTANCE, deadline=soon())
+    assert await rack.disk_on(two.id) == iid
+    assert await rack.cycles(INSTANCE) == (2, 2)
+
+
+async def test_recovery_keeps_a_worker_whose_instance_has_a_record(
+    rack: Rack, make_coordinator: CoordinatorFactory
+) -> None:
+    store = MemoryAttachRecordStore()
+    coord = await make_coordinator(record=store, op_timeout=1.0)
+    (disk,) = await rack.disks("kept", 1)
+    iid = await rack.instance_id(INSTANCE)
+    await rack.fail_starts(INSTANCE, 1000)  # the cycle cannot start the instance again
+    with pytest.raises(errors.Unavailable):
+        await coord.attach(disk.id, INSTANCE, deadline=soon())
+
+    await coord.recover()  # the start still fails: the record and its worker stay
+    assert coord.workers() == 1
+    assert [r.instance_id for r in await store.load_all()] == [iid]

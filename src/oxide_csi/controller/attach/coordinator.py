@@ -112,12 +112,25 @@ class AttachCoordinator:
             await worker.close()
 
     async def recover(self) -> None:
-        """One recovery pass: a cycle for every instance with a record and an idle worker."""
+        """One recovery pass: a cycle for every instance with a record and an idle worker.
+
+        It also retires the idle workers of instances without a record: a long-lived
+        controller on a cluster whose nodes come and go would otherwise keep a worker (and its
+        task) for every instance it ever attached to. Nothing awaits between the idleness
+        check and the removal, so no operation can be handed to a worker being retired; the
+        instance's next operation simply gets a new one.
+        """
         try:
             records = await self._store.load_all()
         except OSError as exc:
             log.error("cannot read attach records", error=str(exc))
             return
+        with_record = {rec.instance_id for rec in records}
+        retired = [w for iid, w in self._workers.items() if iid not in with_record and w.idle]
+        for worker in retired:
+            del self._workers[worker.instance_id]
+        for worker in retired:
+            await worker.close()
         kicks = []
         for rec in records:
             worker = self._worker(rec.instance_id, rec.instance_name)
@@ -137,6 +150,10 @@ class AttachCoordinator:
     def in_flight(self) -> int:
         """How many operations are queued or being applied (for metrics and tests)."""
         return len(self._by_disk)
+
+    def workers(self) -> int:
+        """How many instance workers exist (for tests: idle ones are retired by recovery)."""
+        return len(self._workers)
 
     # ---- operations ----------------------------------------------------------------------
 
