@@ -154,6 +154,9 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         assert config.controller is not None
         controller, coordinator = controller_parts(client, config.controller, metrics)
         resources.push_async_callback(_start_in_background(coordinator))
+        from oxide_csi.controller.clone_sweep import sweep_periodically
+
+        resources.push_async_callback(sweep_periodically(client))
 
         def register_controller(server: grpc.aio.Server) -> None:
             csi_pb2_grpc.add_ControllerServicer_to_server(controller, server)

@@ -20,6 +20,7 @@ SERIAL_LEN = 20
 MAX_NAME_LEN = 63
 _HASH_CHARS = SERIAL_LEN - len(DISK_PREFIX)
 _SERIAL_RE = re.compile(rf"^{DISK_PREFIX}[0-9a-f]{{{_HASH_CHARS}}}$")
+_CLONE_RE = re.compile(rf"^{CLONE_SNAPSHOT_PREFIX}[0-9a-f]{{{_HASH_CHARS}}}(-|$)")
 
 
 def _digest(csi_name: str) -> str:
@@ -51,6 +52,11 @@ def snapshot_name(csi_name: str) -> str:
 def clone_snapshot_name(target_csi_name: str) -> str:
     """The temporary snapshot a clone into ``target_csi_name`` goes through."""
     return _compose(CLONE_SNAPSHOT_PREFIX, target_csi_name)
+
+
+def is_clone_snapshot(name: str) -> bool:
+    """Whether a snapshot name is one of :func:`clone_snapshot_name`'s (not a user's)."""
+    return bool(_CLONE_RE.match(name))
 
 
 def serial_for(disk: str) -> str:

@@ -1,0 +1,52 @@
+"""The sweep of abandoned clones' temporary snapshots, against the simulated rack."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from oxide_csi.controller import naming
+from oxide_csi.controller.clone_sweep import sweep_clone_snapshots
+from oxide_csi.csi_v1 import csi_pb2
+from tests.controller.conftest import GIB, Rig
+
+
+async def _names(rig: Rig) -> set[str]:
+    return {s.name async for s in rig.client.list_snapshots()}
+
+
+async def test_only_old_clone_snapshots_are_swept(rig: Rig) -> None:
+    source = await rig.client.create_disk("csi-sweep-source", size=GIB)
+    abandoned = naming.clone_snapshot_name("pvc-abandoned")
+    user = "clone-of-my-database"  # a user's snapshot that merely starts like ours
+    csi = naming.snapshot_name("snapshot-1")
+    for name in (abandoned, user, csi):
+        await rig.client.create_snapshot(name, disk=source.id)
+        await rig.client.wait_snapshot(name)
+
+    # Fresh: nothing is old enough yet.
+    assert await sweep_clone_snapshots(rig.client) == []
+    assert {abandoned, user, csi} <= await _names(rig)
+
+    # An hour and a minute later, only the clone's temporary snapshot goes.
+    later = datetime.now(UTC) + timedelta(hours=1, minutes=1)
+    assert await sweep_clone_snapshots(rig.client, now=later) == [abandoned]
+    names = await _names(rig)
+    assert abandoned not in names
+    assert {user, csi} <= names
+
+
+async def test_a_swept_clone_is_retried_with_a_new_snapshot(rig: Rig) -> None:
+    """Even a clone whose snapshot was swept mid-way (a very slow one) ends well."""
+    src = (await rig.create("pvc-sweep-src", size=GIB)).volume
+    stale = naming.clone_snapshot_name("pvc-sweep-clone")
+    await rig.client.create_snapshot(stale, disk=src.volume_id)  # left by a first attempt
+    await rig.client.wait_snapshot(stale)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    assert await sweep_clone_snapshots(rig.client, now=later) == [stale]
+
+    source = csi_pb2.VolumeContentSource(
+        volume=csi_pb2.VolumeContentSource.VolumeSource(volume_id=src.volume_id)
+    )
+    clone = (await rig.create("pvc-sweep-clone", volume_content_source=source)).volume
+    assert clone.content_source.volume.volume_id == src.volume_id
+    assert stale not in await _names(rig)  # the retry's own snapshot was cleaned up too
