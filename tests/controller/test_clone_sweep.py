@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from oxide_csi.controller import naming
-from oxide_csi.controller.clone_sweep import sweep_clone_snapshots
+from oxide_csi.controller.clone_sweep import sweep_clone_snapshots, sweep_periodically
 from oxide_csi.csi_v1 import csi_pb2
 from tests.controller.conftest import GIB, Rig
 
@@ -50,3 +51,22 @@ async def test_a_swept_clone_is_retried_with_a_new_snapshot(rig: Rig) -> None:
     clone = (await rig.create("pvc-sweep-clone", volume_content_source=source)).volume
     assert clone.content_source.volume.volume_id == src.volume_id
     assert stale not in await _names(rig)  # the retry's own snapshot was cleaned up too
+
+
+async def test_the_background_sweep_runs_at_once_and_again(rig: Rig) -> None:
+    source = await rig.client.create_disk("csi-sweep-bg", size=GIB)
+    first = naming.clone_snapshot_name("pvc-bg-1")
+    await rig.client.create_snapshot(first, disk=source.id)
+    await rig.client.wait_snapshot(first)
+    close = sweep_periodically(rig.client, interval=0.05, max_age=timedelta(0))
+    try:
+        async with asyncio.timeout(20):
+            while first in await _names(rig):
+                await asyncio.sleep(0.02)
+            second = naming.clone_snapshot_name("pvc-bg-2")  # made after the first sweep
+            await rig.client.create_snapshot(second, disk=source.id)
+            await rig.client.wait_snapshot(second)
+            while second in await _names(rig):
+                await asyncio.sleep(0.02)
+    finally:
+        await close()

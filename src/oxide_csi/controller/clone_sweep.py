@@ -58,18 +58,19 @@ async def sweep_clone_snapshots(
 
 
 def sweep_periodically(
-    client: OxideClient, interval: float = INTERVAL
+    client: OxideClient, interval: float = INTERVAL, max_age: timedelta = MAX_AGE
 ) -> Callable[[], Awaitable[None]]:
     """Sweep now and every ``interval`` seconds in a background task; return its closer.
 
-    A failed sweep (the rack unreachable, say) is logged and tried again next time.
+    A failed sweep (the rack unreachable, say) is logged and tried again next time; nothing
+    it raises may end the loop, or the closer would raise it at shutdown.
     """
 
     async def loop() -> None:
         while True:
             try:
-                await sweep_clone_snapshots(client)
-            except errors.OxideError as exc:
+                await sweep_clone_snapshots(client, max_age=max_age)
+            except Exception as exc:
                 log.warning("clone snapshot sweep failed", error=str(exc))
             await asyncio.sleep(interval)
 
