@@ -34,15 +34,20 @@ def mount_capability(fs_type: str = "") -> csi_pb2.VolumeCapability:
 
 
 def create_and_publish(
-    channel: grpc.Channel, name: str, node_id: str
+    channel: grpc.Channel,
+    name: str,
+    node_id: str,
+    *,
+    fs_type: str = "",
+    size: int | None = 64 << 20,
 ) -> tuple[csi_pb2.Volume, dict[str, str]]:
+    """CreateVolume (``size`` None: the plugin's default) and ControllerPublishVolume to
+    ``node_id``; the volume and its publish_context."""
     controller = csi_pb2_grpc.ControllerStub(channel)
-    cap = mount_capability()
-    request = csi_pb2.CreateVolumeRequest(
-        name=name,
-        volume_capabilities=[cap],
-        capacity_range=csi_pb2.CapacityRange(required_bytes=64 << 20),
-    )
+    cap = mount_capability(fs_type)
+    request = csi_pb2.CreateVolumeRequest(name=name, volume_capabilities=[cap])
+    if size is not None:
+        request.capacity_range.required_bytes = size
     volume = controller.CreateVolume(request, timeout=30).volume
     published = controller.ControllerPublishVolume(
         csi_pb2.ControllerPublishVolumeRequest(

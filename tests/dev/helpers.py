@@ -59,3 +59,13 @@ def detach_quietly(name: str) -> None:
 
 def umount_quietly(path: Path | str) -> None:
     subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
+def release_dev_state(state: Path) -> None:
+    """Unmount everything under ``state`` and detach the loop devices of ``state/devices``:
+    whatever a failed test left, so that no mount or loop device outlives it."""
+    for point in reversed(mount_points_under(state)):
+        umount_quietly(point)
+    for names in loops_in(state / "devices").values():
+        for name in names:
+            detach_quietly(name)

@@ -11,10 +11,9 @@ from tests.dev.devproc import create_and_publish, dev_args, node_id_from_output,
 from tests.dev.helpers import (
     ROOT_MARKS,
     bind_loop,
-    detach_quietly,
     loops_in,
     mount_points_under,
-    umount_quietly,
+    release_dev_state,
 )
 
 pytestmark = ROOT_MARKS
@@ -28,14 +27,6 @@ def _mkfs_and_mount(device_name: str, point: Path) -> None:
     )
     point.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", f"/dev/{device_name}", str(point)], check=True)
-
-
-def _cleanup(state: Path) -> None:
-    for point in reversed(mount_points_under(state)):
-        umount_quietly(point)
-    for names in loops_in(state / "devices").values():
-        for name in names:
-            detach_quietly(name)
 
 
 def test_disks_follow_the_instance_and_a_restart_resumes(
@@ -84,7 +75,7 @@ def test_disks_follow_the_instance_and_a_restart_resumes(
         assert again.wait() == 0, again.output()
         assert loops_in(state / "devices") == {}
     finally:
-        _cleanup(state)
+        release_dev_state(state)
 
 
 def test_leftovers_of_a_killed_run_are_reaped_at_start(
@@ -128,4 +119,4 @@ def test_leftovers_of_a_killed_run_are_reaped_at_start(
         assert again.wait() == 0, again.output()
         assert loops_in(state / "devices") == {}
     finally:
-        _cleanup(state)
+        release_dev_state(state)

@@ -14,13 +14,12 @@ import grpc
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
-from tests.dev.devproc import dev_args, mount_capability
+from tests.dev.devproc import create_and_publish, dev_args, mount_capability
 from tests.dev.helpers import (
     ROOT_MARKS,
-    detach_quietly,
     loops_in,
     mount_points_under,
-    umount_quietly,
+    release_dev_state,
 )
 
 pytestmark = ROOT_MARKS
@@ -87,21 +86,7 @@ def test_full_volume_lifecycle_through_dev(plugin_factory, plugin_env, short_tmp
         node = csi_pb2_grpc.NodeStub(channel)
 
         node_id = node.NodeGetInfo(csi_pb2.NodeGetInfoRequest(), timeout=10).node_id
-        cap = mount_capability("ext4")
-        volume = controller.CreateVolume(
-            csi_pb2.CreateVolumeRequest(name="pvc-e2e", volume_capabilities=[cap]),
-            timeout=30,
-        ).volume
-        published = controller.ControllerPublishVolume(
-            csi_pb2.ControllerPublishVolumeRequest(
-                volume_id=volume.volume_id,
-                node_id=node_id,
-                volume_capability=cap,
-                volume_context=volume.volume_context,
-            ),
-            timeout=60,
-        )
-        context = dict(published.publish_context)
+        volume, context = create_and_publish(channel, "pvc-e2e", node_id, fs_type="ext4", size=None)
         serial = context["oxide.computer/serial"]
         assert sorted(loops_in(state / "devices")) == sorted([BOOT, serial])
 
@@ -144,8 +129,4 @@ def test_full_volume_lifecycle_through_dev(plugin_factory, plugin_env, short_tmp
         assert plugin.wait() == 0, plugin.output()
         assert loops_in(state / "devices") == {}
     finally:
-        for point in reversed(mount_points_under(state)):
-            umount_quietly(point)
-        for names in loops_in(state / "devices").values():
-            for name in names:
-                detach_quietly(name)
+        release_dev_state(state)

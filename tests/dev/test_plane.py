@@ -23,7 +23,7 @@ from tests.dev.helpers import (
     detach_quietly,
     loops_in,
     mount_points_under,
-    umount_quietly,
+    release_dev_state,
 )
 
 pytestmark = ROOT_MARKS
@@ -49,11 +49,7 @@ def plane(short_tmp: Path) -> Iterator[DevicePlane]:
     made = DevicePlane("instance-0", short_tmp / "devices", short_tmp / "disks")
     yield made
     # whatever a failed test left: unmount and detach, so no loop device outlives the test
-    for point in reversed(mount_points_under(short_tmp)):
-        umount_quietly(point)
-    for names in loops_in(short_tmp / "devices").values():
-        for name in names:
-            detach_quietly(name)
+    release_dev_state(short_tmp)
 
 
 def test_disks_become_loop_devices_named_by_serial_and_go_on_stop(

@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from oxide_csi.csi_v1 import csi_pb2
 from tests.sanity.checks import Check, identity
-from tests.sanity.driver import CheckFailed
 from tests.sanity.fakes.controller import FakeIdentity
-from tests.sanity.fakes.harness import FakeDriver
+from tests.sanity.fakes.harness import FakeDriver, broken_cases
 
 
 class SpacedName(FakeIdentity):
@@ -56,17 +53,11 @@ BROKEN: list[tuple[Check, type[FakeIdentity], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("check", "broken", "match"),
-    BROKEN,
-    ids=[f"{c.__name__}-{b.__name__}" for c, b, _ in BROKEN],
-)
+@broken_cases(BROKEN)
 def test_check_catches_broken_identity(
     check: Check,
     broken: type[FakeIdentity],
     match: str,
     fake_driver: Callable[..., FakeDriver],
 ) -> None:
-    fake = fake_driver(identity=broken)
-    with pytest.raises(CheckFailed, match=match):
-        fake.run(check)
+    fake_driver(identity=broken).run_expecting_failure(check, match)

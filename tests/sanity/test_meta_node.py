@@ -12,7 +12,7 @@ import pytest
 
 from tests.sanity.checks import Check, access_modes, lifecycle, limits, node
 from tests.sanity.driver import CheckFailed
-from tests.sanity.fakes.harness import FakeDriver
+from tests.sanity.fakes.harness import FakeDriver, broken_cases
 from tests.sanity.fakes.node import FakeNode
 
 
@@ -117,20 +117,14 @@ BROKEN: list[tuple[Check, type[FakeNode], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("check", "broken", "match"),
-    BROKEN,
-    ids=[f"{c.__name__}-{b.__name__}" for c, b, _ in BROKEN],
-)
+@broken_cases(BROKEN)
 def test_check_catches_broken_node(
     check: Check,
     broken: type[FakeNode],
     match: str,
     fake_driver: Callable[..., FakeDriver],
 ) -> None:
-    fake = fake_driver(node=broken)
-    with pytest.raises(CheckFailed, match=match):
-        fake.run(check)
+    fake_driver(node=broken).run_expecting_failure(check, match)
 
 
 LIFECYCLE_WITHOUT_MOUNTS: list[tuple[Check, str]] = [

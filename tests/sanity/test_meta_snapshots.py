@@ -6,13 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-import pytest
 
 from oxide_csi.csi_v1 import csi_pb2
 from tests.sanity.checks import Check, snapshots
-from tests.sanity.driver import CheckFailed
 from tests.sanity.fakes.controller import FakeController, fail
-from tests.sanity.fakes.harness import FakeDriver
+from tests.sanity.fakes.harness import FakeDriver, broken_cases
 
 
 class SnapshotsWithoutName(FakeController):
@@ -131,17 +129,11 @@ BROKEN: list[tuple[Check, type[FakeController], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("check", "broken", "match"),
-    BROKEN,
-    ids=[f"{c.__name__}-{b.__name__}" for c, b, _ in BROKEN],
-)
+@broken_cases(BROKEN)
 def test_check_catches_broken_snapshots(
     check: Check,
     broken: type[FakeController],
     match: str,
     fake_driver: Callable[..., FakeDriver],
 ) -> None:
-    fake = fake_driver(controller=broken)
-    with pytest.raises(CheckFailed, match=match):
-        fake.run(check)
+    fake_driver(controller=broken).run_expecting_failure(check, match)

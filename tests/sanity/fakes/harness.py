@@ -6,19 +6,32 @@ halfway -- is gone from the fake's state after cleanup.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
+import pytest
 
 from oxide_csi.csi_v1 import csi_pb2_grpc
 from tests.sanity.checks import Check
-from tests.sanity.driver import Driver
+from tests.sanity.driver import CheckFailed, Driver
 from tests.sanity.fakes.controller import FakeController, FakeIdentity, FakeState
 from tests.sanity.fakes.node import FakeNode
 from tests.sanity.resources import Resources
 from tests.sanity.settings import SanityConfig
+
+
+def broken_cases(cases: Sequence[tuple[Check, type[Any], str]]) -> pytest.MarkDecorator:
+    """Parametrize a meta-test over (check, broken fake servicer, what the failure says),
+    with ids naming the check and the fake."""
+    return pytest.mark.parametrize(
+        ("check", "broken", "match"),
+        cases,
+        ids=[f"{c.__name__}-{b.__name__}" for c, b, _ in cases],
+    )
 
 
 @dataclass
@@ -37,6 +50,11 @@ class FakeDriver:
             problems = resources.cleanup()
             assert problems == [], problems
             self.assert_empty()
+
+    def run_expecting_failure(self, check: Check, match: str) -> None:
+        """Run ``check`` against this (broken) fake: it must fail with ``match`` in its text."""
+        with pytest.raises(CheckFailed, match=match):
+            self.run(check)
 
     def assert_empty(self) -> None:
         state = self.state
