@@ -100,6 +100,22 @@ Semantics
 - Discovery: ``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>/<version>``,
   ``/healthz``, ``/readyz``, ``/livez``.
 
+Notes for clients (real API server rules that kube_sim enforces too)
+--------------------------------------------------------------------
+- MicroTime fields (Lease ``acquireTime``/``renewTime``, Event ``eventTime``) are parsed
+  with Go's layout ``2006-01-02T15:04:05.000000Z07:00``: exactly six fractional digits.
+  lightkube serialises a ``datetime`` whose microsecond is 0 as ``...:05Z`` (no fraction),
+  which the real server refuses (400); format these times yourself or avoid microsecond 0.
+- An Event about a cluster-scoped object (a Node) must live in namespace ``default``
+  (or ``kube-system`` when ``eventTime`` is set); one about a namespaced object (a PVC)
+  in that object's namespace. Anything else answers 422 (core/v1 legacy validation).
+  v1 Events with ``eventTime`` need ``reportingComponent``, ``reportingInstance``,
+  ``action`` and ``reason``; events.k8s.io/v1 Events need ``eventTime``, ``type`` Normal
+  or Warning and must not set the deprecated fields.
+- Unknown fields are refused (400 "strict decoding error"), as with
+  ``fieldValidation=Strict``; the real server's default (Warn) would silently drop them,
+  which in a plugin would be silent data loss, so tests should see it.
+
 Command line: ``python -m kube_sim --listen 127.0.0.1:0 [--tls] [--token T ...]
 [--namespace NS] --kubeconfig-out PATH`` prints its URL on the first line of stdout and
 serves until SIGTERM or SIGINT.
