@@ -120,3 +120,9 @@ Command line: ``python -m kube_sim --listen 127.0.0.1:0 [--tls] [--token T ...]
 [--namespace NS] --kubeconfig-out PATH`` prints its URL on the first line of stdout and
 serves until SIGTERM or SIGINT.
 """
+
+from kube_sim.errors import ApiError
+from kube_sim.http import RequestRecord
+from kube_sim.server import KubeSim
+
+__all__ = ["ApiError", "KubeSim", "RequestRecord"]
