@@ -26,14 +26,17 @@ from oxide_csi.servicers.identity import IdentityServicer
 # on every node, and every module it does not load (httpx, the Oxide client, the controller,
 # prometheus-client when metrics are off) is memory it does not hold.
 if TYPE_CHECKING:
-    from oxide_csi.controller.attach import AttachCoordinator
+    from oxide_csi.controller.attach import AttachCoordinator, CycleObserver, CycleReport
+    from oxide_csi.kube.wiring import KubeParts
     from oxide_csi.metrics import PluginMetrics
     from oxide_csi.oxide import OxideClient, OxideConfig
     from oxide_csi.servicers.controller import ControllerServicer
     from oxide_csi.servicers.node import NodeServicer
 
 
-def oxide_client_config(settings: OxideSettings) -> OxideConfig:
+def oxide_client_config(settings: OxideSettings, who: str = "") -> OxideConfig:
+    """``who`` (the controller's Lease identity) goes into the User-Agent, so the rack's
+    logs tell two controllers apart."""
     from oxide_csi.oxide import OxideConfig
 
     return OxideConfig(
@@ -41,43 +44,77 @@ def oxide_client_config(settings: OxideSettings) -> OxideConfig:
         token=settings.credentials.token.reveal(),
         project=settings.project,
         api_version=settings.api_version,
-        user_agent=f"oxide-csi/{__version__}",
+        request_timeout=settings.request_timeout,
+        user_agent=f"oxide-csi/{__version__}" + (f" ({who})" if who else ""),
     )
 
 
 def controller_parts(
-    client: OxideClient, settings: ControllerSettings, metrics: PluginMetrics | None = None
+    client: OxideClient,
+    settings: ControllerSettings,
+    metrics: PluginMetrics | None = None,
+    kube: KubeParts | None = None,
 ) -> tuple[ControllerServicer, AttachCoordinator]:
     """The controller servicer and its attach coordinator (which the caller starts and closes).
 
-    The attach record lives in ``settings.state_dir``: a host directory in dev mode, a volume
-    of the controller pod in a cluster (see the README on where that must live).
+    The attach record lives in ConfigMaps and each instance is fenced by its Lease with the
+    Kubernetes backend (``kube``); otherwise in ``settings.state_dir`` (dev mode, one
+    controller outside a cluster).
     """
     from oxide_csi.controller.attach import (
         AttachCoordinator,
         AttachRecordStore,
         FileAttachRecordStore,
     )
+    from oxide_csi.controller.attach.fence import UNFENCED
     from oxide_csi.controller.snapshots import SnapshotManager
     from oxide_csi.controller.volumes import VolumeManager
     from oxide_csi.metrics import ObservedRecordStore
-    from oxide_csi.servicers.controller import ControllerServicer
+    from oxide_csi.servicers.controller import Attacher, ControllerServicer
 
-    record: AttachRecordStore = FileAttachRecordStore(settings.state_dir / "attach")
+    record: AttachRecordStore = (
+        kube.store if kube is not None else FileAttachRecordStore(settings.state_dir / "attach")
+    )
     if metrics is not None:
         record = ObservedRecordStore(record, metrics.set_records)
+    observers: list[CycleObserver] = [metrics.on_cycle] if metrics is not None else []
+    events = None
+    if kube is not None:
+        from oxide_csi.kube.attacher import CycleEvents
+
+        events = CycleEvents(kube.gate, kube.events, client)
+        observers.append(events.on_cycle)
     coordinator = AttachCoordinator(
         client,
         max_disks=settings.max_disks_per_instance,
         batch_window=settings.batch_window,
         record=record,
-        on_cycle=metrics.on_cycle if metrics is not None else None,
+        on_cycle=_each(observers),
+        on_stopping=events.on_stopping if events is not None else None,
+        fence=kube.fence if kube is not None else UNFENCED,
     )
     if metrics is not None:
         metrics.track_in_flight(coordinator.in_flight)
+    attacher: Attacher = coordinator
+    if kube is not None and events is not None:
+        from oxide_csi.kube.attacher import ClusterAttacher
+
+        attacher = ClusterAttacher(coordinator, kube.gate, events)
     volumes = VolumeManager(client)
-    servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), coordinator)
+    servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), attacher)
     return servicer, coordinator
+
+
+def _each(observers: list[CycleObserver]) -> CycleObserver | None:
+    """One observer that tells all of ``observers``, or None when there are none."""
+    if not observers:
+        return None
+
+    def tell(report: CycleReport) -> None:
+        for observer in observers:
+            observer(report)
+
+    return tell
 
 
 def node_servicer(settings: NodeSettings) -> NodeServicer:
@@ -144,15 +181,22 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         assert config.oxide is not None
         from oxide_csi.oxide import OxideClient
 
+        assert config.controller is not None
+        kube: KubeParts | None = None
+        if config.controller.kube is not None:
+            from oxide_csi.kube.wiring import open_kube
+
+            # Before the server and recovery: an upgraded controller imports its old records.
+            legacy = config.controller.state_dir / "attach"
+            kube = await open_kube(config.controller.kube, legacy, resources)
         client = await resources.enter_async_context(
             OxideClient(
-                oxide_client_config(config.oxide),
+                oxide_client_config(config.oxide, kube.settings.identity if kube else ""),
                 on_request=metrics.on_request if metrics is not None else None,
             )
         )
         readiness = CachedReadiness(client.get_project)
-        assert config.controller is not None
-        controller, coordinator = controller_parts(client, config.controller, metrics)
+        controller, coordinator = controller_parts(client, config.controller, metrics, kube)
         resources.push_async_callback(_start_in_background(coordinator))
         from oxide_csi.controller.clone_sweep import sweep_periodically
 

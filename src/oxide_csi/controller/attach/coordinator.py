@@ -30,10 +30,16 @@ import time
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.fence import UNFENCED, Fence
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
-from oxide_csi.controller.attach.worker import CycleObserver, InstanceWorker, WorkerSettings
+from oxide_csi.controller.attach.worker import (
+    CycleObserver,
+    InstanceWorker,
+    StopObserver,
+    WorkerSettings,
+)
 from oxide_csi.oxide import Disk, Instance, OxideClient
 from oxide_csi.oxide import errors as oxide_errors
 
@@ -53,7 +59,8 @@ class AttachCoordinator:
     ``batch_window`` is how long a worker waits for more work after the first operation.
     ``op_timeout`` bounds one cycle (stop, apply, start); ``recovery_interval`` is how often
     leftover records are retried. ``start_policy`` is the backoff after 507 on start.
-    ``on_cycle`` hears about every cycle (the metrics hook).
+    ``on_cycle`` hears about every cycle (the metrics hook), ``on_stopping`` about every stop
+    before it happens (the Events hook). ``fence`` says who may act on an instance now.
     """
 
     def __init__(
@@ -67,6 +74,8 @@ class AttachCoordinator:
         recovery_interval: float = 30.0,
         start_policy: StartPolicy | None = None,
         on_cycle: CycleObserver | None = None,
+        on_stopping: StopObserver | None = None,
+        fence: Fence = UNFENCED,
     ) -> None:
         if max_disks < 1:
             raise ValueError("max_disks must be at least 1")
@@ -82,6 +91,8 @@ class AttachCoordinator:
             start_policy=start_policy or StartPolicy(),
             is_claimed=lambda disk_id: disk_id in self._by_disk,
             on_cycle=on_cycle,
+            on_stopping=on_stopping,
+            fence=fence,
         )
         self._workers: dict[str, InstanceWorker] = {}
         self._by_disk: dict[str, PendingOp] = {}

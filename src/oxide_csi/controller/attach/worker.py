@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.fence import ALWAYS_HELD, UNFENCED, Fence, Hold, drop_settled
 from oxide_csi.controller.attach.ops import PendingOp, translate
 from oxide_csi.controller.attach.power import (
     ATTACHABLE_STATES,
@@ -73,10 +74,15 @@ class CycleReport:
     started: bool
     stopped_seconds: float | None
     ok: bool
+    instance_name: str = ""
+    #: The batch's operations that succeeded (for Events on the Node and the PVCs).
+    ops: tuple[OpRecord, ...] = ()
 
 
 #: Called after every cycle that did something; must be quick and must not raise.
 CycleObserver = Callable[[CycleReport], None]
+#: Called with the record written right before the instance is stopped; quick, never raises.
+StopObserver = Callable[[AttachRecord], None]
 
 
 @dataclass
@@ -85,6 +91,7 @@ class _CycleMeter:
     stopped: bool = False
     started: bool = False
     stopped_seconds: float | None = None
+    ops: tuple[OpRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,9 @@ class WorkerSettings:
     #: not replayed over a caller's newer wish for the same disk.
     is_claimed: Callable[[str], bool]
     on_cycle: CycleObserver | None = None
+    #: Who may act on an instance now (fence.py); the file backend's is always ours.
+    fence: Fence = UNFENCED
+    on_stopping: StopObserver | None = None
 
 
 class InstanceWorker:
@@ -116,6 +126,7 @@ class InstanceWorker:
         #: When our stop request went out; kept across failed cycles until a start succeeds.
         self._off_since: float | None = None
         self._opened_at = 0.0
+        self._hold: Hold = ALWAYS_HELD  # the fence held for the current cycle
         self._task = asyncio.create_task(self._run(), name=f"attach-worker-{instance_id}")
 
     # ---- interface for the coordinator ---------------------------------------------------
@@ -173,7 +184,9 @@ class InstanceWorker:
             self._meter = _CycleMeter()
             ok = False
             try:
-                await self._cycle()
+                until = time.monotonic() + self._s.op_timeout
+                async with self._s.fence.hold(self.instance_id, deadline=until) as self._hold:
+                    await self._cycle()
                 ok = True
             except Exception as exc:
                 # Everything in this cycle's batch gets the failure; the CO will retry.
@@ -212,6 +225,8 @@ class InstanceWorker:
             started=meter.started,
             stopped_seconds=meter.stopped_seconds,
             ok=ok,
+            instance_name=self.instance_name,
+            ops=meter.ops,
         )
         try:
             observer(report)
@@ -247,6 +262,8 @@ class InstanceWorker:
             return
         state = inst.run_state
         if state in RUNNING_STATES:
+            if self._hold.contended:
+                await drop_settled(client, self.instance_id, self._queue, deadline=deadline)
             if not self._queue:
                 # Running again (we started it before the record was deleted, or someone
                 # did): the leftovers would need a power cycle nobody is waiting for.
@@ -257,9 +274,12 @@ class InstanceWorker:
             await store.save(record)
             failpoint(ATTACH_AFTER_RECORD)
             log.info("stopping instance to attach/detach", instance=self.instance_name)
+            if self._s.on_stopping is not None:
+                self._s.on_stopping(record)
             self._off_since = time.monotonic()
             self._meter.stopped = True
-            await stop_and_wait(client, self.instance_id, deadline=deadline)
+            fence = self._hold.change_deadline
+            await stop_and_wait(client, self.instance_id, deadline=deadline, fence=fence)
             failpoint(ATTACH_AFTER_STOP)
             owe_start = True
         elif state == "stopping":
@@ -284,6 +304,7 @@ class InstanceWorker:
             await self._restart(batch, deadline)
         if record is not None:
             await store.delete(self.instance_id)
+        self._meter.ops = tuple(OpRecord(op.kind, op.disk_id) for op in batch if not op.done)
         for op in batch:
             op.succeed()
 
@@ -313,12 +334,13 @@ class InstanceWorker:
         """Attach or detach, and wait out ``attaching``/``detaching``: the instance must not
         boot before the disk has settled, or the guest may come up without it."""
         client = self._s.client
+        change = self._hold.change_deadline(deadline)
         if kind is OpKind.ATTACH:
-            disk = await client.attach_disk(self.instance_id, disk_id, deadline=deadline)
+            disk = await client.attach_disk(self.instance_id, disk_id, deadline=change)
             if disk.state != "attached":
                 await client.wait_disk(disk_id, {"attached"}, deadline=deadline)
         else:
-            disk = await client.detach_disk(self.instance_id, disk_id, deadline=deadline)
+            disk = await client.detach_disk(self.instance_id, disk_id, deadline=change)
             if disk.state != "detached":
                 await client.wait_disk(disk_id, {"detached"}, deadline=deadline)
 
@@ -367,7 +389,11 @@ class InstanceWorker:
         log.info("starting instance again", instance=self.instance_name)
         try:
             await start_and_wait(
-                self._s.client, self.instance_id, deadline=deadline, policy=self._s.start_policy
+                self._s.client,
+                self.instance_id,
+                deadline=deadline,
+                policy=self._s.start_policy,
+                fence=self._hold.change_deadline,
             )
             self._meter.started = True
             if self._off_since is not None:
