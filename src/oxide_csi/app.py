@@ -99,7 +99,7 @@ def controller_parts(
     if kube is not None and events is not None:
         from oxide_csi.kube.attacher import ClusterAttacher
 
-        attacher = ClusterAttacher(coordinator, kube.gate, events)
+        attacher = ClusterAttacher(coordinator, kube.gate, events, client)
     volumes = VolumeManager(client)
     servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), attacher)
     return servicer, coordinator

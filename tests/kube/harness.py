@@ -101,6 +101,7 @@ class KubeController:
         env: dict[str, str],
         tmp: Path,
         name: str = "a",
+        oxide_token: str = OXIDE_TOKEN,
     ) -> None:
         self.endpoint = f"unix://{tmp / f'ctl-{name}.sock'}"
         self.token = f"kube-token-{name}"
@@ -134,7 +135,7 @@ class KubeController:
         self.env = {
             **env,
             "OXIDE_HOST": sim.url,
-            "OXIDE_TOKEN": OXIDE_TOKEN,
+            "OXIDE_TOKEN": oxide_token,
             "OXIDE_PROJECT": "default",
             "POD_NAMESPACE": NAMESPACE,
             "POD_NAME": f"controller-{name}",

@@ -6,6 +6,9 @@ This runs the real ``oxide-csi serve --mode controller`` process against a simul
 test process. A failpoint (``OXIDE_CSI_FAILPOINTS``) makes the process kill itself at the named
 step: after recording intent, after stopping the instance, after applying the first change,
 and right before starting the instance again.
+
+Both state backends: files in the state directory, and Kubernetes (the test API server), where
+the restarted process is a new Lease holder that must wait out the dead one's Lease first.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ import grpc
 import httpx
 import pytest
 
+from kube_sim import KubeSim
 from oxide_csi import failpoints
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_sim import SimConfig, SimulatorServer
 from tests.controller.conftest import mount_cap
+from tests.kube.harness import NAMESPACE, KubeController, add_node, state_left
 from tests.reliability.report import record
 
 TOKEN = "oxide-token-crashtest0123456789abcdef"
@@ -91,12 +96,33 @@ class Controller:
         return proc, csi_pb2_grpc.ControllerStub(proc.wait_ready(self.endpoint))
 
 
+@pytest.fixture(params=["file", "kubernetes"])
+def backend(request: pytest.FixtureRequest) -> Iterator[KubeSim | None]:
+    """None for the file backend; the test API server for the Kubernetes backend."""
+    if request.param == "file":
+        yield None
+        return
+    with KubeSim(namespaces=(NAMESPACE,)) as kube:
+        yield kube
+
+
 @pytest.mark.parametrize("step", STEPS)
 @pytest.mark.parametrize("operation", ["attach", "detach"])
 def test_killed_mid_cycle_then_restarted(
-    sim: SimulatorServer, plugin_factory, plugin_env, short_tmp: Path, step: str, operation: str
+    sim: SimulatorServer,
+    backend: KubeSim | None,
+    plugin_factory,
+    plugin_env,
+    short_tmp: Path,
+    step: str,
+    operation: str,
 ) -> None:
-    ctl = Controller(sim, plugin_factory, plugin_env, short_tmp)
+    ctl: Controller | KubeController
+    if backend is None:
+        ctl = Controller(sim, plugin_factory, plugin_env, short_tmp)
+    else:
+        add_node(backend, sim)
+        ctl = KubeController(sim, backend, plugin_factory, plugin_env, short_tmp, oxide_token=TOKEN)
     instance_id = str(_instance(sim)["id"])
     first, stub = ctl.start("" if operation == "detach" else step)
     create = csi_pb2.CreateVolumeRequest(name="pvc-crash", volume_capabilities=[mount_cap()])
@@ -132,8 +158,11 @@ def test_killed_mid_cycle_then_restarted(
     else:
         assert state == {"state": "detached"}
     assert _instance(sim)["state"] == "running"
+    if backend is not None:
+        assert state_left(backend) == []
     record(
-        f"controller crash: SIGKILL at {step} during {operation}: instance running again, "
+        f"controller crash ({'file' if backend is None else 'kubernetes'} state): "
+        f"SIGKILL at {step} during {operation}: instance running again, "
         f"disk {state['state']}, retried RPC succeeded"
     )
     revived.terminate()

@@ -21,7 +21,7 @@ from oxide_csi import errors
 from oxide_csi.controller.attach import AttachRecord, CycleReport, OpKind, OpRecord
 from oxide_csi.controller.metadata import VolumeMeta
 from oxide_csi.kube.events import NORMAL, WARNING, EventRecorder, Lookup, Target
-from oxide_csi.kube.nodes import NodeGate
+from oxide_csi.kube.nodes import NodeGate, NotANode
 from oxide_csi.oxide import Disk, OxideClient
 from oxide_csi.oxide import errors as oxide_errors
 
@@ -40,17 +40,20 @@ class Attacher(Protocol):
 
 
 class ClusterAttacher:
-    def __init__(self, inner: Attacher, gate: NodeGate, events: CycleEvents) -> None:
+    def __init__(
+        self, inner: Attacher, gate: NodeGate, events: CycleEvents, oxide: OxideClient
+    ) -> None:
         self._inner = inner
         self._gate = gate
         self._events = events
+        self._oxide = oxide
 
     async def attach(
         self, disk_id: str, instance: str, *, deadline: float, known: Disk | None = None
     ) -> object:
         self._events.learn(known)
         try:
-            await self._gate.require_attachable(instance)
+            await self._require_attachable(instance, deadline)
             return await self._inner.attach(disk_id, instance, deadline=deadline, known=known)
         except (errors.FailedPrecondition, errors.ResourceExhausted) as exc:
             self._events.refused(disk_id, "AttachRefused", f"not attached to {instance}: {exc}")
@@ -62,10 +65,24 @@ class ClusterAttacher:
         self._events.learn(known)
         try:
             if known is None or known.instance_id is not None:  # else: nothing to cycle
-                await self._gate.require_attachable(instance)
+                await self._require_attachable(instance, deadline)
             return await self._inner.detach(disk_id, instance, deadline=deadline, known=known)
         except (errors.FailedPrecondition, errors.ResourceExhausted) as exc:
             self._events.refused(disk_id, "DetachRefused", f"not detached from {instance}: {exc}")
+            raise
+
+    async def _require_attachable(self, instance: str, deadline: float) -> None:
+        """The gate, except that an instance Oxide does not know is NOT_FOUND, as CSI wants
+        for a node that does not exist (looked up only when the gate refuses)."""
+        try:
+            await self._gate.require_attachable(instance)
+        except NotANode:
+            try:
+                await self._oxide.get_instance(instance, deadline=deadline)
+            except oxide_errors.NotFound:
+                raise errors.NotFound(f"instance {instance!r} does not exist") from None
+            except oxide_errors.OxideError:
+                pass  # the gate's answer stands
             raise
 
 

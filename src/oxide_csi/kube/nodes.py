@@ -27,6 +27,10 @@ ATTACHABLE_LABEL = "csi.oxide.computer/attachable"
 PROVIDER_PREFIX = "oxide://"
 
 
+class NotANode(errors.FailedPrecondition):
+    """The instance is no Node of this cluster (or does not exist at all)."""
+
+
 @dataclass(frozen=True)
 class NodeMatch:
     name: str
@@ -47,7 +51,7 @@ class NodeGate:
         same instance to match (its UUID and name)."""
         match = await self.find(node_id, *ids)
         if match is None:
-            raise errors.FailedPrecondition(
+            raise NotANode(
                 f"instance {node_id!r} is not a node of this Kubernetes cluster (no Node with "
                 f"providerID {PROVIDER_PREFIX}<uuid>, no CSINode naming it for {DRIVER_NAME}); "
                 "the plugin power-cycles only this cluster's nodes"
