@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from oxide_csi.config import ConfigError, build_serve_config
+from oxide_csi.config import ConfigError, ServeConfig, build_serve_config
 
 CONTROLLER_ENV = {
     "OXIDE_HOST": "https://rack.example",
@@ -20,7 +20,7 @@ CONTROLLER_ENV = {
 }
 
 
-def _controller(args: dict[str, object], env: dict[str, str]):  # type: ignore[no-untyped-def]
+def _controller(args: dict[str, object], env: dict[str, str]) -> ServeConfig:
     config = build_serve_config({"mode": "controller", **args}, {**CONTROLLER_ENV, **env})
     assert config.controller is not None
     return config
@@ -42,7 +42,8 @@ def test_kubernetes_backend_from_flags_and_environment(tmp_path: Path) -> None:
     assert kube is not None
     assert (kube.namespace, kube.kubeconfig, kube.lease_seconds) == ("storage", kubeconfig, 12)
     assert kube.identity.startswith("ctl-7_")
-    assert kube.oxide_call_seconds == 5 == config.oxide.request_timeout  # type: ignore[union-attr]
+    assert config.oxide is not None
+    assert kube.oxide_call_seconds == 5 == config.oxide.request_timeout
     assert kube.renew_deadline < kube.lease_seconds
     again = _controller({"state_backend": "kubernetes", "kubeconfig": "x"}, {"POD_NAMESPACE": "s"})
     assert again.controller is not None and again.controller.kube is not None
