@@ -12,13 +12,15 @@ Public interface (kept stable; the plugin side codes against it)
 -----------------------------------------------------------------
 ``from kube_sim import KubeSim``
 
-``KubeSim(*, tls=False, tokens=(), namespaces=("default",), version="1.34")``
+``KubeSim(*, tls=False, tokens=(), namespaces=("default",), version="1.34",
+listen=("127.0.0.1", 0), watch_history=2000)``
     ``tokens``: bearer tokens accepted; empty means no authentication (any or no token is
     let in, but a token sent is still seen by ``block``). With tokens set, a request without
     a known token answers 401 Unauthorized. ``namespaces`` are created at start (plus
     ``kube-system`` and ``kube-node-lease``); writing into a namespace that does not exist
     answers 404 like a real server. ``version``: the Kubernetes minor version whose schemas
-    validate the objects and which ``/version`` reports.
+    validate the objects and which ``/version`` reports. ``watch_history``: how many
+    changes a watch may resume across before it gets 410 Expired.
 ``start() -> KubeSim`` (serves on 127.0.0.1, port 0, in its own threads), ``stop()``;
     also a context manager (``with KubeSim() as sim:``).
 ``url: str``            e.g. ``http://127.0.0.1:40123`` (``https://`` when tls).

@@ -99,6 +99,8 @@ class _Handler(BaseHTTPRequestHandler):
         mode = self.server.gate.mode(token)
         if mode is None or token is None:
             return False
+        url = urlsplit(self.path)
+        self.server.record(RequestRecord(self.command, url.path, url.query, token, 0))
         if mode == "hang":
             self.server.gate.hang(token)
         self._drop()
@@ -109,14 +111,12 @@ class _Handler(BaseHTTPRequestHandler):
         token = self._token()
         record = self.server.record
         if self._cut_off(token):
-            record(RequestRecord(self.command, url.path, url.query, token, 0))
             return
         try:
             status, body = self._answer(url.path, dict(parse_qsl(url.query)), token)
         except ApiError as e:
             status, body = e.code, e.status
-        except _Streamed as s:
-            record(RequestRecord(self.command, url.path, url.query, token, s.status))
+        except _Streamed:
             return
         record(RequestRecord(self.command, url.path, url.query, token, status))
         self._send(status, json.dumps(body).encode())
@@ -159,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _start_stream(self) -> None:
+        url = urlsplit(self.path)
+        self.server.record(RequestRecord(self.command, url.path, url.query, self._token(), 200))
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("transfer-encoding", "chunked")
@@ -187,14 +189,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._start_stream()
             self._chunk(json.dumps({"type": "ERROR", "object": e.status}).encode() + b"\n")
             self._chunk(b"")
-            raise _Streamed(200) from None
+            raise _Streamed() from None
         timeout = float(query.get("timeoutSeconds") or 0)
         deadline = time.monotonic() + timeout if timeout > 0 else None
         self._start_stream()
         try:
             while not gate.stopping and (deadline is None or time.monotonic() < deadline):
                 if self._cut_off(token):
-                    raise _Streamed(0)
+                    raise _Streamed()
                 try:
                     item = w.events.get(timeout=0.2)
                 except queue.Empty:
@@ -208,18 +210,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             store.unwatch(w)
-        raise _Streamed(200)
+        raise _Streamed()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
 
 class _Streamed(Exception):
-    """The answer was streamed (a watch) or withheld; nothing more to send."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
+    """The answer was streamed (a watch, recorded when it began); nothing more to send."""
 
 
 class KubeHTTPServer(ThreadingHTTPServer):

@@ -41,9 +41,10 @@ class KubeSim:
         namespaces: Iterable[str] = ("default",),
         version: str = "1.34",
         listen: tuple[str, int] = ("127.0.0.1", 0),
+        watch_history: int = 2000,
     ) -> None:
         self.tls = tls
-        self.store = Store(version)
+        self.store = Store(version, watch_history)
         self.git_version = f"v{version}.0"
         self._gate = Gate(set(tokens))
         self._listen = listen

@@ -19,7 +19,7 @@ from kube_sim import patch as patching
 from kube_sim.errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
 from kube_sim.resources import Resource, require
 from kube_sim.selectors import field_selector, label_selector
-from kube_sim.watch import Change, Hub, Watch
+from kube_sim.watch import HISTORY, Change, Hub, Watch
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's SimpleNameGenerator alphabet
 _NAMESPACES = require("v1", "Namespace")
@@ -40,12 +40,12 @@ def _now() -> str:
 
 
 class Store:
-    def __init__(self, kube_version: str) -> None:
+    def __init__(self, kube_version: str, watch_history: int = HISTORY) -> None:
         self.kube_version = kube_version
         self._lock = threading.Lock()
         self._rv = 0
         self._objects: dict[str, dict[ObjectKey, dict[str, Any]]] = {}
-        self._hub = Hub()
+        self._hub = Hub(watch_history)
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -71,8 +71,8 @@ class Watch:
 class Hub:
     """The change history and the open watches. Callers hold the store's lock."""
 
-    def __init__(self) -> None:
-        self.history: deque[Change] = deque(maxlen=HISTORY)
+    def __init__(self, history: int = HISTORY) -> None:
+        self.history: deque[Change] = deque(maxlen=history)
         self.watches: list[Watch] = []
 
     def publish(self, change: Change) -> None:
@@ -82,7 +82,11 @@ class Hub:
 
     def replay(self, watch: Watch, since: int) -> None:
         """Queue the changes after ``since`` for a watch resuming there, or refuse if too old."""
-        if self.history and len(self.history) == HISTORY and since < self.history[0].rv - 1:
+        if (
+            self.history
+            and len(self.history) == self.history.maxlen
+            and since < self.history[0].rv - 1
+        ):
             raise ApiError(
                 410, "Expired", f"too old resource version: {since} ({self.history[0].rv - 1})"
             )
