@@ -59,6 +59,14 @@ Fault hooks, to cut one client off while it still reaches Oxide:
     the connection is closed at once without an answer. Open watches of that token go
     silent (hang) or are closed (reset).
 ``unblock(token)``
+``inject_error(code, *, token=None, method=None, path_contains=None, times=1, landed=False)``
+    the next ``times`` requests that match (all of token, method such as ``"POST"``, and a
+    substring of the path; ``times=-1``: every one) are answered with an error ``Status`` of
+    that code (429 TooManyRequests, 500 InternalError, 503 ServiceUnavailable, 504 Timeout,
+    409 Conflict, 403 Forbidden, ...) without doing anything; with ``landed=True`` the
+    request is carried out first and only its answer is the error (an etcd timeout after
+    the write).
+``clear_injected_errors()``
 
 Errors raised by the direct-access methods: ``kube_sim.ApiError`` with ``.status`` (the
 ``Status`` dict: kind Status, apiVersion v1, status Failure, reason, code, message, details).
@@ -98,7 +106,9 @@ Semantics
   it replays what happened after it, or sends ERROR 410 Expired when that is too old.
   ``timeoutSeconds`` ends the stream.
 - Errors are ``Status`` objects: 400 BadRequest, 401 Unauthorized, 404 NotFound, 405
-  MethodNotAllowed, 409 Conflict / AlreadyExists, 415 UnsupportedMediaType, 422 Invalid.
+  MethodNotAllowed, 409 Conflict / AlreadyExists, 415 UnsupportedMediaType, 422 Invalid,
+  500 (create with a resourceVersion set, as the real server). ``dryRun`` requests answer
+  400 (not served, rather than silently written).
 - Discovery: ``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>/<version>``,
   ``/healthz``, ``/readyz``, ``/livez``.
 

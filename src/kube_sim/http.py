@@ -1,7 +1,7 @@
 """The HTTP side: stdlib ``ThreadingHTTPServer`` (HTTP/1.1, keep-alive, optional TLS).
 
-It authenticates (bearer tokens), applies the network faults a test injects per token
-(``Gate``), records every request, streams watches as chunked JSON lines, and hands
+It authenticates (bearer tokens), applies the faults a test injects (``faults.Faults``),
+records every request, streams watches as chunked JSON lines, and hands
 everything else to ``routes.call``. Errors leave as ``Status`` bodies with Content-Type
 exactly ``application/json`` (lightkube only raises ``ApiError`` for that header).
 """
@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from kube_sim import routes
 from kube_sim.errors import ApiError, bad_request
+from kube_sim.faults import Faults
 from kube_sim.store import Store
 
 log = logging.getLogger(__name__)
@@ -39,37 +40,6 @@ class RequestRecord:
     query: str
     token: str | None
     status: int  # 0: no answer (the token was blocked)
-
-
-class Gate:
-    """Which bearer tokens are accepted and which are cut off, and how."""
-
-    def __init__(self, tokens: set[str]) -> None:
-        self.tokens = tokens
-        self._blocked: dict[str, str] = {}
-        self.changed = threading.Condition()
-        self.stopping = False
-
-    def block(self, token: str, mode: str) -> None:
-        if mode not in ("hang", "reset"):
-            raise ValueError(f"unknown block mode {mode!r}")
-        with self.changed:
-            self._blocked[token] = mode
-            self.changed.notify_all()
-
-    def unblock(self, token: str) -> None:
-        with self.changed:
-            self._blocked.pop(token, None)
-            self.changed.notify_all()
-
-    def mode(self, token: str | None) -> str | None:
-        with self.changed:
-            return self._blocked.get(token) if token is not None else None
-
-    def hang(self, token: str) -> None:
-        """Wait until the token is unblocked or the server stops."""
-        with self.changed:
-            self.changed.wait_for(lambda: self.stopping or token not in self._blocked)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -96,13 +66,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cut_off(self, token: str | None) -> bool:
         """Apply a block on this token: no answer at all, as if the network were cut."""
-        mode = self.server.gate.mode(token)
+        mode = self.server.faults.mode(token)
         if mode is None or token is None:
             return False
         url = urlsplit(self.path)
         self.server.record(RequestRecord(self.command, url.path, url.query, token, 0))
         if mode == "hang":
-            self.server.gate.hang(token)
+            self.server.faults.hang(token)
         self._drop()
         return True
 
@@ -123,9 +93,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, path: str, query: dict[str, str], token: str | None) -> tuple[int, Any]:
         body = self._read_body()
-        gate = self.server.gate
-        if gate.tokens and token not in gate.tokens and path not in _OPEN_PATHS:
+        faults = self.server.faults
+        if faults.tokens and token not in faults.tokens and path not in _OPEN_PATHS:
             raise ApiError(401, "Unauthorized", "Unauthorized")
+        if query.get("dryRun"):
+            raise bad_request("kube_sim does not serve dryRun requests")
+        injected = faults.take(self.command, path, token)
+        if injected is not None and not injected[1]:
+            raise injected[0]
         if path in ("/healthz", "/readyz", "/livez"):
             return 200, "ok"
         target = routes.parse(path)
@@ -134,7 +109,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and query.get("watch") in ("1", "true"):
             self._stream(target, query, token)
         ctype = self.headers.get("content-type", "application/json")
-        return routes.call(self.server.store, self.command, target, query, body, ctype)
+        answer = routes.call(self.server.store, self.command, target, query, body, ctype)
+        if injected is not None:  # landed: the write was made, the answer is lost
+            raise injected[0]
+        return answer
 
     def _read_body(self) -> Any:
         length = int(self.headers.get("content-length") or 0)
@@ -172,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, target: routes.Target, query: dict[str, str], token: str | None) -> None:
         """Serve a watch until its timeout, the client leaves, or the server stops."""
-        store, gate = self.server.store, self.server.gate
+        store, faults = self.server.store, self.server.faults
         try:
             w = store.watch(
                 target.res,
@@ -194,7 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
         deadline = time.monotonic() + timeout if timeout > 0 else None
         self._start_stream()
         try:
-            while not gate.stopping and (deadline is None or time.monotonic() < deadline):
+            while not faults.stopping and (deadline is None or time.monotonic() < deadline):
                 if self._cut_off(token):
                     raise _Streamed()
                 try:
@@ -229,12 +207,12 @@ class KubeHTTPServer(ThreadingHTTPServer):
         self,
         addr: tuple[str, int],
         store: Store,
-        gate: Gate,
+        faults: Faults,
         git_version: str,
         tls: ssl.SSLContext | None,
     ) -> None:
         self.store = store
-        self.gate = gate
+        self.faults = faults
         self.git_version = git_version
         self.requests: list[RequestRecord] = []
         self._tls = tls

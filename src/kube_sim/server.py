@@ -15,7 +15,8 @@ from typing import Any
 
 from kube_sim import resources
 from kube_sim.errors import ApiError, bad_request
-from kube_sim.http import Gate, KubeHTTPServer, RequestRecord
+from kube_sim.faults import Faults
+from kube_sim.http import KubeHTTPServer, RequestRecord
 from kube_sim.resources import Resource
 from kube_sim.store import Store
 from kube_sim.tls import make_certs
@@ -46,7 +47,7 @@ class KubeSim:
         self.tls = tls
         self.store = Store(version, watch_history)
         self.git_version = f"v{version}.0"
-        self._gate = Gate(set(tokens))
+        self._faults = Faults(set(tokens))
         self._listen = listen
         self._namespaces = [*_SYSTEM_NAMESPACES, *namespaces]
         self._httpd: KubeHTTPServer | None = None
@@ -68,9 +69,9 @@ class KubeSim:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(certs.cert_file, certs.key_file)
             self.ca_file = str(certs.ca_file)
-        self._gate.stopping = False
+        self._faults.stopping = False
         self._httpd = KubeHTTPServer(
-            self._listen, self.store, self._gate, self.git_version, context
+            self._listen, self.store, self._faults, self.git_version, context
         )
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -83,9 +84,7 @@ class KubeSim:
 
     def stop(self) -> None:
         httpd, self._httpd = self._httpd, None
-        with self._gate.changed:
-            self._gate.stopping = True
-            self._gate.changed.notify_all()
+        self._faults.stop()
         self.store.close_watches()
         if httpd is not None:
             httpd.shutdown()
@@ -126,13 +125,36 @@ class KubeSim:
     # -- clients -------------------------------------------------------------------------------
 
     def add_token(self, token: str) -> None:
-        self._gate.tokens.add(token)
+        self._faults.tokens.add(token)
 
     def block(self, token: str, *, mode: str = "hang") -> None:
-        self._gate.block(token, mode)
+        self._faults.block(token, mode)
 
     def unblock(self, token: str) -> None:
-        self._gate.unblock(token)
+        self._faults.unblock(token)
+
+    def inject_error(
+        self,
+        code: int,
+        *,
+        token: str | None = None,
+        method: str | None = None,
+        path_contains: str | None = None,
+        times: int = 1,
+        landed: bool = False,
+    ) -> None:
+        """Answer the next ``times`` matching requests (``times=-1``: all) with ``code``."""
+        self._faults.inject(
+            code,
+            token=token,
+            method=method,
+            path_contains=path_contains,
+            times=times,
+            landed=landed,
+        )
+
+    def clear_injected_errors(self) -> None:
+        self._faults.clear()
 
     def write_kubeconfig(
         self, path: str | Path, *, namespace: str = "default", token: str | None = None

@@ -27,8 +27,10 @@ ObjectKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scope
 
 
 def view(res: Resource, stored: dict[str, Any]) -> dict[str, Any]:
+    """A copy in the shape of the API asked, with apiVersion and kind first as served."""
     obj = copy.deepcopy(stored)
-    return events.from_core(obj) if res.storage else obj
+    obj = events.from_core(obj) if res.storage else obj
+    return {"apiVersion": obj.pop("apiVersion"), "kind": obj.pop("kind"), **obj}
 
 
 def _to_stored(res: Resource, obj: dict[str, Any]) -> dict[str, Any]:

@@ -103,3 +103,37 @@ async def test_lightkube_client_of_a_blocked_token_fails(sim: KubeSim, client: A
     assert "disconnected" in str(err.value).lower()
     sim.unblock(A)
     assert [c async for c in client.list(ConfigMap)] == []
+
+
+def test_injected_errors_match_and_run_out(sim: KubeSim) -> None:
+    sim.inject_error(503, token=A, method="POST", path_contains="/configmaps", times=2)
+    with _client(sim, A) as a, _client(sim, B) as b:
+        for _ in range(2):
+            r = a.post(cm_path(), json={"metadata": {"name": "x"}})
+            assert (r.status_code, r.json()["reason"]) == (503, "ServiceUnavailable")
+        assert sim.get("v1", "ConfigMap", "x", "oxide-csi") is None  # nothing was written
+        assert b.post(cm_path(), json={"metadata": {"name": "y"}}).status_code == 201
+        assert a.get(cm_path("y")).status_code == 200  # GET does not match
+        assert a.post(cm_path(), json={"metadata": {"name": "x"}}).status_code == 201
+
+
+def test_injected_error_after_the_write_landed(sim: KubeSim) -> None:
+    sim.inject_error(504, method="PUT", landed=True, times=-1)
+    with _client(sim, A) as a:
+        cm = a.post(cm_path(), json={"metadata": {"name": "x"}, "data": {"v": "1"}}).json()
+        cm["data"] = {"v": "2"}
+        assert a.put(cm_path("x"), json=cm).status_code == 504
+        assert a.get(cm_path("x")).json()["data"] == {"v": "2"}  # it happened all the same
+        # the retry carries the old resourceVersion: the conflict comes before the fault
+        assert a.put(cm_path("x"), json=cm).status_code == 409
+        cm["metadata"].pop("resourceVersion")
+        assert a.put(cm_path("x"), json=cm).status_code == 504  # times=-1: every time
+        sim.clear_injected_errors()
+        assert a.put(cm_path("x"), json=cm).status_code == 200
+
+
+def test_dry_run_is_refused_not_written(sim: KubeSim) -> None:
+    with _client(sim, A) as a:
+        r = a.post(cm_path(), params={"dryRun": "All"}, json={"metadata": {"name": "x"}})
+        assert r.status_code == 400
+    assert sim.get("v1", "ConfigMap", "x", "oxide-csi") is None
