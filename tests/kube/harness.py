@@ -25,16 +25,21 @@ LEASE_SECONDS = 3
 OXIDE_CALL_SECONDS = 2
 
 
+def sim_config(tmp: Path, **overrides: Any) -> SimConfig:
+    """Quick stops and starts, two instances, unless ``overrides`` say otherwise."""
+    settings: dict[str, Any] = {
+        "token": OXIDE_TOKEN,
+        "instances": 2,
+        "stop_seconds": 0.1,
+        "start_seconds": 0.1,
+        "state_dir": tmp / "sim",
+    }
+    return SimConfig(**{**settings, **overrides})
+
+
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[SimulatorServer]:
-    cfg = SimConfig(
-        token=OXIDE_TOKEN,
-        instances=2,
-        stop_seconds=0.1,
-        start_seconds=0.1,
-        state_dir=tmp_path / "sim",
-    )
-    with SimulatorServer(cfg) as server:
+    with SimulatorServer(sim_config(tmp_path)) as server:
         yield server
 
 
@@ -89,9 +94,10 @@ def held_leases(kube: KubeSim) -> list[dict[str, Any]]:
     return [lease for lease in leases if lease["spec"].get("holderIdentity")]
 
 
-class KubeController:
-    """Starts controller processes with the Kubernetes backend; each ``name`` is one replica
-    with its own socket, state directory and API token (so ``kube.block`` cuts it off)."""
+class Controller:
+    """Starts controller processes: with the Kubernetes backend when given the test API
+    server, else the file backend. Each ``name`` is one replica with its own socket, state
+    directory and API token (so ``kube.block`` cuts it off)."""
 
     def __init__(
         self,
@@ -101,7 +107,6 @@ class KubeController:
         env: dict[str, str],
         tmp: Path,
         name: str = "a",
-        oxide_token: str = OXIDE_TOKEN,
     ) -> None:
         self.endpoint = f"unix://{tmp / f'ctl-{name}.sock'}"
         self.token = f"kube-token-{name}"
@@ -135,7 +140,7 @@ class KubeController:
         self.env = {
             **env,
             "OXIDE_HOST": sim.url,
-            "OXIDE_TOKEN": oxide_token,
+            "OXIDE_TOKEN": OXIDE_TOKEN,
             "OXIDE_PROJECT": "default",
             "POD_NAMESPACE": NAMESPACE,
             "POD_NAME": f"controller-{name}",

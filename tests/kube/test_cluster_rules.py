@@ -15,7 +15,7 @@ import pytest
 from kube_sim import KubeSim
 from oxide_sim import SimulatorServer
 from tests.kube.harness import (
-    KubeController,
+    Controller,
     add_node,
     create_volume,
     publish_request,
@@ -45,7 +45,7 @@ def test_refusals_and_cycles_are_events(
     for name in ("data-0", "data-1", "data-2"):
         kube.add_pvc(name, APPS)
     node_0 = add_node(kube, sim, "instance-0")
-    ctl = KubeController(sim, kube, plugin_factory, plugin_env, short_tmp)
+    ctl = Controller(sim, kube, plugin_factory, plugin_env, short_tmp)
     ctl.args += ["--max-disks-per-instance", "2"]  # the boot disk and one more
     proc, stub = ctl.start()
     vols = [create_volume(stub, f"pvc-ev-{i}", (APPS, f"data-{i}")) for i in range(3)]

@@ -18,7 +18,7 @@ from kube_sim import KubeSim
 from oxide_csi import failpoints
 from oxide_sim import SimulatorServer
 from tests.kube.harness import (
-    KubeController,
+    Controller,
     add_node,
     create_volume,
     held_leases,
@@ -30,7 +30,7 @@ from tests.kube.harness import (
 )
 
 
-def _kill_after_stop(ctl: KubeController, volume_id: str, instance_id: str) -> None:
+def _kill_after_stop(ctl: Controller, volume_id: str, instance_id: str) -> None:
     """Publish with the after-stop failpoint: the process dies with the instance stopped."""
     first, stub = ctl.start(failpoints.ATTACH_AFTER_STOP)
     with pytest.raises(grpc.RpcError) as died:
@@ -44,7 +44,7 @@ def test_replacement_on_another_node_starts_the_instance(
     sim: SimulatorServer, kube: KubeSim, plugin_factory, plugin_env, short_tmp: Path
 ) -> None:
     instance_id = add_node(kube, sim)
-    old = KubeController(sim, kube, plugin_factory, plugin_env, short_tmp, "old")
+    old = Controller(sim, kube, plugin_factory, plugin_env, short_tmp, "old")
     proc, stub = old.start()
     volume_id = create_volume(stub, "pvc-handover")
     proc.terminate()
@@ -54,7 +54,7 @@ def test_replacement_on_another_node_starts_the_instance(
     assert sim_instance(sim)["state"] == "stopped"
     assert len(state_left(kube)) == 1  # the promise of a start, in Kubernetes
 
-    new = KubeController(sim, kube, plugin_factory, plugin_env, short_tmp, "new")
+    new = Controller(sim, kube, plugin_factory, plugin_env, short_tmp, "new")
     assert not new.state_dir.exists()  # another node: nothing on disk
     revived, stub = new.start()
     wait_for(lambda: sim_instance(sim)["state"] == "running", "the replacement to start it")
@@ -72,7 +72,7 @@ def test_upgrade_from_the_file_backend_finishes_the_cycle(
     sim: SimulatorServer, kube: KubeSim, plugin_factory, plugin_env, short_tmp: Path
 ) -> None:
     instance_id = add_node(kube, sim)
-    before = KubeController(sim, None, plugin_factory, plugin_env, short_tmp, "same")
+    before = Controller(sim, None, plugin_factory, plugin_env, short_tmp, "same")
     proc, stub = before.start()
     volume_id = create_volume(stub, "pvc-upgrade")
     proc.terminate()
@@ -81,7 +81,7 @@ def test_upgrade_from_the_file_backend_finishes_the_cycle(
     record = before.state_dir / "attach" / f"{instance_id}.json"
     assert record.exists()
 
-    after = KubeController(sim, kube, plugin_factory, plugin_env, short_tmp, "same")
+    after = Controller(sim, kube, plugin_factory, plugin_env, short_tmp, "same")
     upgraded, stub = after.start()
     wait_for(lambda: sim_instance(sim)["state"] == "running", "the upgraded one to start it")
     stub.ControllerPublishVolume(publish_request(volume_id, instance_id), timeout=30)

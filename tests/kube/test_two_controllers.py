@@ -19,16 +19,16 @@ import pytest
 
 from kube_sim import KubeSim
 from oxide_csi.csi_v1 import csi_pb2_grpc
-from oxide_sim import SimConfig, SimulatorServer
+from oxide_sim import SimulatorServer
 from tests.kube.harness import (
     LEASE_SECONDS,
     OXIDE_CALL_SECONDS,
-    OXIDE_TOKEN,
-    KubeController,
+    Controller,
     add_node,
     create_volume,
     held_leases,
     publish_request,
+    sim_config,
     sim_disk,
     sim_instance,
     state_left,
@@ -77,14 +77,7 @@ def changes_by_controller(log: Path, instance_id: str) -> list[str]:
 @pytest.fixture
 def slow_sim(tmp_path: Path) -> Iterator[SimulatorServer]:
     """Stops take 3 s: long enough to cut the holder off while its instance is stopping."""
-    cfg = SimConfig(
-        token=OXIDE_TOKEN,
-        instances=2,
-        stop_seconds=3.0,
-        start_seconds=0.1,
-        state_dir=tmp_path / "sim",
-        traffic_log=tmp_path / "traffic.jsonl",
-    )
+    cfg = sim_config(tmp_path, stop_seconds=3.0, traffic_log=tmp_path / "traffic.jsonl")
     with SimulatorServer(cfg) as server:
         yield server
 
@@ -94,8 +87,7 @@ def test_same_publishes_to_two_controllers_cost_one_stop_per_instance(
 ) -> None:
     nodes = [add_node(kube, sim, "instance-0"), add_node(kube, sim, "instance-1")]
     controllers = [
-        KubeController(sim, kube, plugin_factory, plugin_env, short_tmp, name)
-        for name in ("a", "b")
+        Controller(sim, kube, plugin_factory, plugin_env, short_tmp, name) for name in ("a", "b")
     ]
     for ctl in controllers:
         ctl.args[ctl.args.index("--attach-batch-window") + 1] = "2"  # one batch per instance
@@ -133,8 +125,8 @@ def test_a_holder_cut_off_from_kubernetes_is_fenced_and_the_other_takes_over(
 ) -> None:
     sim = slow_sim
     instance_id = add_node(kube, sim)
-    a = KubeController(sim, kube, plugin_factory, plugin_env, short_tmp, "a")
-    b = KubeController(sim, kube, plugin_factory, plugin_env, short_tmp, "b")
+    a = Controller(sim, kube, plugin_factory, plugin_env, short_tmp, "a")
+    b = Controller(sim, kube, plugin_factory, plugin_env, short_tmp, "b")
     proc_a, stub_a = a.start()
     proc_b, stub_b = b.start()
     volume_id = create_volume(stub_a, "pvc-partition")

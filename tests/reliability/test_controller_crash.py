@@ -13,24 +13,30 @@ the restarted process is a new Lease holder that must wait out the dead one's Le
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
 import pytest
 
 from kube_sim import KubeSim
 from oxide_csi import failpoints
-from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
-from oxide_sim import SimConfig, SimulatorServer
+from oxide_csi.csi_v1 import csi_pb2
+from oxide_sim import SimulatorServer
 from tests.controller.conftest import mount_cap
-from tests.kube.harness import NAMESPACE, KubeController, add_node, state_left
+from tests.kube.harness import (
+    NAMESPACE,
+    Controller,
+    add_node,
+    sim_config,
+    sim_disk,
+    sim_instance,
+    state_left,
+    wait_for,
+)
 from tests.reliability.report import record
 
-TOKEN = "oxide-token-crashtest0123456789abcdef"
 STEPS = (
     failpoints.ATTACH_AFTER_RECORD,
     failpoints.ATTACH_AFTER_STOP,
@@ -41,59 +47,8 @@ STEPS = (
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[SimulatorServer]:
-    cfg = SimConfig(
-        token=TOKEN, instances=1, stop_seconds=0.1, start_seconds=0.1, state_dir=tmp_path / "sim"
-    )
-    with SimulatorServer(cfg) as server:
+    with SimulatorServer(sim_config(tmp_path, instances=1)) as server:
         yield server
-
-
-def _instance(sim: SimulatorServer) -> dict[str, Any]:
-    stats = httpx.get(f"{sim.url}/sim/stats", timeout=10).json()
-    found: dict[str, Any] = stats["instances"]["instance-0"]
-    return found
-
-
-def _disk(sim: SimulatorServer, disk_id: str) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    found: dict[str, Any] = httpx.get(
-        f"{sim.url}/v1/disks/{disk_id}", headers=headers, timeout=10
-    ).json()
-    return found
-
-
-def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-class Controller:
-    """Starts controller processes on one socket and state directory."""
-
-    def __init__(self, sim: SimulatorServer, factory: Any, env: dict[str, str], tmp: Path):
-        self.endpoint = f"unix://{tmp / 'ctl.sock'}"
-        self.args = [
-            "serve",
-            "--mode",
-            "controller",
-            "--endpoint",
-            self.endpoint,
-            "--state-dir",
-            str(tmp / "state"),
-            "--attach-batch-window",
-            "0.1",
-        ]
-        self.env = {**env, "OXIDE_HOST": sim.url, "OXIDE_TOKEN": TOKEN, "OXIDE_PROJECT": "default"}
-        self.factory = factory
-        self.tmp = tmp
-
-    def start(self, failpoint: str = "") -> tuple[Any, csi_pb2_grpc.ControllerStub]:
-        env = {**self.env, failpoints.ENV: failpoint} if failpoint else self.env
-        proc = self.factory(self.args, env, self.tmp)
-        return proc, csi_pb2_grpc.ControllerStub(proc.wait_ready(self.endpoint))
 
 
 @pytest.fixture(params=["file", "kubernetes"])
@@ -117,13 +72,10 @@ def test_killed_mid_cycle_then_restarted(
     step: str,
     operation: str,
 ) -> None:
-    ctl: Controller | KubeController
-    if backend is None:
-        ctl = Controller(sim, plugin_factory, plugin_env, short_tmp)
-    else:
+    if backend is not None:
         add_node(backend, sim)
-        ctl = KubeController(sim, backend, plugin_factory, plugin_env, short_tmp, oxide_token=TOKEN)
-    instance_id = str(_instance(sim)["id"])
+    ctl = Controller(sim, backend, plugin_factory, plugin_env, short_tmp)
+    instance_id = str(sim_instance(sim)["id"])
     first, stub = ctl.start("" if operation == "detach" else step)
     create = csi_pb2.CreateVolumeRequest(name="pvc-crash", volume_capabilities=[mount_cap()])
     vol = stub.CreateVolume(create, timeout=30).volume
@@ -149,15 +101,15 @@ def test_killed_mid_cycle_then_restarted(
     assert f"failpoint {step} hit" in first.output()
 
     revived, stub = ctl.start()
-    _wait_for(lambda: _instance(sim)["state"] == "running", "recovery to start the instance")
+    wait_for(lambda: sim_instance(sim)["state"] == "running", "recovery to start the instance")
     call = stub.ControllerPublishVolume if operation == "attach" else stub.ControllerUnpublishVolume
     call(retried, timeout=30)  # the CO's retry succeeds
-    state = _disk(sim, vol.volume_id)["state"]
+    state = sim_disk(sim, vol.volume_id)["state"]
     if operation == "attach":
         assert state == {"state": "attached", "instance": instance_id}
     else:
         assert state == {"state": "detached"}
-    assert _instance(sim)["state"] == "running"
+    assert sim_instance(sim)["state"] == "running"
     if backend is not None:
         assert state_left(backend) == []
     record(

@@ -15,7 +15,7 @@ every publish brings along; disks seen only by recovery are read from Oxide, in 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from oxide_csi import errors
 from oxide_csi.controller.attach import AttachRecord, CycleReport, OpKind, OpRecord
@@ -25,18 +25,11 @@ from oxide_csi.kube.nodes import NodeGate, NotANode
 from oxide_csi.oxide import Disk, OxideClient
 from oxide_csi.oxide import errors as oxide_errors
 
+if TYPE_CHECKING:
+    from oxide_csi.servicers.controller import Attacher
+
 #: How many disk -> PVC answers we keep (a cluster's volumes; one small tuple each).
 _PVC_CACHE = 8192
-
-
-class Attacher(Protocol):
-    async def attach(
-        self, disk_id: str, instance: str, *, deadline: float, known: Disk | None = None
-    ) -> object: ...
-
-    async def detach(
-        self, disk_id: str, instance: str, *, deadline: float, known: Disk | None = None
-    ) -> object: ...
 
 
 class ClusterAttacher:

@@ -176,11 +176,9 @@ class LeaseFence:
     async def _get(self, name: str) -> Lease | None:
         try:
             return await self._client.get(Lease, name, namespace=self._s.namespace)
-        except ApiError as exc:
-            if exc.status.code == 404:
+        except (ApiError, *TRANSPORT_ERRORS) as exc:
+            if _code(exc) == 404:
                 return None
-            raise LeaseUnavailable(f"cannot read Lease {name}: {exc}") from exc
-        except TRANSPORT_ERRORS as exc:
             raise LeaseUnavailable(f"cannot read Lease {name}: {exc!r}") from exc
 
     async def _take(self, name: str, instance_id: str, current: Lease | None) -> Lease | None:
@@ -213,11 +211,9 @@ class LeaseFence:
             if current is None:
                 return await self._client.create(lease)
             return await self._client.replace(lease)
-        except ApiError as exc:
-            if exc.status.code == 409:
-                return None
-            raise LeaseUnavailable(f"cannot take Lease {name}: {exc}") from exc
-        except TRANSPORT_ERRORS as exc:
+        except (ApiError, *TRANSPORT_ERRORS) as exc:
+            if _code(exc) == 409:
+                return None  # someone else wrote first
             raise LeaseUnavailable(f"cannot take Lease {name}: {exc!r}") from exc
 
     # ---- hold ----------------------------------------------------------------------------
@@ -280,6 +276,11 @@ class LeaseFence:
         except (ApiError, LeaseUnavailable, *TRANSPORT_ERRORS) as exc:
             # Not fatal: the Lease then expires, and the next holder waits for that.
             log.warning("lease release failed", instance=held.instance_id, error=str(exc))
+
+
+def _code(exc: BaseException) -> int | None:
+    """The HTTP status of an API error; None for transport trouble."""
+    return exc.status.code if isinstance(exc, ApiError) else None
 
 
 def _released(lease: Lease) -> Lease:
