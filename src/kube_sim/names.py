@@ -20,26 +20,30 @@ def _max_len(value: str, limit: int) -> list[str]:
     return [f"must be no more than {limit} characters"] if len(value) > limit else []
 
 
+def _syntax(value: str, limit: int, pattern: re.Pattern[str], message: str) -> list[str]:
+    return _max_len(value, limit) + ([] if pattern.match(value) else [message])
+
+
 def dns1123_label(value: str) -> list[str]:
-    errs = _max_len(value, 63)
-    if not _DNS1123_LABEL.match(value):
-        errs.append(
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
-            "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
-            f"'123-abc', regex used for validation is '{_LABEL}')"
-        )
-    return errs
+    return _syntax(
+        value,
+        63,
+        _DNS1123_LABEL,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+        "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
+        f"'123-abc', regex used for validation is '{_LABEL}')",
+    )
 
 
 def dns1123_subdomain(value: str) -> list[str]:
-    errs = _max_len(value, 253)
-    if not _DNS1123_SUBDOMAIN.match(value):
-        errs.append(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-            "'-' or '.', and must start and end with an alphanumeric character (e.g. "
-            f"'example.com', regex used for validation is '{_LABEL}(\\.{_LABEL})*')"
-        )
-    return errs
+    return _syntax(
+        value,
+        253,
+        _DNS1123_SUBDOMAIN,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+        "'-' or '.', and must start and end with an alphanumeric character (e.g. "
+        f"'example.com', regex used for validation is '{_LABEL}(\\.{_LABEL})*')",
+    )
 
 
 def qualified_name(value: str) -> list[str]:
@@ -69,25 +73,26 @@ def qualified_name(value: str) -> list[str]:
 
 
 def label_value(value: str) -> list[str]:
-    errs = _max_len(value, 63)
-    if not _LABEL_VALUE.match(value):
-        errs.append(
-            "a valid label must be an empty string or consist of alphanumeric characters, "
-            "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
-            f"'MyValue',  or 'my_value',  or '12345', regex used for validation is "
-            f"'({_QUALIFIED})?')"
-        )
-    return errs
+    return _syntax(
+        value,
+        63,
+        _LABEL_VALUE,
+        "a valid label must be an empty string or consist of alphanumeric characters, "
+        "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
+        f"'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+        f"'({_QUALIFIED})?')",
+    )
 
 
 def config_map_key(value: str) -> list[str]:
-    errs = _max_len(value, 253)
-    if not _CONFIG_MAP_KEY.match(value):
-        errs.append(
-            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
-            "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
-            "'[-._a-zA-Z0-9]+')"
-        )
+    errs = _syntax(
+        value,
+        253,
+        _CONFIG_MAP_KEY,
+        "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+        "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+        "'[-._a-zA-Z0-9]+')",
+    )
     if value in (".", ".."):
         errs.append(f"must not be '{value}'")
     elif value.startswith(".."):
