@@ -7,6 +7,8 @@ import datetime
 from typing import Any
 
 import httpx
+import jsonschema
+import kubernetes_validate
 import pytest
 from lightkube import ApiError, AsyncClient
 from lightkube.models.coordination_v1 import LeaseSpec
@@ -14,7 +16,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
 from kube_sim import ApiError as SimApiError
-from kube_sim import KubeSim
+from kube_sim import KubeSim, resources, validation
 from tests.kube_sim.conftest import NAMESPACE, cm_path, lease_path
 
 
@@ -110,3 +112,31 @@ def test_direct_access_validates_too(sim: KubeSim) -> None:
     sim.create(
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": NAMESPACE}}
     )
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": 1}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "spec": {}},
+        {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": {"holderIdentity": 1}},
+        {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}},
+        {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e"}},
+        {"apiVersion": "storage.k8s.io/v1", "kind": "CSINode", "metadata": {}, "spec": {}},
+    ],
+)
+def test_schema_check_agrees_with_kubernetes_validate(obj: dict[str, Any]) -> None:
+    """kube_sim caches the validator kubernetes-validate builds per call: same verdicts."""
+    try:
+        kubernetes_validate.validate(obj, "1.34", strict=True)
+        expected = None
+    except kubernetes_validate.ValidationError as e:
+        expected = (list(e.path), e.validator)
+    res = resources.require(obj["apiVersion"], obj["kind"])
+    try:
+        validation._validator(res.api_version, res.kind, "1.34").validate(obj)
+        got = None
+    except jsonschema.ValidationError as e:
+        got = (list(e.path), e.validator)
+    assert got == expected
