@@ -108,3 +108,33 @@ def test_neither_node_nor_file_controller_loads_the_kubernetes_client() -> None:
     assert node == "[]", result.stderr
     # the settings' plain dataclasses, nothing of the client
     assert controller == "['oxide_csi.kube', 'oxide_csi.kube.settings']", result.stderr
+
+
+def test_unloadable_kubeconfig_is_one_line_exit_2(plugin_env, tmp_path: Path) -> None:
+    env = {**plugin_env, **CONTROLLER_ENV, "POD_NAMESPACE": "storage"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "oxide_csi",
+            "serve",
+            "--mode",
+            "controller",
+            "--endpoint",
+            f"unix://{tmp_path / 'csi.sock'}",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--state-backend",
+            "kubernetes",
+            "--kubeconfig",
+            str(tmp_path / "missing-kubeconfig"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot load the Kubernetes configuration" in lines[0], lines

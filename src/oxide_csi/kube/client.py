@@ -8,8 +8,9 @@ makes is bounded: ``timeout`` per request here, and shorter where a Lease renewa
 from __future__ import annotations
 
 import httpx2
-from lightkube import AsyncClient, KubeConfig
+from lightkube import AsyncClient, ConfigError, KubeConfig
 
+from oxide_csi.config import ConfigError as SettingError
 from oxide_csi.kube.settings import KubeSettings
 
 #: Seconds one API request may take, unless the caller bounds it more tightly.
@@ -18,10 +19,16 @@ FIELD_MANAGER = "oxide-csi"
 
 
 def kube_client(settings: KubeSettings, *, timeout: float = REQUEST_TIMEOUT) -> AsyncClient:
-    if settings.kubeconfig is not None:
-        config = KubeConfig.from_file(settings.kubeconfig)
-    else:
-        config = KubeConfig.from_service_account()
+    """The client; a configuration that cannot be loaded is a start-up ConfigError (one line,
+    exit 2), like every other setting."""
+    source = settings.kubeconfig or "the pod's service account"
+    try:
+        if settings.kubeconfig is not None:
+            config = KubeConfig.from_file(settings.kubeconfig)
+        else:
+            config = KubeConfig.from_service_account()
+    except (ConfigError, OSError, KeyError, ValueError) as exc:
+        raise SettingError(f"cannot load the Kubernetes configuration ({source}): {exc}") from None
     return AsyncClient(
         config,
         namespace=settings.namespace,
