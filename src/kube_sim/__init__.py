@@ -68,6 +68,16 @@ Fault hooks, to cut one client off while it still reaches Oxide:
     the write).
 ``clear_injected_errors()``
 
+RBAC, to run a client with exactly the permissions a chart gives it (tokens without grants
+are cluster admins):
+``grant(token, rules, *, namespace=None, user=None)``  limit the token to these PolicyRule
+    dicts (``apiGroups``, ``resources``, ``verbs``, ``resourceNames``), in ``namespace`` or,
+    when None, everywhere; other requests answer 403 Forbidden as the real authorizer words
+    it. Calls add up.
+``grant_from_manifests(token, manifests, service_account) -> int``  the same from rendered
+    Role/ClusterRole/RoleBinding/ClusterRoleBinding dicts (e.g. ``tests.deploy.chart
+    .render()``) for the ServiceAccount ``"namespace/name"``; returns the number of rules.
+
 Errors raised by the direct-access methods: ``kube_sim.ApiError`` with ``.status`` (the
 ``Status`` dict: kind Status, apiVersion v1, status Failure, reason, code, message, details).
 
@@ -124,6 +134,10 @@ Notes for clients (real API server rules that kube_sim enforces too)
   v1 Events with ``eventTime`` need ``reportingComponent``, ``reportingInstance``,
   ``action`` and ``reason``; events.k8s.io/v1 Events need ``eventTime``, ``type`` Normal
   or Warning and must not set the deprecated fields.
+- To run the controller with the chart's permissions only:
+  ``sim.grant_from_manifests(token, tests.deploy.chart.render({}),
+  "kube-system/oxide-csi-controller")``; a verb the chart does not grant then answers 403
+  exactly where a cluster would refuse it.
 - Unknown fields are refused (400 "strict decoding error"), as with
   ``fieldValidation=Strict``; the real server's default (Warn) would silently drop them,
   which in a plugin would be silent data loss, so tests should see it.

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from kube_sim import routes
+from kube_sim import rbac, routes
 from kube_sim.errors import ApiError, bad_request
 from kube_sim.faults import Faults
 from kube_sim.store import Store
@@ -106,7 +106,13 @@ class _Handler(BaseHTTPRequestHandler):
         target = routes.parse(path)
         if target is None:
             return 200, routes.discovery(path, self.server.git_version)
-        if self.command == "GET" and query.get("watch") in ("1", "true"):
+        watch = self.command == "GET" and query.get("watch") in ("1", "true")
+        verb = rbac.verb_of(self.command, target.name, watch)
+        res = target.res
+        self.server.rbac.check(
+            token, verb, res.group, res.plural, target.namespace or "", target.name or ""
+        )
+        if watch:
             self._stream(target, query, token)
         ctype = self.headers.get("content-type", "application/json")
         answer = routes.call(self.server.store, self.command, target, query, body, ctype)
@@ -208,11 +214,13 @@ class KubeHTTPServer(ThreadingHTTPServer):
         addr: tuple[str, int],
         store: Store,
         faults: Faults,
+        access: rbac.Rbac,
         git_version: str,
         tls: ssl.SSLContext | None,
     ) -> None:
         self.store = store
         self.faults = faults
+        self.rbac = access
         self.git_version = git_version
         self.requests: list[RequestRecord] = []
         self._tls = tls

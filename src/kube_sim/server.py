@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kube_sim import resources
+from kube_sim import rbac, resources
 from kube_sim.errors import ApiError, bad_request
 from kube_sim.faults import Faults
 from kube_sim.http import KubeHTTPServer, RequestRecord
@@ -48,6 +48,7 @@ class KubeSim:
         self.store = Store(version, watch_history)
         self.git_version = f"v{version}.0"
         self._faults = Faults(set(tokens))
+        self._rbac = rbac.Rbac()
         self._listen = listen
         self._namespaces = [*_SYSTEM_NAMESPACES, *namespaces]
         self._httpd: KubeHTTPServer | None = None
@@ -71,7 +72,7 @@ class KubeSim:
             self.ca_file = str(certs.ca_file)
         self._faults.stopping = False
         self._httpd = KubeHTTPServer(
-            self._listen, self.store, self._faults, self.git_version, context
+            self._listen, self.store, self._faults, self._rbac, self.git_version, context
         )
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -155,6 +156,28 @@ class KubeSim:
 
     def clear_injected_errors(self) -> None:
         self._faults.clear()
+
+    def grant(
+        self,
+        token: str,
+        rules: builtins.list[dict[str, Any]],
+        *,
+        namespace: str | None = None,
+        user: str | None = None,
+    ) -> None:
+        """Limit ``token`` to these PolicyRules (in ``namespace``, or everywhere)."""
+        grants = [rbac.Grant(namespace, rule) for rule in rules]
+        self._rbac.grant(token, user or f"token:{token[:6]}", grants)
+
+    def grant_from_manifests(
+        self, token: str, manifests: Iterable[dict[str, Any]], service_account: str
+    ) -> int:
+        """Limit ``token`` to what these Roles/ClusterRoles and bindings give the
+        ServiceAccount ``"namespace/name"``; returns how many rules that is."""
+        grants = rbac.from_manifests(builtins.list(manifests), service_account)
+        namespace, name = service_account.split("/", 1)
+        self._rbac.grant(token, f"system:serviceaccount:{namespace}:{name}", grants)
+        return len(grants)
 
     def write_kubeconfig(
         self, path: str | Path, *, namespace: str = "default", token: str | None = None
