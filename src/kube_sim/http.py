@@ -86,8 +86,12 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = self._answer(url.path, dict(parse_qsl(url.query)), token)
         except ApiError as e:
             status, body = e.code, e.status
+            self.close_connection = self.close_connection or e.code == 413
         except _Streamed:
             return
+        except Exception as e:  # a kube_sim bug: answer as the API server does, and log it
+            log.exception("kube_sim failed on %s %s", self.command, url.path)
+            status, body = 500, ApiError(500, "InternalError", f"kube_sim: {e!r}").status
         record(RequestRecord(self.command, url.path, url.query, token, status))
         self._send(status, json.dumps(body).encode())
 
