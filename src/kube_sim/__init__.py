@@ -94,6 +94,8 @@ Semantics
 - ``metadata.resourceVersion``: one cluster-wide counter, a decimal string, new on every
   write. PUT or PATCH with a ``metadata.resourceVersion`` that is not the current one: 409
   Conflict; PUT without one: unconditional (as the real server allows for these kinds).
+  PUT of a missing object: 404, except Leases and Events, which it creates (201), as their
+  strategies allow. An update that changes nothing keeps the resourceVersion.
   DELETE honours ``DeleteOptions.preconditions`` (uid, resourceVersion): 409 on mismatch.
 - The server sets ``metadata.uid``, ``creationTimestamp``, ``resourceVersion`` (and
   ``name`` from ``generateName``); it keeps them across updates. It does not set
@@ -106,15 +108,17 @@ Semantics
   ``leaseDurationSeconds``, ``acquireTime`` and ``renewTime`` (MicroTime, RFC 3339 with
   microseconds, e.g. ``2026-12-02T18:05:00.123456Z``), ``leaseTransitions``. The server
   stores them as written; it never expires a lease (neither does the real one).
-- list: ``labelSelector`` (``=``, ``==``, ``!=``, ``in``, ``notin``, ``key``, ``!key``),
+- list: ``labelSelector`` (``=``, ``==``, ``!=``, ``in``, ``notin``, ``key``, ``!key``,
+  ``>``, ``<``),
   ``fieldSelector`` (``metadata.name``, ``metadata.namespace``, and for Events
   ``involvedObject.*``/``regarding.*``, ``reason``, ``type``); an unsupported field label
-  answers 400. The list's ``metadata.resourceVersion`` is the current counter.
+  answers 400. The list's ``metadata.resourceVersion`` is the current counter; items
+  carry no kind/apiVersion (as served); ``limit``/``continue`` page.
 - watch (``?watch=1`` or ``watch=true`` on a list path, with the same selectors): chunked
   JSON lines ``{"type": "ADDED"|"MODIFIED"|"DELETED"|"ERROR", "object": ...}``. Without a
   ``resourceVersion`` (or ``"0"``) it starts with ADDED for every current object; with one,
   it replays what happened after it, or sends ERROR 410 Expired when that is too old.
-  ``timeoutSeconds`` ends the stream.
+  ``timeoutSeconds`` ends the stream, as does ``stop()``.
 - Errors are ``Status`` objects: 400 BadRequest, 401 Unauthorized, 404 NotFound, 405
   MethodNotAllowed, 409 Conflict / AlreadyExists, 415 UnsupportedMediaType, 422 Invalid,
   500 (create with a resourceVersion set, as the real server). ``dryRun`` requests answer
@@ -129,8 +133,9 @@ Notes for clients (real API server rules that kube_sim enforces too)
   lightkube serialises a ``datetime`` whose microsecond is 0 as ``...:05Z`` (no fraction),
   which the real server refuses (400); format these times yourself or avoid microsecond 0.
 - An Event about a cluster-scoped object (a Node) must live in namespace ``default``
-  (or ``kube-system`` when ``eventTime`` is set); one about a namespaced object (a PVC)
-  in that object's namespace. Anything else answers 422 (core/v1 legacy validation).
+  (or ``kube-system`` when ``eventTime`` is set); without ``eventTime``, one about a
+  namespaced object (a PVC) must live in that object's namespace. Anything else answers
+  422 (``ValidateEventCreate``).
   v1 Events with ``eventTime`` need ``reportingComponent``, ``reportingInstance``,
   ``action`` and ``reason``; events.k8s.io/v1 Events need ``eventTime``, ``type`` Normal
   or Warning and must not set the deprecated fields.
