@@ -24,7 +24,7 @@ class Clock:
 
 
 def hold(clock: Clock) -> LeaseHold:
-    return LeaseHold("inst", Lease(), False, SETTINGS, renewed_at=clock.now, clock=clock)
+    return LeaseHold("inst", Lease(), SETTINGS, renewed_at=clock.now, clock=clock)
 
 
 def test_timings_follow_from_the_lease_duration() -> None:

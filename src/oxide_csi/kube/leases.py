@@ -58,7 +58,6 @@ class LeaseHold:
 
     instance_id: str
     lease: Lease
-    contended: bool
     settings: KubeSettings
     #: Monotonic time at which the last successful renewal (or the acquisition) was sent.
     renewed_at: float
@@ -95,6 +94,8 @@ class LeaseHold:
 class LeaseFence:
     """:class:`~oxide_csi.controller.attach.fence.Fence` on one Lease per instance."""
 
+    shared = True  # other replicas, or an old pod beside its replacement
+
     def __init__(
         self,
         client: AsyncClient,
@@ -105,9 +106,6 @@ class LeaseFence:
         self._client = client
         self._s = settings
         self._clock = clock
-        #: instance id -> the resourceVersion our last release wrote: unchanged at the next
-        #: acquisition means nobody else held it in between (the hold is not contended).
-        self._released: dict[str, str] = {}
 
     @property
     def identity(self) -> str:
@@ -148,17 +146,13 @@ class LeaseFence:
             written = await self._take(name, instance_id, current)
             if written is None:
                 continue  # someone else wrote first: look again
-            prior = current.metadata.resourceVersion if current and current.metadata else None
-            contended = took_over or (
-                current is not None and self._released.get(instance_id) != prior
-            )
             if took_over:
                 log.warning(
                     "took over an expired instance lease",
                     instance=instance_id,
                     previous_holder=current.spec.holderIdentity if current and current.spec else "",
                 )
-            return LeaseHold(instance_id, written, contended, self._s, sent, clock=self._clock)
+            return LeaseHold(instance_id, written, self._s, sent, clock=self._clock)
 
     def _free(self, lease: Lease) -> bool:
         holder = lease.spec.holderIdentity if lease.spec is not None else None
@@ -253,7 +247,6 @@ class LeaseFence:
 
     async def _release(self, held: LeaseHold) -> None:
         """Clear the holder so the next controller need not wait; best effort, bounded."""
-        self._released.pop(held.instance_id, None)
         if held.lost:
             return  # it may be someone else's by now
         lease: Lease | None = held.lease
@@ -263,15 +256,13 @@ class LeaseFence:
                     if lease is None or lease.spec is None or not self._free(lease):
                         return
                     try:
-                        written = await self._client.replace(_released(lease))
+                        await self._client.replace(_released(lease))
                     except ApiError as exc:
                         if exc.status.code != 409:
                             raise
                         # A renewal cancelled in flight may have landed: look again.
                         lease = await self._get(lease_name(held.instance_id))
                         continue
-                    if written.metadata is not None and written.metadata.resourceVersion:
-                        self._released[held.instance_id] = written.metadata.resourceVersion
                     return
         except (ApiError, LeaseUnavailable, *TRANSPORT_ERRORS) as exc:
             # Not fatal: the Lease then expires, and the next holder waits for that.

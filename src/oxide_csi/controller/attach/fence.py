@@ -11,10 +11,11 @@ outright (:class:`FenceLost`) when too little of it is left or it is lost.
 Implementations: :data:`UNFENCED` (file backend, one controller: always ours) and the Lease
 per instance of the Kubernetes backend (``oxide_csi.kube.leases``).
 
-When the hold was *contended* (another controller held the instance since we last did), the
-callers' view of the disks may predate that controller's cycle; :func:`drop_settled` answers
-the operations that cycle already carried out, so that a second controller receiving the same
-publishes causes no second stop.
+Where the fence is *shared* (other controllers may act on the same instances), a caller's view
+of a disk may predate another controller's cycle that has since done the work; so before a stop
+:func:`drop_settled` answers the operations the instance's disks already show as done, and a
+second controller receiving the same publishes causes no second stop. One listing per cycle
+that stops: nothing beside a power cycle.
 """
 
 from __future__ import annotations
@@ -37,9 +38,6 @@ class FenceLost(errors.Unavailable):
 class Hold(Protocol):
     """One held fence, valid for one cycle."""
 
-    #: Whether another controller may have acted on the instance since we last held it.
-    contended: bool
-
     def change_deadline(self, deadline: float) -> float:
         """The deadline for one Oxide change: ``deadline`` or the end of our hold if earlier.
 
@@ -50,20 +48,23 @@ class Hold(Protocol):
 
 
 class Fence(Protocol):
+    #: Whether other controllers may act on the same instances (see :func:`drop_settled`).
+    shared: bool
+
     def hold(self, instance_id: str, *, deadline: float) -> AbstractAsyncContextManager[Hold]:
         """Wait (until ``deadline``) for the instance's fence and hold it for the block."""
         ...
 
 
 class _Always:
-    contended = False
-
     def change_deadline(self, deadline: float) -> float:
         return deadline
 
 
 class Unfenced:
     """One controller and a local state directory: the instance is always ours."""
+
+    shared = False
 
     @contextlib.asynccontextmanager
     async def hold(self, instance_id: str, *, deadline: float) -> AsyncIterator[Hold]:

@@ -262,7 +262,7 @@ class InstanceWorker:
             return
         state = inst.run_state
         if state in RUNNING_STATES:
-            if self._hold.contended:
+            if self._s.fence.shared:
                 await drop_settled(client, self.instance_id, self._queue, deadline=deadline)
             if not self._queue:
                 # Running again (we started it before the record was deleted, or someone
