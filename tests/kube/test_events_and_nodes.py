@@ -62,3 +62,19 @@ async def test_nodes_by_provider_id_or_csinode(kube: KubeSim, tmp_path: Path) ->
         with pytest.raises(NotANode):
             await gate.require_attachable("instance-9")
         assert await gate.node_name("nothing") is None
+
+
+async def test_a_repeated_event_counts_up(kube: KubeSim, tmp_path: Path) -> None:
+    settings = controller_settings(kube, tmp_path, "a")
+    async with client_for(settings) as client:
+        recorder = EventRecorder(client, settings.identity)
+        recorder.start()
+        for _ in range(3):  # the CO retrying a refused publish
+            recorder.emit(Target.pvc(NAMESPACE, "data"), WARNING, "AttachRefused", "full")
+        recorder.emit(Target.pvc(NAMESPACE, "data"), WARNING, "AttachRefused", "other")
+        await recorder.close(grace=10)
+    events = [e for e in kube.events() if e["reason"] == "AttachRefused"]
+    counts = sorted((e["message"], e["count"]) for e in events)
+    assert counts == [("full", 3), ("other", 1)]
+    full = next(e for e in events if e["message"] == "full")
+    assert full["lastTimestamp"] >= full["firstTimestamp"]

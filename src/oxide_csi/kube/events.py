@@ -8,7 +8,9 @@ one background task writes them. Where the Event is about (a Node, a PVC) may ne
 (an instance's Node, a disk's PVC); that lookup runs in the background task too.
 
 Events are ``v1`` Events, the kind ``kubectl describe`` lists: a Node's in the ``default``
-namespace (as the kubelet writes them), a PVC's in the PVC's namespace.
+namespace (as the kubelet writes them), a PVC's in the PVC's namespace. An Event repeated
+within :data:`REPEAT_WINDOW` (the CO retrying a refused publish every few minutes) updates the
+earlier one's count and time, as Kubernetes' own recorders do, instead of piling up.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ WARNING = "Warning"
 #: Kubernetes caps an Event's note at 1 KiB in events.k8s.io; we stay under it everywhere.
 MAX_MESSAGE = 1000
 QUEUE_SIZE = 512
+#: Seconds within which an identical Event counts up the earlier one.
+REPEAT_WINDOW = 600.0
+#: How many recent Events are remembered for counting up.
+_RECENT = 1024
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,8 @@ class EventRecorder:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=size)
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
+        #: (target, type, reason, message) -> the Event last written for it, and when.
+        self._recent: dict[tuple[Target, str, str, str], tuple[Event, float]] = {}
 
     def emit(self, about: Target | Lookup, type_: str, reason: str, message: str) -> None:
         """Queue one Event; never blocks, never raises."""
@@ -112,9 +120,24 @@ class EventRecorder:
         target = pending.about if isinstance(pending.about, Target) else await pending.about()
         if target is None:
             return
+        key = (target, pending.type, pending.reason, pending.message)
+        seen = self._recent.pop(key, None)
+        if seen is not None and time.monotonic() - seen[1] < REPEAT_WINDOW:
+            event = seen[0]
+            event.count = (event.count or 1) + 1
+            event.lastTimestamp = datetime.now(UTC)
+            written = await self._send(event, pending, replace=True)
+        else:
+            written = await self._send(self._new(target, pending), pending, replace=False)
+        if written is not None:
+            self._recent[key] = (written, time.monotonic())
+            while len(self._recent) > _RECENT:
+                del self._recent[next(iter(self._recent))]
+
+    def _new(self, target: Target, pending: _Pending) -> Event:
         now = datetime.now(UTC)
         namespace = target.namespace or "default"
-        event = Event(
+        return Event(
             metadata=ObjectMeta(name=f"{target.name}.{time.time_ns():x}", namespace=namespace),
             involvedObject=ObjectReference(
                 apiVersion="v1",
@@ -132,9 +155,12 @@ class EventRecorder:
             lastTimestamp=now,
             count=1,
         )
+
+    async def _send(self, event: Event, pending: _Pending, *, replace: bool) -> Event | None:
         try:
-            await self._client.create(event)
+            if replace:
+                return await self._client.replace(event)
+            return await self._client.create(event)
         except (ApiError, *TRANSPORT_ERRORS) as exc:
-            log.warning(
-                "cannot write event", reason=pending.reason, target=target.name, error=str(exc)
-            )
+            log.warning("cannot write event", reason=pending.reason, error=str(exc))
+            return None
