@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from kube_sim import KubeSim
+from oxide_csi.csi_v1 import csi_pb2
 from oxide_sim import SimulatorServer
 from tests.kube.harness import (
     Controller,
@@ -68,6 +69,11 @@ def test_refusals_and_cycles_are_events(
     with pytest.raises(grpc.RpcError) as missing:
         stub.ControllerPublishVolume(publish_request(vols[1], nowhere), timeout=30)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    # Unpublishing from an instance that does not exist is done: nothing is attached there,
+    # and the instance the disk is attached to is not touched.
+    stub.ControllerUnpublishVolume(
+        csi_pb2.ControllerUnpublishVolumeRequest(volume_id=vols[0], node_id=nowhere), timeout=30
+    )
 
     assert sim_instance(sim, "instance-1")["stops"] == 0
     assert sim_instance(sim, "instance-0")["stops"] == 1

@@ -14,6 +14,7 @@ every publish brings along; disks seen only by recovery are read from Oxide, in 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -58,7 +59,9 @@ class ClusterAttacher:
         self._events.learn(known)
         try:
             if known is None or known.instance_id is not None:  # else: nothing to cycle
-                await self._require_attachable(instance, deadline)
+                # An instance that no longer exists needs no cycle: the coordinator answers.
+                with contextlib.suppress(errors.NotFound):
+                    await self._require_attachable(instance, deadline)
             return await self._inner.detach(disk_id, instance, deadline=deadline, known=known)
         except (errors.FailedPrecondition, errors.ResourceExhausted) as exc:
             self._events.refused(disk_id, "DetachRefused", f"not detached from {instance}: {exc}")
