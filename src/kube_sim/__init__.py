@@ -93,7 +93,9 @@ Semantics
 ---------
 - ``metadata.resourceVersion``: one cluster-wide counter, a decimal string, new on every
   write. PUT or PATCH with a ``metadata.resourceVersion`` that is not the current one: 409
-  Conflict; PUT without one: unconditional (as the real server allows for these kinds).
+  Conflict; PUT without one: unconditional for ConfigMaps, Events, Nodes, PVCs (as the real
+  server allows), 422 Invalid for Leases, CSINodes and VolumeAttachments (their strategies
+  refuse unconditional updates: a Lease writer must name the version it replaces).
   PUT of a missing object: 404, except Leases and Events, which it creates (201), as their
   strategies allow. An update that changes nothing keeps the resourceVersion.
   DELETE honours ``DeleteOptions.preconditions`` (uid, resourceVersion): 409 on mismatch.

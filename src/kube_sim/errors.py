@@ -89,7 +89,8 @@ def invalid(kind: str, name: str, group: str, causes: list[dict[str, str]]) -> A
     details: dict[str, Any] = {"name": name, "kind": kind, "causes": causes}
     if group:
         details["group"] = group
-    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {summary}', details)
+    qualified = f"{kind}.{group}" if group else kind
+    return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {summary}', details)
 
 
 def field_invalid(path: str, value: object, detail: str) -> dict[str, str]:

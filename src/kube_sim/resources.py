@@ -51,6 +51,9 @@ class Resource:
     storage: str = ""
     # PUT of a missing object creates it (the strategy's AllowCreateOnUpdate: Leases, Events)
     create_on_update: bool = False
+    # PUT without a resourceVersion overwrites (AllowUnconditionalUpdate); Leases, CSINodes
+    # and VolumeAttachments refuse it with 422
+    unconditional_update: bool = True
 
     @property
     def api_version(self) -> str:
@@ -78,7 +81,13 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", namespaced=True),
     Resource("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False),
     Resource(
-        "coordination.k8s.io", "v1", "Lease", "leases", namespaced=True, create_on_update=True
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        namespaced=True,
+        create_on_update=True,
+        unconditional_update=False,
     ),
     Resource(
         "events.k8s.io",
@@ -90,9 +99,18 @@ RESOURCES: tuple[Resource, ...] = (
         storage="events.",
         create_on_update=True,
     ),
-    Resource("storage.k8s.io", "v1", "CSINode", "csinodes", namespaced=False),
+    Resource(
+        "storage.k8s.io", "v1", "CSINode", "csinodes", namespaced=False, unconditional_update=False
+    ),
     Resource("storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False),
-    Resource("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", namespaced=False),
+    Resource(
+        "storage.k8s.io",
+        "v1",
+        "VolumeAttachment",
+        "volumeattachments",
+        namespaced=False,
+        unconditional_update=False,
+    ),
 )
 
 _BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}

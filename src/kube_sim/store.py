@@ -16,7 +16,15 @@ from typing import Any
 
 from kube_sim import events, validation
 from kube_sim import patch as patching
-from kube_sim.errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
+from kube_sim.errors import (
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    field_invalid,
+    invalid,
+    not_found,
+)
 from kube_sim.resources import Resource, require
 from kube_sim.selectors import field_selector, label_selector
 from kube_sim.watch import HISTORY, Change, Hub, Watch
@@ -270,14 +278,17 @@ class Store:
         meta, old_meta = obj["metadata"], old["metadata"]
         name = old_meta["name"]
         rv = meta.get("resourceVersion")
+        if not rv and not res.unconditional_update:
+            cause = {
+                "reason": "FieldValueInvalid",
+                "message": "Invalid value: 0x0: must be specified for an update",
+                "field": "metadata.resourceVersion",
+            }
+            raise invalid(res.plural, name, res.group, [cause])
         if rv and rv != old_meta["resourceVersion"]:
             raise conflict(res.plural, name, res.group)
         if meta.get("uid", old_meta["uid"]) != old_meta["uid"]:
-            cause = {
-                "reason": "FieldValueInvalid",
-                "field": "metadata.uid",
-                "message": f'Invalid value: "{meta["uid"]}": field is immutable',
-            }
+            cause = field_invalid("metadata.uid", meta["uid"], "field is immutable")
             raise invalid(res.kind, name, res.group, [cause])
         meta["uid"] = old_meta["uid"]
         meta["creationTimestamp"] = old_meta["creationTimestamp"]

@@ -94,6 +94,25 @@ async def test_two_controllers_race_for_a_takeover_one_wins(sim: KubeSim, tmp_pa
         await c.close()
 
 
+def test_lease_update_needs_a_resource_version(http: httpx.Client) -> None:
+    """Leases refuse unconditional updates (AllowUnconditionalUpdate is false for them):
+    a writer must say which version it replaces, so a stale holder cannot overwrite."""
+    http.post(lease_path(), json={"metadata": {"name": "l"}, "spec": {"holderIdentity": "a"}})
+    blind = {"metadata": {"name": "l"}, "spec": {"holderIdentity": "b"}}
+    r = http.put(lease_path("l"), json=blind)
+    assert (r.status_code, r.json()["reason"]) == (422, "Invalid")
+    assert r.json()["message"] == (
+        'leases.coordination.k8s.io "l" is invalid: metadata.resourceVersion: Invalid value: '
+        "0x0: must be specified for an update"
+    )
+    patched = http.patch(  # a patch applies to the current version: no resourceVersion needed
+        lease_path("l"),
+        json={"spec": {"holderIdentity": "b"}},
+        headers={"content-type": "application/merge-patch+json"},
+    )
+    assert patched.json()["spec"]["holderIdentity"] == "b"
+
+
 def test_put_creates_a_missing_lease(http: httpx.Client) -> None:
     """Leases allow create-on-update (their strategy's AllowCreateOnUpdate), ConfigMaps not."""
     r = http.put(lease_path("l"), json={"metadata": {"name": "l"}, "spec": {}})
