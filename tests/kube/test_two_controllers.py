@@ -90,7 +90,7 @@ def test_same_publishes_to_two_controllers_cost_one_stop_per_instance(
         Controller(sim, kube, plugin_factory, plugin_env, short_tmp, name) for name in ("a", "b")
     ]
     for ctl in controllers:
-        ctl.args[ctl.args.index("--attach-batch-window") + 1] = "2"  # one batch per instance
+        ctl.args[ctl.args.index("--attach-batch-window") + 1] = "3"  # one batch per instance
     procs, stubs = zip(*(ctl.start() for ctl in controllers), strict=True)
     work = [(create_volume(stubs[0], f"pvc-two-{i}"), nodes[i % 2]) for i in range(6)]
 
