@@ -22,7 +22,8 @@ listen=("127.0.0.1", 0), watch_history=2000)``
     validate the objects and which ``/version`` reports. ``watch_history``: how many
     changes a watch may resume across before it gets 410 Expired.
 ``start() -> KubeSim`` (serves on 127.0.0.1, port 0, in its own threads), ``stop()``;
-    also a context manager (``with KubeSim() as sim:``).
+    also a context manager (``with KubeSim() as sim:``). ``stop()`` then ``start()`` is an
+    API server restart: same URL, same objects, open watches and connections closed.
 ``url: str``            e.g. ``http://127.0.0.1:40123`` (``https://`` when tls).
 ``ca_file: str | None`` PEM of the CA that signed the server certificate (tls only; the
                         certificate names 127.0.0.1 and localhost).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import shutil
 import ssl
 import tempfile
 import threading
@@ -19,7 +18,7 @@ from kube_sim.faults import Faults
 from kube_sim.http import KubeHTTPServer, RequestRecord
 from kube_sim.resources import Resource
 from kube_sim.store import Store
-from kube_sim.tls import make_certs
+from kube_sim.tls import Certs, make_certs
 
 _SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease")
 
@@ -53,7 +52,9 @@ class KubeSim:
         self._namespaces = [*_SYSTEM_NAMESPACES, *namespaces]
         self._httpd: KubeHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._tmp: Path | None = None
+        # the certificates outlive a restart (clients keep trusting the same CA) and are
+        # removed with this object or at exit
+        self._certs_dir: tempfile.TemporaryDirectory[str] | None = None
         self.ca_file: str | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -65,8 +66,10 @@ class KubeSim:
             self.add_namespace(ns)
         context = None
         if self.tls:
-            self._tmp = Path(tempfile.mkdtemp(prefix="kube-sim-"))
-            certs = make_certs(self._tmp)
+            if self._certs_dir is None:
+                self._certs_dir = tempfile.TemporaryDirectory(prefix="kube-sim-")
+                make_certs(Path(self._certs_dir.name))
+            certs = Certs.of(Path(self._certs_dir.name))
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(certs.cert_file, certs.key_file)
             self.ca_file = str(certs.ca_file)
@@ -81,6 +84,10 @@ class KubeSim:
             daemon=True,
         )
         self._thread.start()
+        # a restart (stop, then start) comes back on the same address with the same objects,
+        # as an API server restarts with its etcd
+        host, port = self._httpd.server_address[:2]
+        self._listen = (str(host), int(port))
         return self
 
     def stop(self) -> None:
@@ -94,9 +101,6 @@ class KubeSim:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
 
     def __enter__(self) -> KubeSim:
         return self.start()

@@ -20,6 +20,11 @@ class Certs:
     cert_file: Path
     key_file: Path
 
+    @classmethod
+    def of(cls, directory: Path) -> Certs:
+        """The files ``make_certs`` wrote into ``directory``."""
+        return cls(directory / "ca.crt", directory / "server.crt", directory / "server.key")
+
 
 def _openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
@@ -48,4 +53,4 @@ def make_certs(directory: Path) -> Certs:
         "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
         "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext),
     )  # fmt: skip
-    return Certs(ca, cert, key)
+    return Certs.of(directory)

@@ -137,3 +137,16 @@ def test_dry_run_is_refused_not_written(sim: KubeSim) -> None:
         r = a.post(cm_path(), params={"dryRun": "All"}, json={"metadata": {"name": "x"}})
         assert r.status_code == 400
     assert sim.get("v1", "ConfigMap", "x", "oxide-csi") is None
+
+
+def test_restart_keeps_address_and_objects(sim: KubeSim) -> None:
+    url = sim.url
+    with _client(sim, A) as a:
+        created = a.post(cm_path(), json={"metadata": {"name": "x"}}).json()
+        sim.stop()
+        with pytest.raises(httpx.TransportError):
+            a.get(cm_path("x"))
+        sim.start()
+        assert sim.url == url
+        again = a.get(cm_path("x")).json()
+        assert again["metadata"]["uid"] == created["metadata"]["uid"]

@@ -65,3 +65,17 @@ async def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_tls_restart_keeps_the_ca() -> None:
+    sim = KubeSim(tls=True).start()
+    ca_file = sim.ca_file
+    assert ca_file is not None
+    sim.stop()
+    sim.start()
+    try:
+        assert sim.ca_file == ca_file
+        trusted = ssl.create_default_context(cafile=ca_file)
+        assert httpx.get(f"{sim.url}/version", verify=trusted).status_code == 200
+    finally:
+        sim.stop()
