@@ -47,9 +47,9 @@ plain dicts in the API's JSON shape; ``api_version`` is ``"v1"``, ``"coordinatio
 ``add_csinode(name, *, node_id, driver="csi.oxide.computer") -> dict``  storage.k8s.io/v1
 ``add_pvc(name, namespace, *, storage_class="oxide", size="1Gi") -> dict``
 ``events(namespace=None) -> list[dict]``
-    every Event stored, in core/v1 shape (``involvedObject``, ``reason``, ``message``,
-    ``type``, ...), whichever API wrote it: like a real server, ``v1`` Events and
-    ``events.k8s.io/v1`` Events are two views of one store.
+    every Event stored, oldest write first, in core/v1 shape (``involvedObject``,
+    ``reason``, ``message``, ``type``, ...), whichever API wrote it: like a real server,
+    ``v1`` Events and ``events.k8s.io/v1`` Events are two views of one store.
 ``requests: list[RequestRecord]``  every request seen (method, path, query, token, status),
     for tests that assert who wrote what.
 

@@ -292,5 +292,6 @@ class KubeSim:
         )
 
     def events(self, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
-        """Every Event stored, in core/v1 shape, sorted by namespace and name."""
-        return self.list("v1", "Event", namespace)
+        """Every Event stored, in core/v1 shape, in the order they were last written."""
+        found = self.list("v1", "Event", namespace)
+        return sorted(found, key=lambda e: int(e["metadata"]["resourceVersion"]))

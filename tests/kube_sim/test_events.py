@@ -48,6 +48,7 @@ def test_events_of_both_apis_are_kept_in_one_store(sim: KubeSim, http: httpx.Cli
     assert legacy.status_code == 201
     new = http.post(EVENTS_V1.format(ns="apps"), json=_pvc_event("data.b"))
     assert new.status_code == 201 and new.json()["regarding"]["name"] == "data"
+    assert [e["metadata"]["name"] for e in sim.events()] == ["worker-1.a", "data.b"]  # in order
     stored = {e["metadata"]["name"]: e for e in sim.events()}
     assert set(stored) == {"worker-1.a", "data.b"}
     assert stored["data.b"]["involvedObject"]["name"] == "data"  # core/v1 shape
