@@ -9,6 +9,7 @@ Kubernetes API server, SIGKILLed by a failpoint right after it stopped the insta
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -30,12 +31,19 @@ from tests.kube.harness import (
 )
 
 
-def _kill_after_stop(ctl: Controller, volume_id: str, instance_id: str) -> None:
-    """Publish with the after-stop failpoint: the process dies with the instance stopped."""
+def _kill_after_stop(ctl: Controller, volume_ids: list[str], instance_id: str) -> None:
+    """Publish (one batch) with the after-stop failpoint: the process dies with the instance
+    stopped."""
     first, stub = ctl.start(failpoints.ATTACH_AFTER_STOP)
-    with pytest.raises(grpc.RpcError) as died:
-        stub.ControllerPublishVolume(publish_request(volume_id, instance_id), timeout=30)
-    assert died.value.code() == grpc.StatusCode.UNAVAILABLE
+    with ThreadPoolExecutor(max_workers=len(volume_ids)) as pool:
+        calls = [
+            pool.submit(stub.ControllerPublishVolume, publish_request(v, instance_id), timeout=30)
+            for v in volume_ids
+        ]
+        for call in calls:
+            with pytest.raises(grpc.RpcError) as died:
+                call.result()
+            assert died.value.code() == grpc.StatusCode.UNAVAILABLE
     assert first.wait() == -9
     assert f"failpoint {failpoints.ATTACH_AFTER_STOP} hit" in first.output()
 
@@ -46,11 +54,11 @@ def test_replacement_on_another_node_starts_the_instance(
     instance_id = add_node(kube, sim)
     old = Controller(sim, kube, plugin_factory, plugin_env, short_tmp, "old")
     proc, stub = old.start()
-    volume_id = create_volume(stub, "pvc-handover")
+    volume_ids = [create_volume(stub, "pvc-handover")]
     proc.terminate()
     assert proc.wait() == 0
 
-    _kill_after_stop(old, volume_id, instance_id)
+    _kill_after_stop(old, volume_ids, instance_id)
     assert sim_instance(sim)["state"] == "stopped"
     assert len(state_left(kube)) == 1  # the promise of a start, in Kubernetes
 
@@ -58,9 +66,9 @@ def test_replacement_on_another_node_starts_the_instance(
     assert not new.state_dir.exists()  # another node: nothing on disk
     revived, stub = new.start()
     wait_for(lambda: sim_instance(sim)["state"] == "running", "the replacement to start it")
-    stub.ControllerPublishVolume(publish_request(volume_id, instance_id), timeout=30)
-
-    assert sim_disk(sim, volume_id)["state"] == {"state": "attached", "instance": instance_id}
+    for volume_id in volume_ids * 2:  # the CO's retries
+        stub.ControllerPublishVolume(publish_request(volume_id, instance_id), timeout=30)
+        assert sim_disk(sim, volume_id)["state"] == {"state": "attached", "instance": instance_id}
     assert sim_instance(sim)["stops"] == 1
     assert state_left(kube) == []
     assert held_leases(kube) == []
@@ -77,7 +85,7 @@ def test_upgrade_from_the_file_backend_finishes_the_cycle(
     volume_id = create_volume(stub, "pvc-upgrade")
     proc.terminate()
     assert proc.wait() == 0
-    _kill_after_stop(before, volume_id, instance_id)
+    _kill_after_stop(before, [volume_id], instance_id)
     record = before.state_dir / "attach" / f"{instance_id}.json"
     assert record.exists()
 
