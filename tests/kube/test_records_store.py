@@ -98,3 +98,12 @@ async def test_an_unreachable_api_server_is_an_os_error(kube: KubeSim, tmp_path:
         assert isinstance(failed.value, OSError)
         with pytest.raises(OSError):
             await store.load_all()
+
+
+async def test_the_client_speaks_tls_with_the_kubeconfig_ca(tmp_path: Path) -> None:
+    with KubeSim(tls=True, namespaces=(NAMESPACE,)) as secure:
+        assert secure.url.startswith("https://")
+        async with client_for(controller_settings(secure, tmp_path, "a")) as client:
+            store = KubeAttachRecordStore(client, NAMESPACE)
+            await store.save(record())
+            assert [r.instance_id for r in await store.load_all()] == [IID]
