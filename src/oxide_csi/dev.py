@@ -16,7 +16,8 @@ disks' sparse data files), ``controller/`` (the attach record). ``devices/`` (li
 serial, the loop devices' backing files) and the kubelet directory (``kubelet/`` unless
 ``--kubelet-dir``) hold only what a reboot would lose; they are emptied on exit and, after a
 crash, at the next start -- dev mode owns that kubelet directory, so do not point it at a real
-kubelet's. Data is never deleted.
+kubelet's. Data is never deleted. ``oxide.env`` (mode 0600) holds what a client needs: the
+simulated Oxide's URL, token and project, the CSI endpoint and the kubelet directory.
 """
 
 from __future__ import annotations
@@ -139,11 +140,26 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                 f"oxide-csi dev: serving CSI on {args.endpoint} (kubelet dir {kubelet_dir})",
                 flush=True,
             )
+            _announce_env(state, sim.url, token, sim_cfg.project, args.endpoint, kubelet_dir)
             return serve(config)
         finally:
             sim.stop()  # no more instance transitions, so no hook runs during the clean-up
     finally:
         plane.release_everything(kubelet_dir)
+
+
+def _announce_env(
+    state: Path, url: str, token: str, project: str, endpoint: str, kubelet_dir: Path
+) -> None:
+    """Print the environment a client needs and keep it in ``STATE/oxide.env``: the token is
+    new at every start, and a second terminal (or ``oxide-csi demo``) has no other way to it."""
+    from oxide_csi.tools import oxide_env
+
+    values = {"OXIDE_HOST": url, "OXIDE_TOKEN": token, "OXIDE_PROJECT": project}
+    values |= {"CSI_ENDPOINT": endpoint, "KUBELET_DIR": str(kubelet_dir)}
+    path = oxide_env.write(state, values)
+    print(f"oxide-csi dev: environment for clients (`source {path}`, or eval these lines):")
+    print(oxide_env.render(values), end="", flush=True)
 
 
 def _resume(plane: DevicePlane, url: str, token: str, project: str) -> str:
