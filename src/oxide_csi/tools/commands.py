@@ -7,6 +7,7 @@ import grpc, the generated stubs and httpx. Only the command that runs imports i
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from oxide_csi.dev import DEFAULT_DEV_STATE
@@ -28,32 +29,45 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _client_parser(
+    sub: Any, name: str, run: Callable[[argparse.Namespace], int], help: str, description: str
+) -> argparse.ArgumentParser:
+    """A subcommand with what every client of a plugin socket takes: where, and how long."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description)
+    parser.add_argument("--endpoint", help=_ENDPOINT_HELP)
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_CALL_TIMEOUT, help="seconds per call"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
 def add_call_parser(sub: Any) -> None:
-    call = sub.add_parser(
+    call = _client_parser(
+        sub,
         "call",
-        help="call any CSI RPC of a running plugin (JSON in and out)",
-        description="Call a CSI RPC by name, e.g. `oxide-csi call Node.NodeGetInfo` or "
+        _run_call,
+        "call any CSI RPC of a running plugin (JSON in and out)",
+        "Call a CSI RPC by name, e.g. `oxide-csi call Node.NodeGetInfo` or "
         "`oxide-csi call Controller.ListVolumes '{\"max_entries\": 10}'`. The request is the "
         "JSON argument, or stdin when it is '-' or absent and stdin is not a terminal.",
     )
     call.add_argument("method", nargs="?", help="SERVICE.METHOD (see --list)")
     call.add_argument("request", nargs="?", help="request as JSON ('-': read stdin)")
-    call.add_argument("--endpoint", help=_ENDPOINT_HELP)
-    call.add_argument("--timeout", type=float, default=DEFAULT_CALL_TIMEOUT, help="seconds")
     call.add_argument("--list", action="store_true", help="list the methods and exit")
-    call.set_defaults(run=_run_call)
 
 
 def add_demo_parser(sub: Any) -> None:
-    demo = sub.add_parser(
+    demo = _client_parser(
+        sub,
         "demo",
-        help="walk one volume through its whole life against a running plugin",
-        description="Create, attach, stage, publish, write and read back, snapshot and "
-        "restore, then tear everything down again, against a plugin serving both the "
-        "controller and the node (as `oxide-csi dev` does). Needs root: it mounts under the "
-        "plugin's kubelet directory. Cleans up after itself on failure and on Ctrl-C.",
+        _run_demo,
+        "walk one volume through its whole life against a running plugin",
+        "Create, attach, stage, publish, write and read back, snapshot and restore, then "
+        "tear everything down again, against a plugin serving both the controller and the "
+        "node (as `oxide-csi dev` does). Needs root: it mounts under the plugin's kubelet "
+        "directory. Cleans up after itself on failure and on Ctrl-C.",
     )
-    demo.add_argument("--endpoint", help=_ENDPOINT_HELP)
     demo.add_argument(
         "--kubelet-dir",
         help="the plugin's kubelet directory (default: $KUBELET_DIR, dev mode's, /var/lib/kubelet)",
@@ -64,5 +78,3 @@ def add_demo_parser(sub: Any) -> None:
         help="state directory of `oxide-csi dev`, whose oxide.env tells where things are",
     )
     demo.add_argument("--size-gib", type=int, default=1, help="size of the demo volume")
-    demo.add_argument("--timeout", type=float, default=DEFAULT_CALL_TIMEOUT, help="per call")
-    demo.set_defaults(run=_run_demo)

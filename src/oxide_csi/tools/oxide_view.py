@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 
 from oxide_csi.config import DEFAULT_API_VERSION
+from oxide_csi.oxide import is_uuid
 
 POLL_SECONDS = 0.05
 
@@ -32,14 +32,6 @@ class OxideAccess:
     host: str
     token: str
     project: str
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 class OxideView:
@@ -56,7 +48,7 @@ class OxideView:
 
     def _get(self, path: str, selector: str) -> dict[str, Any] | None:
         """The object at ``path``, None when Oxide says 404; other failures raise."""
-        params = {} if _is_uuid(selector) else {"project": self._project}
+        params = {} if is_uuid(selector) else {"project": self._project}
         response = self._http.get(path, params=params)
         if response.status_code == 404:
             return None
