@@ -18,7 +18,7 @@ from tests.tools.conftest import Dev, clean_env, run_cli
 
 STEPS = [
     "connect", "create", "attach", "stage", "publish", "write", "snapshot", "restore",
-    "unpublish", "unstage", "detach", "delete", "check",
+    "verify", "unpublish", "unstage", "detach", "delete", "check",
 ]  # fmt: skip
 
 
@@ -60,6 +60,8 @@ def test_every_step_passes_and_nothing_is_left(dev: Dev, before: list[str]) -> N
     assert live[-1] == "demo: attach: instance-0 running"
     attach = next(line for line in lines if line.startswith("demo: attach ok"))
     assert "stopped → starting → running, down" in attach
+    assert "the file reads back the same from it" in result.stdout  # the restored volume
+    assert "demo: detach ok" in result.stdout and "2 volumes: instance-0 running" in result.stdout
     assert "gone in CSI and in Oxide; nothing mounted" in result.stdout
     assert "every step passed, nothing left behind" in result.stdout
 

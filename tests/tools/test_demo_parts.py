@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from oxide_csi.tools.demo import make_dirs, remove_dirs
 from oxide_csi.tools.demo_check import CheckFailed, oxide_leftover
+from oxide_csi.tools.kubelet_paths import make_dirs, remove_dirs
 from oxide_csi.tools.oxide_view import InstanceWatch, OxideAccess, OxideView
 from oxide_csi.tools.progress import OK, LiveReporter, StepResult
 from oxide_csi.tools.undo import UndoStack

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
+from oxide_csi.tools.csi_calls import CsiCalls
 from oxide_csi.tools.oxide_view import OxideView
 
 #: Disk states in which a deleted volume's disk is still with its instance: the plugin detaches
@@ -31,16 +31,6 @@ def mounted(path: Path) -> bool:
             if line.split()[4].replace("\\040", " ") == wanted:
                 return True
     return False
-
-
-def listed_volumes(controller: csi_pb2_grpc.ControllerStub) -> set[str]:
-    found: set[str] = set()
-    token = ""
-    while True:
-        page = controller.ListVolumes(csi_pb2.ListVolumesRequest(starting_token=token), timeout=60)
-        found.update(entry.volume.volume_id for entry in page.entries)
-        if not (token := page.next_token):
-            return found
 
 
 def oxide_leftover(view: OxideView, kind: str, ident: str) -> list[str]:
@@ -62,22 +52,20 @@ def oxide_leftover(view: OxideView, kind: str, ident: str) -> list[str]:
 
 
 def check_gone(
-    controller: csi_pb2_grpc.ControllerStub,
+    csi: CsiCalls,
     view: OxideView | None,
     gone: list[tuple[str, str]],
     paths: list[Path],
 ) -> str:
     """Raise :class:`CheckFailed` for anything of ``gone`` (kind, id) still there or any of
     ``paths`` still mounted; otherwise say what was checked."""
-    listed = listed_volumes(controller)
+    listed = csi.volume_ids()
     notes = []
     for kind, ident in gone:
         if kind == "volume" and ident in listed:
             raise CheckFailed(f"volume {ident} is still listed after DeleteVolume")
-        if kind == "snapshot":
-            request = csi_pb2.ListSnapshotsRequest(snapshot_id=ident)
-            if controller.ListSnapshots(request, timeout=60).entries:
-                raise CheckFailed(f"snapshot {ident} is still listed after DeleteSnapshot")
+        if kind == "snapshot" and csi.snapshot(ident) is not None:
+            raise CheckFailed(f"snapshot {ident} is still listed after DeleteSnapshot")
         if view is not None:
             notes.extend(oxide_leftover(view, kind, ident))
     for path in paths:

@@ -11,6 +11,7 @@ unwound in reverse order, each action on its own, one failure not stopping the r
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,22 +24,29 @@ class Action:
 
 
 class UndoStack:
+    """Safe to use from several threads (the demo detaches two volumes at once)."""
+
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._actions: list[Action] = []
 
     def push(self, key: str, label: str, run: Callable[[], None]) -> None:
-        self._actions.append(Action(key, label, run))
+        with self._lock:
+            self._actions.append(Action(key, label, run))
 
     def run(self, key: str) -> None:
         """Run the action ``key`` now; it stays on the stack if it fails, so the clean-up
         tries it again."""
-        action = next(a for a in self._actions if a.key == key)
+        with self._lock:
+            action = next(a for a in self._actions if a.key == key)
         action.run()
-        self._actions.remove(action)
+        self.discard(action)
 
     def pending(self) -> list[Action]:
         """What is still to undo, in the order it must run (newest first)."""
-        return list(reversed(self._actions))
+        with self._lock:
+            return list(reversed(self._actions))
 
     def discard(self, action: Action) -> None:
-        self._actions.remove(action)
+        with self._lock:
+            self._actions.remove(action)
