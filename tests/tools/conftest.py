@@ -85,10 +85,12 @@ class Dev:
     def disk_names(self) -> list[str]:
         return sorted(d["name"] for d in self.oxide("/v1/disks")["items"])
 
+    def sim_stats(self) -> Any:
+        return httpx.get(self.env()["OXIDE_HOST"] + "/sim/stats", timeout=10).json()
+
     def requests(self, key: str) -> int:
         """How many requests ``METHOD /template`` the simulated Oxide has received."""
-        url = self.env()["OXIDE_HOST"] + "/sim/stats"
-        counts: dict[str, int] = httpx.get(url, timeout=10).json()["requests"]
+        counts: dict[str, int] = self.sim_stats()["requests"]
         return counts.get(key, 0)
 
     def sim(self, method: str, path: str, body: object) -> None:

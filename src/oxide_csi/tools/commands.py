@@ -64,9 +64,10 @@ def add_demo_parser(sub: Any) -> None:
         _run_demo,
         "walk one volume through its whole life against a running plugin",
         "Create, attach, stage, publish, write and read back, snapshot, restore and read "
-        "back from the restored volume, then tear everything down again, against a plugin serving both the controller and the "
-        "node (as `oxide-csi dev` does). Needs root: it mounts under the plugin's kubelet "
-        "directory. Cleans up after itself on failure and on Ctrl-C.",
+        "back from the restored volume, then tear everything down again, against a plugin "
+        "serving both the controller and the node (as `oxide-csi dev` does). Needs root: it "
+        "mounts under the plugin's kubelet directory. Cleans up after itself on failure and "
+        "on Ctrl-C.",
     )
     demo.add_argument(
         "--kubelet-dir",
