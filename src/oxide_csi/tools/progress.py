@@ -8,6 +8,7 @@ summary table. Notes may come from another thread (the instance watch), hence th
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -89,8 +90,12 @@ class LiveReporter:
         self._ticker = threading.Thread(target=self._tick, name="demo-progress", daemon=True)
         self._ticker.start()
 
-    def _draw(self, mark: str, step: StepResult, seconds: float, text: str) -> None:
+    def _draw(
+        self, mark: str, step: StepResult, seconds: float, text: str, final: bool = False
+    ) -> None:
         line = f"  {mark} {step.name:<10} {seconds:6.1f} s  {text}"
+        if not final:  # a line that wraps could not be redrawn in place
+            line = line[: shutil.get_terminal_size().columns - 1]
         self._out.write("\r\x1b[2K" + line)
         self._out.flush()
 
@@ -116,7 +121,7 @@ class LiveReporter:
         mark = "✓" if step.outcome == OK else "✗"
         with self._lock:
             self._step = None
-            self._draw(mark, step, step.seconds, step.detail)
+            self._draw(mark, step, step.seconds, step.detail, final=True)
             self._out.write("\n")
             self._out.flush()
 
