@@ -4,12 +4,14 @@ volume, snapshot, mount, directory or loop device behind."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -180,3 +182,14 @@ def test_sigterm_during_a_create_finds_and_deletes_what_it_made(
     assert rows.get("snapshot") == "interrupted", output
     assert rows["clean-up: find"] == "ok", output  # the create repeated, what it made deleted
     assert {r for s, r in rows.items() if s.startswith("clean-up")} == {"ok"}
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the demo refuses to run without)")
+def test_no_plugin_fails_the_first_step_and_says_what_to_do(short_tmp: Path) -> None:
+    endpoint = f"unix://{short_tmp}/none.sock"
+    result = run_cli("demo", "--endpoint", endpoint, "--kubelet-dir", str(short_tmp / "k"))
+    assert result.returncode == 1
+    assert "oxide-csi demo: step connect failed: UNAVAILABLE" in result.stderr
+    assert f"nothing answers at {endpoint}: is the plugin running" in result.stderr
+    assert not (short_tmp / "k").exists()  # nothing was made, so nothing is left

@@ -111,6 +111,9 @@ def run_demo(args: argparse.Namespace) -> int:
     print("\n" + summary_table(demo.results), flush=True)
     if failure:
         print(f"oxide-csi demo: {failure}", file=sys.stderr)
+    if "step connect failed: UNAVAILABLE" in failure:
+        print(f"oxide-csi demo: nothing answers at {target.endpoint}: is the plugin running "
+              "(`oxide-csi dev`)? Otherwise pass --endpoint.", file=sys.stderr)  # fmt: skip
     if left:
         print(f"oxide-csi demo: could not clean up: {'; '.join(left)}", file=sys.stderr)
         code = code or EXIT_FAILED
