@@ -103,6 +103,8 @@ def run_demo(args: argparse.Namespace) -> int:
         finally:
             for sig in _SIGNALS:
                 signal.signal(sig, signal.SIG_IGN)
+            if demo.undo.pending():
+                reporter.message("cleaning up what the demo made (Ctrl-C waits for this)")
             left = demo.clean_up()
             reporter.close()
             channel.close()
