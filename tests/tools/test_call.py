@@ -117,3 +117,21 @@ def test_endpoint_search_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert target.resolve_endpoint(None, {}, {}) == f"unix://{chart_sock}"  # in a plugin pod
     dev_sock.touch()
     assert target.resolve_endpoint(None, {}, {}) == f"unix://{dev_sock}"
+
+
+def test_describe_shows_a_requests_fields_without_a_plugin() -> None:
+    result = run_cli("call", "Node.NodeStageVolume", "--describe")
+    assert result.returncode == 0, result.stderr
+    shape = json.loads(result.stdout)
+    assert shape["staging_target_path"] == "string"
+    assert shape["publish_context"] == {"string": "string"}  # a map
+    assert shape["volume_capability"]["mount"]["mount_flags"] == ["string"]  # repeated
+    assert "SINGLE_NODE_WRITER" in shape["volume_capability"]["access_mode"]["mode"].split(" | ")
+    create = call.skeleton(call.methods()["Controller.CreateVolume"].input_type)
+    assert create["capacity_range"] == {
+        "required_bytes": "int64 (as a string)",
+        "limit_bytes": "int64 (as a string)",
+    }
+    for method in call.methods().values():  # every request and response has a shape
+        assert isinstance(call.skeleton(method.input_type), dict)
+        assert isinstance(call.skeleton(method.output_type), dict)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import os
 import sys
 from collections.abc import Iterable
@@ -19,7 +20,7 @@ from typing import TextIO
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
@@ -27,6 +28,23 @@ from oxide_csi.tools.target import TargetError, dev_values, open_channel, resolv
 
 EXIT_RPC = 1
 EXIT_USAGE = 2
+_MAX_DEPTH = 8
+_WELL_KNOWN = {
+    "google.protobuf.BoolValue": "bool",
+    "google.protobuf.Int64Value": "int64 (as a string)",
+    "google.protobuf.Timestamp": "time (RFC 3339, e.g. 2026-01-01T00:00:00Z)",
+}
+_SCALARS = {
+    FieldDescriptor.TYPE_STRING: "string",
+    FieldDescriptor.TYPE_BOOL: "bool",
+    FieldDescriptor.TYPE_INT32: "int32",
+    FieldDescriptor.TYPE_UINT32: "uint32",
+    FieldDescriptor.TYPE_INT64: "int64 (as a string)",
+    FieldDescriptor.TYPE_UINT64: "uint64 (as a string)",
+    FieldDescriptor.TYPE_DOUBLE: "number",
+    FieldDescriptor.TYPE_FLOAT: "number",
+    FieldDescriptor.TYPE_BYTES: "bytes (base64)",
+}
 
 
 class UsageError(ValueError):
@@ -81,6 +99,34 @@ def invoke(
         yield callable_(request, timeout=timeout)
 
 
+def skeleton(message: Descriptor, depth: int = 0) -> dict[str, object]:
+    """The JSON shape of a message: each field with its type, an enum's values, a map as
+    ``{KEY: VALUE}``, a repeated field as a one-element list -- what the proto file would
+    tell a user who has only this command (``--describe``)."""
+    shape: dict[str, object] = {}
+    for field in message.fields:
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
+            shape[field.name] = {str(_shape(key, depth)): _shape(value, depth)}
+        elif field.is_repeated:
+            shape[field.name] = [_shape(field, depth)]
+        else:
+            shape[field.name] = _shape(field, depth)
+    return shape
+
+
+def _shape(field: FieldDescriptor, depth: int) -> object:
+    if field.message_type is not None:
+        known = _WELL_KNOWN.get(field.message_type.full_name)
+        if known is not None:
+            return known
+        return skeleton(field.message_type, depth + 1) if depth < _MAX_DEPTH else {}
+    if field.enum_type is not None:
+        return " | ".join(value.name for value in field.enum_type.values)
+    return _SCALARS.get(field.type, "value")
+
+
 def _request_text(arg: str | None, stdin: TextIO) -> str:
     if arg == "-" or (arg is None and not stdin.isatty()):
         return stdin.read()
@@ -96,6 +142,9 @@ def run_call(args: argparse.Namespace) -> int:
         if not args.method:
             raise UsageError("name a method, e.g. Identity.GetPluginInfo (see --list)")
         method = find_method(args.method)
+        if args.describe:
+            print(json.dumps(skeleton(method.input_type), indent=2))
+            return 0
         request = parse_request(method, _request_text(args.request, sys.stdin))
         endpoint = resolve_endpoint(args.endpoint, os.environ, dev_values())
         channel = open_channel(endpoint)

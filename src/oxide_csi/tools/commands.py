@@ -55,6 +55,9 @@ def add_call_parser(sub: Any) -> None:
     call.add_argument("method", nargs="?", help="SERVICE.METHOD (see --list)")
     call.add_argument("request", nargs="?", help="request as JSON ('-': read stdin)")
     call.add_argument("--list", action="store_true", help="list the methods and exit")
+    call.add_argument(
+        "--describe", action="store_true", help="print the method's request fields and exit"
+    )
 
 
 def add_demo_parser(sub: Any) -> None:
