@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from oxide_csi.config import DEFAULT_API_VERSION
+from oxide_csi.config_common import DEFAULT_API_VERSION
 from oxide_csi.oxide import is_uuid
 
 POLL_SECONDS = 0.05
