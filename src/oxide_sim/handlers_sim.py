@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from oxide_sim import ops_disks, ops_instances
+from oxide_sim import hotplug, ops_disks, ops_instances
 from oxide_sim.errors import ApiError
 from oxide_sim.faults import parse_fault_config
 from oxide_sim.names import parse_name_or_id, parse_uuid
@@ -51,15 +51,12 @@ def sim_routes(app: App) -> list[Route]:
         return Response(200, ops_disks.fault_disk(req.core, disk_id))
 
     def start_failures(req: Request) -> Response:
-        body = req.body if isinstance(req.body, dict) else {}
-        count = body.get("count")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise _bad('body must be {"count": N} with N >= 0')
-        try:
-            sel = parse_name_or_id(req.params["instance"])
-        except ValueError as exc:
-            raise _bad(str(exc)) from None
+        sel, count = _instance_count(req)
         return Response(200, ops_instances.set_start_failures(req.core, sel, count))
+
+    def hotplug_silent(req: Request) -> Response:
+        sel, count = _instance_count(req)
+        return Response(200, hotplug.set_silent(req.core, sel, count))
 
     return [
         Route("/sim/stats", {"GET": stats}, authenticated=False),
@@ -80,4 +77,23 @@ def sim_routes(app: App) -> list[Route]:
             frozenset({"POST"}),
             authenticated=False,
         ),
+        Route(
+            "/sim/instances/{instance}/hotplug-silent",
+            {"POST": hotplug_silent},
+            frozenset({"POST"}),
+            authenticated=False,
+        ),
     ]
+
+
+def _instance_count(req: Request) -> tuple[tuple[str, str], int]:
+    """The ``{instance}`` path parameter and a ``{"count": N}`` body (N >= 0)."""
+    body = req.body if isinstance(req.body, dict) else {}
+    count = body.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise _bad('body must be {"count": N} with N >= 0')
+    try:
+        sel = parse_name_or_id(req.params["instance"])
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    return sel, count

@@ -20,6 +20,7 @@ from typing import Any
 
 from oxide_sim.core import Core, NameOrId
 from oxide_sim.errors import conflict, insufficient_capacity, invalid_request, not_found
+from oxide_sim.model import InstanceRec
 from oxide_sim.pagination import ListParams, paginate
 from oxide_sim.views import disk_view, instance_view
 
@@ -94,21 +95,35 @@ def stop_instance(core: Core, sel: NameOrId, project: NameOrId | None) -> dict[s
         return instance_view(inst)
 
 
+def any_instance(core: Core, name_or_id: NameOrId) -> InstanceRec:
+    """The instance by id, or by name in any project (the /sim hooks take bare names); the
+    caller holds the lock."""
+    kind, value = name_or_id
+    for inst in core.state.instances.values():
+        if (kind == "id" and inst.id == value) or (kind == "name" and inst.name == value):
+            return inst
+    raise not_found("instance", kind, value)
+
+
 def set_start_failures(core: Core, name_or_id: NameOrId, count: int) -> dict[str, Any]:
     """Test hook: the next ``count`` starts of the instance fail with 507."""
     with core.lock:
-        kind, value = name_or_id
-        for inst in core.state.instances.values():
-            if (kind == "id" and inst.id == value) or (kind == "name" and inst.name == value):
-                inst.start_failures = count
-                core.commit()
-                return {"instance": inst.name, "start_failures": count}
-        raise not_found("instance", kind, value)
+        inst = any_instance(core, name_or_id)
+        inst.start_failures = count
+        core.commit()
+        return {"instance": inst.name, "start_failures": count}
 
 
 def instance_stats(core: Core) -> dict[str, Any]:
     with core.lock:
         return {
-            i.name: {"id": i.id, "stops": i.stops, "starts": i.starts, "state": i.run_state}
+            i.name: {
+                "id": i.id,
+                "stops": i.stops,
+                "starts": i.starts,
+                "hot_attaches": i.hot_attaches,
+                "hot_detaches": i.hot_detaches,
+                "state": i.run_state,
+            }
             for i in core.state.instances.values()
         }
