@@ -29,6 +29,7 @@ rack attaches without stopping, and the plugin's hot attach (on with ``--hotplug
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -142,6 +143,7 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
     sim = SimulatorServer(sim_cfg)
     # Registered before start: transitions a previous run left half-way finish with the hooks.
     sim.add_instance_hook(plane)
+    made: list[Path] = []  # directories dev mode creates for its socket, removed at exit
     try:
         sim.start()
         try:
@@ -160,6 +162,7 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                 },
                 {"OXIDE_HOST": sim.url, "OXIDE_TOKEN": token, "OXIDE_PROJECT": sim_cfg.project},
             )
+            made = _missing_dirs(config.endpoint.path)
             assert config.node is not None
             node = dataclasses.replace(config.node, loop_device_dir=plane.devices_dir)
             config = dataclasses.replace(config, node=node)
@@ -177,6 +180,22 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
             sim.stop()  # no more instance transitions, so no hook runs during the clean-up
     finally:
         plane.release_everything()
+        for directory in made:  # deepest first; one that is not empty now is not only ours
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
+def _missing_dirs(socket: Path | None) -> list[Path]:
+    """The socket's ancestors that do not exist yet, deepest first: the listener creates them
+    (``/var/lib/kubelet/plugins/csi.oxide.computer`` beside a real kubelet), so they are dev
+    mode's to remove at exit -- unlike anything that was there before it started."""
+    missing: list[Path] = []
+    if socket is not None:
+        for parent in socket.parents:
+            if parent.exists():
+                break
+            missing.append(parent)
+    return missing
 
 
 def _resume(plane: DevicePlane, url: str, token: str, project: str) -> str:

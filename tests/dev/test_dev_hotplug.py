@@ -32,9 +32,10 @@ BOOT = "instance-0-boot"
 
 
 def test_hotplug_attaches_without_a_stop(plugin_factory, plugin_env, short_tmp: Path) -> None:
-    endpoint = f"unix://{short_tmp / 'csi.sock'}"
     state = short_tmp / "state"
     kubelet = KubeletLike.make(short_tmp / "kubelet", short_tmp / "token-source")
+    plugin_dir = kubelet.root / "plugins" / "csi.oxide.computer"  # as in the README's recipe
+    endpoint = f"unix://{plugin_dir / 'csi.sock'}"
     args = [*dev_args(endpoint, state), "--hotplug", "--kubelet-dir", str(kubelet.root)]
     try:
         plugin = plugin_factory(args, plugin_env, short_tmp)
@@ -70,6 +71,7 @@ def test_hotplug_attaches_without_a_stop(plugin_factory, plugin_env, short_tmp: 
         assert kubelet.others() == set()  # nothing of dev mode's
         kubelet.assert_untouched()
         assert target.parent.is_dir()  # the kubelet's own directories are the kubelet's
+        assert not plugin_dir.exists()  # the socket's directory was dev mode's
     finally:
         release_dev_state(state)
         release_dev_state(kubelet.root)
