@@ -53,13 +53,13 @@ def test_same_socket_driver_and_sidecars_as_the_chart() -> None:
     for container in sidecars.values():
         assert "--csi-address=/csi/csi.sock" in container["args"]
     values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())["sidecars"]
-    for container, key in (
+    for name, key in (
         ("node-driver-registrar", "nodeDriverRegistrar"),
         ("csi-provisioner", "provisioner"),
         ("csi-attacher", "attacher"),
     ):
         image = values[key]["image"]
-        assert sidecars[container]["image"] == f"{image['repository']}:{image['tag']}"
+        assert sidecars[name]["image"] == f"{image['repository']}:{image['tag']}"
 
 
 def test_readme_names_every_command_file_and_flag() -> None:
