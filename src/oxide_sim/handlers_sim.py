@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from oxide_sim import hotplug, ops_disks, ops_instances
+from oxide_sim import ops_disks, ops_instances
 from oxide_sim.errors import ApiError
 from oxide_sim.faults import parse_fault_config
 from oxide_sim.names import parse_name_or_id, parse_uuid
@@ -52,11 +52,11 @@ def sim_routes(app: App) -> list[Route]:
 
     def start_failures(req: Request) -> Response:
         sel, count = _instance_count(req)
-        return Response(200, ops_instances.set_start_failures(req.core, sel, count))
+        return Response(200, ops_instances.set_test_counter(req.core, sel, "start_failures", count))
 
     def hotplug_silent(req: Request) -> Response:
         sel, count = _instance_count(req)
-        return Response(200, hotplug.set_silent(req.core, sel, count))
+        return Response(200, ops_instances.set_test_counter(req.core, sel, "hotplug_silent", count))
 
     return [
         Route("/sim/stats", {"GET": stats}, authenticated=False),

@@ -22,11 +22,9 @@ and repair with a power cycle.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from oxide_sim.core import Core, NameOrId
+from oxide_sim.core import Core
 from oxide_sim.model import DiskRec, InstanceRec
-from oxide_sim.ops_instances import any_instance
 from oxide_sim.views import disk_view, instance_view
 
 log = logging.getLogger(__name__)
@@ -54,15 +52,6 @@ def unplugged(core: Core, inst: InstanceRec, d: DiskRec) -> None:
     """``d`` was just detached from running ``inst``: take the device away (lock held)."""
     inst.hot_detaches += 1
     _notify(core, inst.id, d.id, "disk_unplugged", want_attached=False)
-
-
-def set_silent(core: Core, name_or_id: NameOrId, count: int) -> dict[str, Any]:
-    """Test hook: the next ``count`` hot attaches of the instance never show their device."""
-    with core.lock:
-        inst = any_instance(core, name_or_id)
-        inst.hotplug_silent = count
-        core.commit()
-        return {"instance": inst.name, "hotplug_silent": count}
 
 
 def _notify(core: Core, instance_id: str, disk_id: str, method: str, want_attached: bool) -> None:

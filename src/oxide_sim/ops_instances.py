@@ -20,7 +20,6 @@ from typing import Any
 
 from oxide_sim.core import Core, NameOrId
 from oxide_sim.errors import conflict, insufficient_capacity, invalid_request, not_found
-from oxide_sim.model import InstanceRec
 from oxide_sim.pagination import ListParams, paginate
 from oxide_sim.views import disk_view, instance_view
 
@@ -95,23 +94,18 @@ def stop_instance(core: Core, sel: NameOrId, project: NameOrId | None) -> dict[s
         return instance_view(inst)
 
 
-def any_instance(core: Core, name_or_id: NameOrId) -> InstanceRec:
-    """The instance by id, or by name in any project (the /sim hooks take bare names); the
-    caller holds the lock."""
+def set_test_counter(core: Core, name_or_id: NameOrId, counter: str, count: int) -> dict[str, Any]:
+    """Set one of an instance's test-hook counters (``start_failures``: the next starts that
+    fail with 507; ``hotplug_silent``: the next hot attaches the guest never sees). The
+    /sim hooks take an instance by id or by bare name, in any project."""
     kind, value = name_or_id
-    for inst in core.state.instances.values():
-        if (kind == "id" and inst.id == value) or (kind == "name" and inst.name == value):
-            return inst
-    raise not_found("instance", kind, value)
-
-
-def set_start_failures(core: Core, name_or_id: NameOrId, count: int) -> dict[str, Any]:
-    """Test hook: the next ``count`` starts of the instance fail with 507."""
     with core.lock:
-        inst = any_instance(core, name_or_id)
-        inst.start_failures = count
-        core.commit()
-        return {"instance": inst.name, "start_failures": count}
+        for inst in core.state.instances.values():
+            if (kind == "id" and inst.id == value) or (kind == "name" and inst.name == value):
+                setattr(inst, counter, count)
+                core.commit()
+                return {"instance": inst.name, counter: count}
+        raise not_found("instance", kind, value)
 
 
 def instance_stats(core: Core) -> dict[str, Any]:
