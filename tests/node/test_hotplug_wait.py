@@ -70,3 +70,23 @@ async def test_a_present_disk_needs_no_monitor(node_factory: NodeFactory, plane:
         assert finder.scans == 1
         assert not events.listening  # pyudev was never needed
         await node.unstage(staging)
+
+
+async def test_without_uevents_the_wait_rescans(
+    node_factory: NodeFactory, plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_libudev() -> None:
+        raise OSError("libudev.so.1: cannot open shared object file")
+
+    monkeypatch.setattr("oxide_csi.node.uevents._open_monitor", no_libudev)
+    events = BlockDeviceEvents()
+    finder = CountingFinder(plane.device_dir, events)
+    finder.initial_delay, finder.max_delay = 0.02, 0.2  # the backoff rescans of old
+    async with node_factory(finder=finder) as node:
+        staging = plane.staging()
+        stage = asyncio.create_task(node.stage(staging, mount_cap("ext4")))
+        assert await asyncio.to_thread(finder.second_scan.wait, 30)
+        plane.attach(SERIAL_A)
+        await stage
+        assert not events.listening and events.seq == 0
+        await node.unstage(staging)
