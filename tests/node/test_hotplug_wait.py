@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from oxide_csi.node.device_identity import LoopBackingFileSource
 from oxide_csi.node.devices import BlockDevice, DeviceFinder
-from oxide_csi.node.identity import LoopBackingFileSource
 from oxide_csi.node.uevents import BlockDeviceEvents
 from tests.node.conftest import SERIAL_A, NodeFactory, mount_cap
 from tests.node.plane import Plane

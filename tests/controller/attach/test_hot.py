@@ -12,8 +12,7 @@ import pytest
 
 from oxide_csi.controller.attach import HotAttach
 from oxide_csi.controller.attach.hot import is_refusal
-from oxide_csi.oxide import OxideClient
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import OxideClient, api_errors
 from oxide_sim import SimConfig, SimulatorServer
 from tests.controller.attach.conftest import TOKEN, CoordinatorFactory, Rack, soon
 
@@ -137,7 +136,7 @@ async def test_a_reboot_since_the_hot_attach_shows_the_device(
 def test_refusal_is_status_and_code_not_text() -> None:
     text = "cannot attach disk: instance is not fully stopped"
     assert is_refusal(
-        oxide_errors.InvalidRequest("anything", status=400, error_code="InvalidRequest")
+        api_errors.OxideInvalidRequest("anything", status=400, error_code="InvalidRequest")
     )
-    assert not is_refusal(oxide_errors.InvalidRequest(text, status=400, error_code=None))
-    assert not is_refusal(oxide_errors.ServerError(text, status=500, error_code="Internal"))
+    assert not is_refusal(api_errors.OxideInvalidRequest(text, status=400, error_code=None))
+    assert not is_refusal(api_errors.OxideServerError(text, status=500, error_code="Internal"))

@@ -13,7 +13,6 @@ from oxide_csi.controller.attach.power import StartPolicy
 from oxide_csi.controller.attach.records import (
     AttachRecord,
     AttachRecordStore,
-    MemoryAttachRecordStore,
     OpKind,
     OpRecord,
     Phase,
@@ -29,7 +28,6 @@ __all__ = [
     "CycleReport",
     "FileAttachRecordStore",
     "HotAttach",
-    "MemoryAttachRecordStore",
     "OpKind",
     "OpRecord",
     "Phase",

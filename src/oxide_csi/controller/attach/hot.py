@@ -41,8 +41,7 @@ import structlog
 
 from oxide_csi.controller.attach.ops import PendingOp
 from oxide_csi.controller.attach.records import OpKind
-from oxide_csi.oxide import Instance, OxideClient
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import Instance, OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +49,7 @@ log = structlog.get_logger(__name__)
 REFUSALS = frozenset({(400, "InvalidRequest")})
 
 
-def is_refusal(exc: oxide_errors.OxideError) -> bool:
+def is_refusal(exc: api_errors.OxideError) -> bool:
     """Whether ``exc`` is the rack saying "not while it runs" (status and code, not text)."""
     return (exc.status, exc.error_code) in REFUSALS
 
@@ -131,7 +130,7 @@ class HotAttach:
                 disk = await client.detach_disk(inst.id, op.disk_id, deadline=deadline)
                 if disk.state != "detached":
                     await client.wait_disk(op.disk_id, {"detached"}, deadline=deadline)
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             if is_refusal(exc):
                 log.info(
                     f"rack refused hot {op.kind.value}; a power cycle does it",
