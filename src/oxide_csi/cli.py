@@ -63,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds the controller gathers attach/detach work per instance (default 2)",
     )
     serve.add_argument(
+        "--hot-attach",
+        action="store_true",
+        help="attach/detach on running instances first, for hot-plug racks "
+        "($OXIDE_CSI_HOT_ATTACH; default off)",
+    )
+    serve.add_argument(
+        "--hot-attach-timeout",
+        help="seconds a hot-attached device may take to appear in the guest (default 60)",
+    )
+    serve.add_argument(
         "--metrics-address",
         help="serve Prometheus /metrics on HOST:PORT; empty = off ($OXIDE_CSI_METRICS_ADDRESS)",
     )
