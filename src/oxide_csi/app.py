@@ -13,11 +13,8 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import grpc
-
-from oxide_csi import __version__
 from oxide_csi.config import ControllerSettings, NodeSettings, OxideSettings, ServeConfig
-from oxide_csi.csi_v1 import csi_pb2_grpc
+from oxide_csi.config_common import USER_AGENT
 from oxide_csi.readiness import CachedReadiness
 from oxide_csi.server.grpc_server import Registration, ServerSpec
 from oxide_csi.servicers.identity import IdentityServicer
@@ -45,7 +42,7 @@ def oxide_client_config(settings: OxideSettings, who: str = "") -> OxideConfig:
         project=settings.project,
         api_version=settings.api_version,
         request_timeout=settings.request_timeout,
-        user_agent=f"oxide-csi/{__version__}" + (f" ({who})" if who else ""),
+        user_agent=f"{USER_AGENT} ({who})" if who else USER_AGENT,
     )
 
 
@@ -65,6 +62,7 @@ def controller_parts(
         AttachCoordinator,
         AttachRecordStore,
         FileAttachRecordStore,
+        HotAttach,
     )
     from oxide_csi.controller.attach.fence import UNFENCED
     from oxide_csi.controller.snapshots import SnapshotManager
@@ -90,6 +88,7 @@ def controller_parts(
         batch_window=settings.batch_window,
         record=record,
         on_cycle=_each(observers),
+        hot=HotAttach(client, timeout=settings.hot_attach_timeout) if settings.hot_attach else None,
         on_stopping=events.on_stopping if events is not None else None,
         fence=kube.fence if kube is not None else UNFENCED,
     )
@@ -121,18 +120,21 @@ def node_servicer(settings: NodeSettings) -> NodeServicer:
     """The node servicer. It gets no Oxide client: it finds disks by the serial it is told.
 
     Dev mode sets ``loop_device_dir``: the loop devices backed by files in it are then this
-    node's disks (see :func:`oxide_csi.node.identity.identity_sources`).
+    node's disks (see :func:`oxide_csi.node.device_identity.identity_sources`).
     """
+    from oxide_csi.node.device_identity import identity_sources
     from oxide_csi.node.devices import DeviceFinder
-    from oxide_csi.node.identity import identity_sources
     from oxide_csi.node.paths import PathGuard
+    from oxide_csi.node.uevents import BlockDeviceEvents
     from oxide_csi.servicers.node import NodeServicer
 
     return NodeServicer(
         node_id=settings.node_id,
         max_disks_per_instance=settings.max_disks_per_instance,
         guard=PathGuard(settings.kubelet_dir),
-        finder=DeviceFinder(sources=identity_sources(settings.loop_device_dir)),
+        finder=DeviceFinder(
+            sources=identity_sources(settings.loop_device_dir), events=BlockDeviceEvents()
+        ),
     )
 
 
@@ -201,27 +203,15 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         from oxide_csi.controller.clone_sweep import sweep_periodically
 
         resources.push_async_callback(sweep_periodically(client))
-
-        def register_controller(server: grpc.aio.Server) -> None:
-            csi_pb2_grpc.add_ControllerServicer_to_server(controller, server)
-
-        registrations.append(register_controller)
+        registrations.append(controller.register)
         services.append("csi.v1.Controller")
     if config.mode.runs_node:
         assert config.node is not None
         node = node_servicer(config.node)
-
-        def register_node(server: grpc.aio.Server) -> None:
-            csi_pb2_grpc.add_NodeServicer_to_server(node, server)
-
-        registrations.append(register_node)
+        registrations.append(node.register)
         services.append("csi.v1.Node")
     identity = IdentityServicer(controller=config.mode.runs_controller, readiness=readiness)
-
-    def register_identity(server: grpc.aio.Server) -> None:
-        csi_pb2_grpc.add_IdentityServicer_to_server(identity, server)
-
-    registrations.append(register_identity)
+    registrations.append(identity.register)
     spec = ServerSpec(
         endpoint=config.endpoint,
         registrations=registrations,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from oxide_csi.config import ConfigError, ServeConfig, build_serve_config
+from oxide_csi.config import ServeConfig, build_serve_config
+from oxide_csi.config_common import ConfigError
 
 CONTROLLER_ENV = {
     "OXIDE_HOST": "https://rack.example",

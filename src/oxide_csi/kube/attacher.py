@@ -23,8 +23,7 @@ from oxide_csi.controller.attach import AttachRecord, CycleReport, OpKind, OpRec
 from oxide_csi.controller.metadata import VolumeMeta
 from oxide_csi.kube.events import NORMAL, WARNING, EventRecorder, Lookup, Target
 from oxide_csi.kube.nodes import NodeGate, NotANode
-from oxide_csi.oxide import Disk, OxideClient
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import Disk, OxideClient, api_errors
 
 if TYPE_CHECKING:
     from oxide_csi.servicers.controller import Attacher
@@ -75,9 +74,9 @@ class ClusterAttacher:
         except NotANode:
             try:
                 await self._oxide.get_instance(instance, deadline=deadline)
-            except oxide_errors.NotFound:
+            except api_errors.OxideNotFound:
                 raise errors.NotFound(f"instance {instance!r} does not exist") from None
-            except oxide_errors.OxideError:
+            except api_errors.OxideError:
                 pass  # the gate's answer stands
             raise
 
@@ -170,7 +169,7 @@ class CycleEvents:
             if disk_id not in self._pvcs:
                 try:
                     self.learn(await self._oxide.get_disk(disk_id))
-                except oxide_errors.OxideError:
+                except api_errors.OxideError:
                     return None
             pvc = self._pvcs.get(disk_id)
             return Target.pvc(*pvc) if pvc else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx2
 from lightkube import AsyncClient, ConfigError, KubeConfig
 
-from oxide_csi.config import ConfigError as SettingError
+from oxide_csi.config_common import ConfigError as SettingError
 from oxide_csi.kube.settings import KubeSettings
 
 #: Seconds one API request may take, unless the caller bounds it more tightly.

@@ -31,6 +31,7 @@ import structlog
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.fence import UNFENCED, Fence
+from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
@@ -40,8 +41,7 @@ from oxide_csi.controller.attach.worker import (
     StopObserver,
     WorkerSettings,
 )
-from oxide_csi.oxide import Disk, Instance, OxideClient
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import Disk, Instance, OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
 
@@ -60,7 +60,9 @@ class AttachCoordinator:
     ``op_timeout`` bounds one cycle (stop, apply, start); ``recovery_interval`` is how often
     leftover records are retried. ``start_policy`` is the backoff after 507 on start.
     ``on_cycle`` hears about every cycle (the metrics hook), ``on_stopping`` about every stop
-    before it happens (the Events hook). ``fence`` says who may act on an instance now.
+    before it happens (the Events hook). ``hot`` (``--hot-attach``) offers operations to
+    running instances before any cycle (see ``hot.py``). ``fence`` says who may act on an
+    instance now (``fence.py``).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class AttachCoordinator:
         recovery_interval: float = 30.0,
         start_policy: StartPolicy | None = None,
         on_cycle: CycleObserver | None = None,
+        hot: HotAttach | None = None,
         on_stopping: StopObserver | None = None,
         fence: Fence = UNFENCED,
     ) -> None:
@@ -91,9 +94,11 @@ class AttachCoordinator:
             start_policy=start_policy or StartPolicy(),
             is_claimed=lambda disk_id: disk_id in self._by_disk,
             on_cycle=on_cycle,
+            hot=hot,
             on_stopping=on_stopping,
             fence=fence,
         )
+        self._hot = hot
         self._workers: dict[str, InstanceWorker] = {}
         self._by_disk: dict[str, PendingOp] = {}
         self._recovery_task: asyncio.Task[None] | None = None
@@ -183,7 +188,11 @@ class AttachCoordinator:
             await self._wait(joined, deadline, what)
             return joined.result()
         if disk.state == "attached" and disk.instance_id == inst.id:
-            return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
+            if self._hot is None or not self._hot.needs_repair(inst, disk.id):
+                return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
+            joined = self._submit(self._worker(inst.id, inst.name), OpKind.ATTACH, disk, inst, True)
+            await self._wait(joined, deadline, what)
+            return joined.result()
         if disk.state in _TRANSIENT_DISK:
             raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
         if disk.state == "attached":
@@ -198,7 +207,7 @@ class AttachCoordinator:
             listed = {
                 d.id async for d in self._client.list_instance_disks(inst.id, deadline=deadline)
             }
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             raise translate(exc, what) from exc
         # The listing awaited: a concurrent retry may have queued this very operation.
         joined = self._join(disk, inst, OpKind.ATTACH)
@@ -234,6 +243,8 @@ class AttachCoordinator:
                 raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
             if inst.boot_disk_id == disk.id:
                 raise errors.FailedPrecondition(f"{what}: it is the instance's boot disk")
+            if self._hot is not None:
+                self._hot.forget(inst.id, disk.id)
             joined = self._submit(self._worker(inst.id, inst.name), OpKind.DETACH, disk, inst)
         await self._wait(joined, deadline, what)
 
@@ -262,9 +273,14 @@ class AttachCoordinator:
         )
 
     def _submit(
-        self, worker: InstanceWorker, kind: OpKind, disk: Disk, inst: Instance
+        self,
+        worker: InstanceWorker,
+        kind: OpKind,
+        disk: Disk,
+        inst: Instance,
+        repair: bool = False,
     ) -> PendingOp:
-        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name)
+        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name, repair)
         self._by_disk[disk.id] = op
 
         def forget(_: asyncio.Future[None]) -> None:
@@ -290,15 +306,15 @@ class AttachCoordinator:
     async def _instance(self, instance: str, deadline: float, what: str) -> Instance:
         try:
             return await self._client.get_instance(instance, deadline=deadline)
-        except oxide_errors.NotFound:
+        except api_errors.OxideNotFound:
             raise errors.NotFound(f"{what}: instance {instance!r} does not exist") from None
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             raise translate(exc, what) from exc
 
     async def _disk(self, disk_id: str, deadline: float, what: str) -> Disk:
         try:
             return await self._client.get_disk(disk_id, deadline=deadline)
-        except oxide_errors.NotFound:
+        except api_errors.OxideNotFound:
             raise errors.NotFound(f"{what}: disk {disk_id!r} does not exist") from None
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             raise translate(exc, what) from exc

@@ -32,6 +32,7 @@ import structlog
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.fence import ALWAYS_HELD, UNFENCED, Fence, Hold, drop_settled
+from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.ops import PendingOp, translate
 from oxide_csi.controller.attach.power import (
     ATTACHABLE_STATES,
@@ -55,8 +56,7 @@ from oxide_csi.failpoints import (
     ATTACH_BEFORE_START,
     failpoint,
 )
-from oxide_csi.oxide import OxideClient
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +105,8 @@ class WorkerSettings:
     #: not replayed over a caller's newer wish for the same disk.
     is_claimed: Callable[[str], bool]
     on_cycle: CycleObserver | None = None
+    #: Set with ``--hot-attach``: operations are offered to the running instance first.
+    hot: HotAttach | None = None
     #: Who may act on an instance now (fence.py); the file backend's is always ours.
     fence: Fence = UNFENCED
     on_stopping: StopObserver | None = None
@@ -256,14 +258,20 @@ class InstanceWorker:
         leftovers = record.ops if record is not None else ()
         try:
             inst = await client.get_instance(self.instance_id, deadline=deadline)
-        except oxide_errors.NotFound:
+        except api_errors.OxideNotFound:
             self._instance_gone()
             await store.delete(self.instance_id)
             return
         state = inst.run_state
+        if state in RUNNING_STATES and self._s.fence.shared:
+            await drop_settled(client, self.instance_id, self._queue, deadline=deadline)
+        if state == "running" and self._s.hot is not None:
+            self._queue = await self._s.hot.apply_running(
+                inst, self._queue, deadline, fence=self._hold.change_deadline
+            )
+            if not self._queue and record is None:
+                return  # all done while it runs: no power cycle
         if state in RUNNING_STATES:
-            if self._s.fence.shared:
-                await drop_settled(client, self.instance_id, self._queue, deadline=deadline)
             if not self._queue:
                 # Running again (we started it before the record was deleted, or someone
                 # did): the leftovers would need a power cycle nobody is waiting for.
@@ -350,12 +358,14 @@ class InstanceWorker:
             op.fail(errors.FailedPrecondition(f"{what}: the instance has failed"))
             return
         try:
+            if op.repair:  # its hot-plugged device never appeared: plug it anew
+                await self._change(OpKind.DETACH, op.disk_id, deadline)
             await self._change(op.kind, op.disk_id, deadline)
-        except oxide_errors.NotFound as exc:
+        except api_errors.OxideNotFound as exc:
             if op.kind is OpKind.DETACH:
                 return  # the disk is gone: as detached as it gets
             op.fail(translate(exc, what))
-        except (oxide_errors.OxideError, errors.CSIError) as exc:
+        except (api_errors.OxideError, errors.CSIError) as exc:
             log.warning(
                 "disk operation failed", op=op.kind.value, disk=op.disk_name, error=str(exc)
             )
@@ -376,7 +386,7 @@ class InstanceWorker:
                 continue
             try:
                 await self._change(op.kind, op.disk_id, deadline)
-            except oxide_errors.OxideError as exc:
+            except api_errors.OxideError as exc:
                 log.warning(
                     "leftover disk operation failed; dropped",
                     op=op.kind.value,
@@ -399,7 +409,7 @@ class InstanceWorker:
             if self._off_since is not None:
                 self._meter.stopped_seconds = time.monotonic() - self._off_since
                 self._off_since = None
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             # The record stays: periodic recovery keeps trying to start the instance.
             failure = errors.Unavailable(
                 f"disks changed on instance {self.instance_name!r}, but it could not be "
