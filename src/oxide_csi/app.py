@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import grpc
+import structlog
 
 from oxide_csi import __version__
 from oxide_csi.config import ControllerSettings, NodeSettings, OxideSettings, ServeConfig
@@ -21,6 +22,8 @@ from oxide_csi.csi_v1 import csi_pb2_grpc
 from oxide_csi.readiness import CachedReadiness
 from oxide_csi.server.grpc_server import Registration, ServerSpec
 from oxide_csi.servicers.identity import IdentityServicer
+
+log = structlog.get_logger(__name__)
 
 # The controller and node parts are imported where they are built, not here: a node plugin runs
 # on every node, and every module it does not load (httpx, the Oxide client, the controller,
@@ -70,14 +73,29 @@ def controller_parts(
         client,
         max_disks=settings.max_disks_per_instance,
         batch_window=settings.batch_window,
+        op_timeout=settings.cycle_timeout,
         record=record,
         on_cycle=metrics.on_cycle if metrics is not None else None,
+        own_instance_id=settings.controller_instance_id,
     )
+    _log_guard(settings.controller_instance_id)
     if metrics is not None:
         metrics.track_in_flight(coordinator.in_flight)
     volumes = VolumeManager(client)
     servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), coordinator)
     return servicer, coordinator
+
+
+def _log_guard(own_instance_id: str | None) -> None:
+    """Say at every start which instance the controller will never power off -- or, loudly,
+    that the operator turned that guard off."""
+    if own_instance_id is None:
+        log.warning(
+            "self power-off guard is OFF (--controller-instance-id=none): a publish to the "
+            "instance this controller runs on would stop it mid-cycle"
+        )
+    else:
+        log.info("self power-off guard on", controller_instance_id=own_instance_id)
 
 
 def node_servicer(settings: NodeSettings) -> NodeServicer:

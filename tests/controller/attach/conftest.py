@@ -100,6 +100,14 @@ class Rack:
     async def instance_id(self, instance: str) -> str:
         return (await self.client.get_instance(instance)).id
 
+    async def wait_run_state(self, instance: str, states: set[str]) -> None:
+        """Until ``instance`` is in one of ``states`` (reached by the code under test)."""
+        end = time.monotonic() + 10
+        while await self.run_state(instance) not in states:
+            if time.monotonic() > end:
+                raise AssertionError(f"{instance} never reached {sorted(states)}")
+            await asyncio.sleep(0.005)
+
     async def stop(self, instance: str) -> None:
         await self.client.stop_instance(instance)
         await self.client.wait_instance(instance, {"stopped"})

@@ -18,7 +18,11 @@ Decisions a caller may want to know:
   another instance) also answers ``Aborted``, as the CSI spec asks for "operation pending";
 * the slot check counts every disk listed on the instance (boot disk included) plus queued
   attaches minus queued detaches; a full instance is ``ResourceExhausted`` and is never
-  stopped. Nexus enforces the limit too, and its refusal maps to the same error.
+  stopped. Nexus enforces the limit too, and its refusal maps to the same error;
+* nothing Oxide would refuse after a stop costs one (``preflight.py``), an attach Oxide
+  refused anyway is answered from memory on retry (``refusals.py``), the controller's own
+  instance is never cycled, and a crash leftover never wins over a newer call
+  (``leftovers.py``).
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ import time
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.leftovers import leftover
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
+from oxide_csi.controller.attach.preflight import Preflight
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
+from oxide_csi.controller.attach.refusals import RefusalCache
 from oxide_csi.controller.attach.worker import CycleObserver, InstanceWorker, WorkerSettings
 from oxide_csi.oxide import Disk, Instance, OxideClient
 from oxide_csi.oxide import errors as oxide_errors
@@ -53,7 +60,8 @@ class AttachCoordinator:
     ``batch_window`` is how long a worker waits for more work after the first operation.
     ``op_timeout`` bounds one cycle (stop, apply, start); ``recovery_interval`` is how often
     leftover records are retried. ``start_policy`` is the backoff after 507 on start.
-    ``on_cycle`` hears about every cycle (the metrics hook).
+    ``on_cycle`` hears about every cycle (the metrics hook). ``own_instance_id`` is the
+    instance the controller runs on, never to be cycled (None: no such guard).
     """
 
     def __init__(
@@ -67,12 +75,15 @@ class AttachCoordinator:
         recovery_interval: float = 30.0,
         start_policy: StartPolicy | None = None,
         on_cycle: CycleObserver | None = None,
+        own_instance_id: str | None = None,
+        refusals: RefusalCache | None = None,
     ) -> None:
         if max_disks < 1:
             raise ValueError("max_disks must be at least 1")
         self._client = client
         self._store = record
-        self._max_disks = max_disks
+        self._preflight = Preflight(client, own_instance_id=own_instance_id, max_disks=max_disks)
+        self._refusals = refusals if refusals is not None else RefusalCache()
         self._recovery_interval = recovery_interval
         self._settings = WorkerSettings(
             client=client,
@@ -82,6 +93,7 @@ class AttachCoordinator:
             start_policy=start_policy or StartPolicy(),
             is_claimed=lambda disk_id: disk_id in self._by_disk,
             on_cycle=on_cycle,
+            refusals=self._refusals,
         )
         self._workers: dict[str, InstanceWorker] = {}
         self._by_disk: dict[str, PendingOp] = {}
@@ -172,7 +184,12 @@ class AttachCoordinator:
             await self._wait(joined, deadline, what)
             return joined.result()
         if disk.state == "attached" and disk.instance_id == inst.id:
-            return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
+            if await leftover(self._store, inst.id, disk.id) is not OpKind.DETACH:
+                return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
+            self._preflight.not_own(inst, what)
+            joined = self._submit(self._worker(inst.id, inst.name), OpKind.ATTACH, disk, inst, True)
+            await self._wait(joined, deadline, what)
+            return joined.result()
         if disk.state in _TRANSIENT_DISK:
             raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
         if disk.state == "attached":
@@ -183,7 +200,9 @@ class AttachCoordinator:
             raise errors.FailedPrecondition(f"{what}: the disk is {disk.state}")
         if inst.run_state not in _ACCEPTING:
             raise errors.FailedPrecondition(f"{what}: the instance is {inst.run_state}")
+        self._preflight.not_own(inst, what)
         try:
+            await self._preflight.same_project(inst, disk, what, deadline)
             listed = {
                 d.id async for d in self._client.list_instance_disks(inst.id, deadline=deadline)
             }
@@ -192,14 +211,9 @@ class AttachCoordinator:
         # The listing awaited: a concurrent retry may have queued this very operation.
         joined = self._join(disk, inst, OpKind.ATTACH)
         if joined is None:
+            self._refusals.check(disk, inst.id, listed)
             worker = self._worker(inst.id, inst.name)
-            attaches, detaches = worker.reserved()
-            used = len((listed | attaches) - detaches)
-            if used >= self._max_disks:
-                raise errors.ResourceExhausted(
-                    f"{what}: instance {inst.name!r} has no free disk slot "
-                    f"({used} of {self._max_disks} in use or reserved)"
-                )
+            self._preflight.free_slot(inst, listed, worker.reserved(), what)
             joined = self._submit(worker, OpKind.ATTACH, disk, inst)
         await self._wait(joined, deadline, what)
         return joined.result()
@@ -217,13 +231,16 @@ class AttachCoordinator:
             return
         joined = self._join(disk, inst, OpKind.DETACH)
         if joined is None:
-            if disk.instance_id != inst.id:
+            settle = disk.instance_id != inst.id
+            if settle and await leftover(self._store, inst.id, disk.id) is not OpKind.ATTACH:
                 return
-            if disk.state in _TRANSIENT_DISK:
+            if disk.state in _TRANSIENT_DISK and not settle:
                 raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
             if inst.boot_disk_id == disk.id:
                 raise errors.FailedPrecondition(f"{what}: it is the instance's boot disk")
-            joined = self._submit(self._worker(inst.id, inst.name), OpKind.DETACH, disk, inst)
+            self._preflight.not_own(inst, what)
+            worker = self._worker(inst.id, inst.name)
+            joined = self._submit(worker, OpKind.DETACH, disk, inst, settle)
         await self._wait(joined, deadline, what)
 
     # ---- helpers -------------------------------------------------------------------------
@@ -251,9 +268,14 @@ class AttachCoordinator:
         )
 
     def _submit(
-        self, worker: InstanceWorker, kind: OpKind, disk: Disk, inst: Instance
+        self,
+        worker: InstanceWorker,
+        kind: OpKind,
+        disk: Disk,
+        inst: Instance,
+        settle: bool = False,
     ) -> PendingOp:
-        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name)
+        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name, settle)
         self._by_disk[disk.id] = op
 
         def forget(_: asyncio.Future[None]) -> None:

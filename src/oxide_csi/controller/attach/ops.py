@@ -38,6 +38,9 @@ class PendingOp:
     disk_name: str
     instance_id: str
     instance_name: str
+    #: A call that overrides a crash leftover (see ``leftovers.py``): it succeeds without a
+    #: power cycle when the disk already is where it wants it.
+    settle: bool = False
     future: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
