@@ -32,7 +32,7 @@ def test_guard_reads_the_dmi_uuid_when_no_id_is_given(tmp_path: Path) -> None:
 
 
 def test_guard_fails_closed_without_dmi_or_id(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="controller instance unknown.*--controller-instance"):
+    with pytest.raises(ConfigError, match=r"controller instance unknown.*--controller-instance"):
         build_serve_config({"mode": "controller"}, BASE_ENV, sys_root=tmp_path)
 
 

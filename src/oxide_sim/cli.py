@@ -73,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--project", default="default", help="project to create (default: default)")
     p.add_argument(
+        "--extra-project",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another project, holding one running instance NAME-0 (repeatable)",
+    )
+    p.add_argument(
         "--instances",
         type=_count,
         default=2,
@@ -120,6 +127,7 @@ def config_from_args(args: argparse.Namespace, token: str) -> SimConfig:
     return SimConfig(
         token=token,
         project=args.project,
+        extra_projects=list(args.extra_project),
         instances=args.instances,
         state_dir=args.state_dir,
         listen=args.listen,
