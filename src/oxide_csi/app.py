@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import grpc
 import structlog
+from grpc_health.v1 import health
 
 from oxide_csi import __version__
 from oxide_csi.config import ControllerSettings, NodeSettings, OxideSettings, ServeConfig
 from oxide_csi.csi_v1 import csi_pb2_grpc
-from oxide_csi.readiness import CachedReadiness
 from oxide_csi.server.grpc_server import Registration, ServerSpec
 from oxide_csi.servicers.identity import IdentityServicer
 
@@ -150,7 +150,7 @@ async def build_plugin(config: ServeConfig) -> Plugin:
     resources = AsyncExitStack()
     registrations: list[Registration] = []
     services = ["csi.v1.Identity"]
-    readiness = CachedReadiness(None)
+    health_servicer = health.aio.HealthServicer()
     metrics: PluginMetrics | None = None
     if config.metrics is not None:
         from oxide_csi.metrics import MetricsServer, PluginMetrics
@@ -168,7 +168,14 @@ async def build_plugin(config: ServeConfig) -> Plugin:
                 on_request=metrics.on_request if metrics is not None else None,
             )
         )
-        readiness = CachedReadiness(client.get_project)
+        from oxide_csi.backend_health import BackendHealth
+
+        backend = BackendHealth(client.get_project, health_servicer=health_servicer)
+        if metrics is not None:
+            from oxide_csi.metrics.backend import track_backend
+
+            track_backend(metrics.registry, backend)
+        resources.push_async_callback(backend.start())
         assert config.controller is not None
         controller, coordinator = controller_parts(client, config.controller, metrics)
         resources.push_async_callback(_start_in_background(coordinator))
@@ -190,7 +197,7 @@ async def build_plugin(config: ServeConfig) -> Plugin:
 
         registrations.append(register_node)
         services.append("csi.v1.Node")
-    identity = IdentityServicer(controller=config.mode.runs_controller, readiness=readiness)
+    identity = IdentityServicer(controller=config.mode.runs_controller)
 
     def register_identity(server: grpc.aio.Server) -> None:
         csi_pb2_grpc.add_IdentityServicer_to_server(identity, server)
@@ -202,5 +209,6 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         service_names=services,
         shutdown_grace=config.shutdown_grace,
         on_call=metrics.on_call if metrics is not None else None,
+        health_servicer=health_servicer,
     )
     return Plugin(spec=spec, resources=resources)
