@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -27,13 +27,12 @@ def sim() -> Iterator[SimulatorServer]:
         yield server
 
 
-def _until(check, what: str, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+def _until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     end = time.monotonic() + timeout
-    while not (found := check()):
+    while not check():
         if time.monotonic() > end:
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.05)
-    return found
 
 
 def _metric(port: int, name: str) -> str:
@@ -111,7 +110,7 @@ def test_health_service_serves_when_oxide_is_usable(
             answer = health.Check(health_pb2.HealthCheckRequest(service="oxide"), timeout=5)
         except grpc.RpcError:  # NOT_FOUND until the first check has run
             return False
-        return answer.status == health_pb2.HealthCheckResponse.SERVING
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
 
     _until(serving, "the oxide health service to serve")
     plugin.terminate()

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.apply import DiskChanges
 from oxide_csi.controller.attach.leftovers import already_done, superseded
 from oxide_csi.controller.attach.ops import PendingOp, translate
 from oxide_csi.controller.attach.power import (
@@ -48,7 +49,7 @@ from oxide_csi.controller.attach.records import (
     OpRecord,
     Phase,
 )
-from oxide_csi.controller.attach.refusals import RefusalCache, is_refusal
+from oxide_csi.controller.attach.refusals import RefusalCache
 from oxide_csi.failpoints import (
     ATTACH_AFTER_APPLY_ONE,
     ATTACH_AFTER_RECORD,
@@ -111,6 +112,9 @@ class InstanceWorker:
         self.instance_id = instance_id
         self.instance_name = instance_name
         self._s = settings
+        self._applier = DiskChanges(
+            settings.client, instance_id, instance_name, settings.refusals, settings.is_claimed
+        )
         self._queue: list[PendingOp] = []  # the open batch (or the next one while applying)
         self._taken: list[PendingOp] = []  # the closed batch being applied
         self._kicks: list[asyncio.Future[None]] = []
@@ -314,9 +318,9 @@ class InstanceWorker:
         if owe_start:
             record = self._record(Phase.APPLYING, leftovers, batch)
             await store.save(record)
-        await self._apply_leftovers(leftovers, state == "failed", deadline)
+        await self._applier.leftovers(leftovers, state == "failed", deadline)
         for op in batch:
-            await self._apply(op, state == "failed", deadline)
+            await self._applier.apply(op, state == "failed", deadline)
             failpoint(ATTACH_AFTER_APPLY_ONE)
         if owe_start:
             await store.save(self._record(Phase.STARTING, leftovers, batch))
@@ -371,67 +375,6 @@ class InstanceWorker:
                 op.succeed()  # nothing left to detach from
             else:
                 op.fail(errors.NotFound(f"instance {self.instance_name!r} no longer exists"))
-
-    async def _change(self, kind: OpKind, disk_id: str, deadline: float) -> None:
-        """Attach or detach, and wait out ``attaching``/``detaching``: the instance must not
-        boot before the disk has settled, or the guest may come up without it."""
-        client = self._s.client
-        if kind is OpKind.ATTACH:
-            disk = await client.attach_disk(self.instance_id, disk_id, deadline=deadline)
-            if disk.state != "attached":
-                await client.wait_disk(disk_id, {"attached"}, deadline=deadline)
-        else:
-            disk = await client.detach_disk(self.instance_id, disk_id, deadline=deadline)
-            if disk.state != "detached":
-                await client.wait_disk(disk_id, {"detached"}, deadline=deadline)
-
-    async def _apply(self, op: PendingOp, failed_instance: bool, deadline: float) -> None:
-        what = f"{op.kind.value} disk {op.disk_name!r} on instance {self.instance_name!r}"
-        if failed_instance and op.kind is OpKind.ATTACH:
-            op.fail(errors.FailedPrecondition(f"{what}: the instance has failed"))
-            return
-        try:
-            await self._change(op.kind, op.disk_id, deadline)
-        except oxide_errors.NotFound as exc:
-            if op.kind is OpKind.DETACH:
-                return  # the disk is gone: as detached as it gets
-            op.fail(translate(exc, what))
-        except (oxide_errors.OxideError, errors.CSIError) as exc:
-            log.warning(
-                "disk operation failed", op=op.kind.value, disk=op.disk_name, error=str(exc)
-            )
-            failure = translate(exc, what)
-            if (
-                op.kind is OpKind.ATTACH
-                and is_refusal(exc)
-                and isinstance(failure, errors.CSIError)
-            ):
-                self._s.refusals.note(op.disk_id, self.instance_id, failure)
-            op.fail(failure)
-
-    async def _apply_leftovers(
-        self, leftovers: tuple[OpRecord, ...], failed_instance: bool, deadline: float
-    ) -> None:
-        """Finish what a crashed cycle was doing, except where a caller now wants otherwise.
-
-        We finish rather than roll back: the CO asked for these, will ask again, and then
-        finds them done without another power cycle.
-        """
-        for op in leftovers:
-            if self._s.is_claimed(op.disk_id):
-                continue
-            if failed_instance and op.kind is OpKind.ATTACH:
-                continue
-            try:
-                await self._change(op.kind, op.disk_id, deadline)
-            except oxide_errors.OxideError as exc:
-                log.warning(
-                    "leftover disk operation failed; dropped",
-                    op=op.kind.value,
-                    disk=op.disk_id,
-                    instance=self.instance_name,
-                    error=str(exc),
-                )
 
     async def _restart(self, batch: list[PendingOp], deadline: float) -> None:
         log.info("starting instance again", instance=self.instance_name)
