@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import pytest
 from oxide_csi.csi_v1 import csi_pb2
 from oxide_sim import SimConfig, SimulatorServer
 from tests.controller.conftest import mount_cap
+from tests.plugin_process import wait_until
 from tests.reliability.report import record
 from tests.reliability.test_controller_crash import TOKEN, Controller
 
@@ -57,14 +57,6 @@ def _disk_state(sim: SimulatorServer, disk_id: str) -> dict[str, Any]:
     body = httpx.get(f"{sim.url}/v1/disks/{disk_id}", headers=headers, timeout=10).json()
     state: dict[str, Any] = body["state"]
     return state
-
-
-def _until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _publish_in_background(stub: Any, request: Any) -> threading.Thread:
@@ -99,7 +91,7 @@ def test_sigkill_while_stopping_then_unpublish_ends_running_and_detached(
     first, stub = ctl.start()
     volume_id = _volume(stub, "pvc-killed")
     caller = _publish_in_background(stub, _publish(volume_id, node))
-    _until(lambda: _inst(slow_sim, "instance-0")["state"] == "stopping", "the stop")
+    wait_until(lambda: _inst(slow_sim, "instance-0")["state"] == "stopping", "the stop")
 
     first.proc.kill()  # SIGKILL while the instance is stopping
     assert first.wait() == -9
@@ -109,8 +101,8 @@ def test_sigkill_while_stopping_then_unpublish_ends_running_and_detached(
     stub.ControllerUnpublishVolume(unpublish, timeout=60)
 
     records = short_tmp / "state" / "attach"
-    _until(lambda: not any(records.glob("*.json")), "recovery to finish its record")
-    _until(lambda: _inst(slow_sim, "instance-0")["state"] == "running", "the instance to run")
+    wait_until(lambda: not any(records.glob("*.json")), "recovery to finish its record")
+    wait_until(lambda: _inst(slow_sim, "instance-0")["state"] == "running", "the instance to run")
     assert _disk_state(slow_sim, volume_id) == {"state": "detached"}
     assert _inst(slow_sim, "instance-0")["stops"] == 1  # the dead process's stop, no other
     record("SIGKILL while stopping, then unpublish: instance running, disk detached")
@@ -154,14 +146,14 @@ def test_sigterm_while_stopping_exits_only_once_the_instance_starts(
     proc, stub = ctl.start()
     volume_id = _volume(stub, "pvc-sigterm")
     caller = _publish_in_background(stub, _publish(volume_id, node))
-    _until(lambda: _inst(slow_sim, "instance-0")["state"] == "stopping", "the stop")
+    wait_until(lambda: _inst(slow_sim, "instance-0")["state"] == "stopping", "the stop")
 
     proc.terminate()
     assert proc.wait(timeout=60) == 0
     at_exit = _inst(slow_sim, "instance-0")["state"]
     assert at_exit in ("starting", "running"), f"exited with the instance {at_exit}"
     caller.join(30)
-    _until(lambda: _inst(slow_sim, "instance-0")["state"] == "running", "the instance to run")
+    wait_until(lambda: _inst(slow_sim, "instance-0")["state"] == "running", "the instance to run")
     assert _disk_state(slow_sim, volume_id) == {"state": "attached", "instance": node}
     assert "letting the cycle finish" in proc.output()
     record(f"SIGTERM while stopping: process exited with the instance {at_exit}")

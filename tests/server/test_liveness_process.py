@@ -5,8 +5,7 @@ the logs, the metrics and the gRPC health service ``oxide`` say what is wrong.""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -17,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_sim import SimConfig, SimulatorServer
 from tests.metrics.test_endpoint import free_port
+from tests.plugin_process import wait_until
 
 TOKEN = "oxide-token-livenesstest0123456789"
 
@@ -25,14 +25,6 @@ TOKEN = "oxide-token-livenesstest0123456789"
 def sim() -> Iterator[SimulatorServer]:
     with SimulatorServer(SimConfig(token=TOKEN, instances=1)) as server:
         yield server
-
-
-def _until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def _metric(port: int, name: str) -> str:
@@ -78,7 +70,7 @@ def test_probe_stays_ready_and_the_problem_is_reported(
     channel = plugin.wait_ready(endpoint)
 
     # Logs and metrics say what is wrong...
-    _until(lambda: _problem_logged(plugin.output(), reason), f"the {reason} log line")
+    wait_until(lambda: _problem_logged(plugin.output(), reason), f"the {reason} log line")
     assert f'reason="{reason}"}} 1.0' in _metric(port, "oxide_csi_oxide_api_problem")
     assert _metric(port, "oxide_csi_oxide_api_up").endswith(" 0.0")
     # ...readiness (the gRPC health service "oxide") too...
@@ -112,6 +104,6 @@ def test_health_service_serves_when_oxide_is_usable(
             return False
         return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
 
-    _until(serving, "the oxide health service to serve")
+    wait_until(serving, "the oxide health service to serve")
     plugin.terminate()
     assert plugin.wait() == 0
