@@ -34,7 +34,7 @@ import time
 import structlog
 
 from oxide_csi import errors
-from oxide_csi.controller.attach.leftovers import leftover
+from oxide_csi.controller.attach.leftovers import leftover, leftover_attach_target
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
 from oxide_csi.controller.attach.preflight import Preflight
@@ -242,6 +242,10 @@ class AttachCoordinator:
             worker = self._worker(inst.id, inst.name)
             joined = self._submit(worker, OpKind.DETACH, disk, inst, settle)
         await self._wait(joined, deadline, what)
+
+    async def pending_attach(self, disk_id: str) -> str | None:
+        """The instance a crash leftover would still attach ``disk_id`` to, or None."""
+        return await leftover_attach_target(self._store, disk_id)
 
     # ---- helpers -------------------------------------------------------------------------
 

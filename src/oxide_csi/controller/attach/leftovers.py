@@ -40,6 +40,16 @@ async def leftover(store: AttachRecordStore, instance_id: str, disk_id: str) -> 
     return found[-1] if found else None
 
 
+async def leftover_attach_target(store: AttachRecordStore, disk_id: str) -> str | None:
+    """The instance a leftover attach of ``disk_id`` would attach it to, if any record has one
+    (for an unpublish that names no node: "from wherever it is" includes where it would be)."""
+    for record in await store.load_all():
+        found = [op.kind for op in record.ops if op.disk_id == disk_id]
+        if found and found[-1] is OpKind.ATTACH:
+            return record.instance_id
+    return None
+
+
 async def already_done(client: OxideClient, op: PendingOp, deadline: float) -> bool:
     """Whether the disk already is where the settling ``op`` wants it (no cycle needed)."""
     try:

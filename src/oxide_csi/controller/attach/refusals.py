@@ -59,8 +59,12 @@ class RefusalCache:
         self._entries: dict[tuple[str, str], _Refusal] = {}
 
     def note(self, disk_id: str, instance_id: str, error: errors.CSIError) -> None:
-        """A refusal met while applying; :meth:`seal` adds what things looked like."""
-        self._entries[(disk_id, instance_id)] = _Refusal(error, self._clock())
+        """A refusal met while applying; :meth:`seal` adds what things looked like.
+
+        Expired entries go here too, so refusals nobody retries do not pile up."""
+        now = self._clock()
+        self._entries = {k: r for k, r in self._entries.items() if now - r.at < self._ttl}
+        self._entries[(disk_id, instance_id)] = _Refusal(error, now)
 
     async def seal(self, client: OxideClient, instance_id: str, deadline: float) -> None:
         """Record the disk and instance as the cycle left them, for every refusal it met.
