@@ -8,6 +8,7 @@ assert on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -111,6 +112,15 @@ class Rack:
     async def stop(self, instance: str) -> None:
         await self.client.stop_instance(instance)
         await self.client.wait_instance(instance, {"stopped"})
+
+
+@contextlib.asynccontextmanager
+async def rack_of(**config: Any) -> AsyncIterator[Rack]:
+    """A rack of its own for tests that need other simulator settings than ``sim``'s."""
+    cfg = SimConfig(**{"token": TOKEN, "stop_seconds": 0.05, "start_seconds": 0.05, **config})
+    with SimulatorServer(cfg) as server:
+        async with OxideClient(client_config(server.url)) as c:
+            yield Rack(server, c)
 
 
 @pytest.fixture

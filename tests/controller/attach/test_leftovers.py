@@ -23,9 +23,8 @@ from oxide_csi.controller.attach import (
     Phase,
     StartPolicy,
 )
-from oxide_csi.oxide import Disk, OxideClient
-from oxide_sim import SimConfig, SimulatorServer
-from tests.controller.attach.conftest import TOKEN, Rack, client_config, soon, until
+from oxide_csi.oxide import Disk
+from tests.controller.attach.conftest import Rack, rack_of, soon, until
 
 INSTANCE = "instance-0"
 OTHER = "instance-1"
@@ -58,16 +57,12 @@ class Crashed:
 
 @pytest.fixture
 async def crashed(tmp_path: Path) -> AsyncIterator[Crashed]:
-    cfg = SimConfig(
-        token=TOKEN, instances=2, stop_seconds=0.5, start_seconds=0.05, state_dir=tmp_path
-    )
-    with SimulatorServer(cfg) as sim:
-        async with OxideClient(client_config(sim.url)) as client:
-            made = Crashed(Rack(sim, client))
-            try:
-                yield made
-            finally:
-                await made.coord.close()
+    async with rack_of(instances=2, stop_seconds=0.5, state_dir=tmp_path) as rack:
+        made = Crashed(rack)
+        try:
+            yield made
+        finally:
+            await made.coord.close()
 
 
 async def test_unpublish_before_recovery_cancels_a_leftover_attach(crashed: Crashed) -> None:

@@ -17,14 +17,12 @@ import pytest
 from oxide_csi import errors
 from oxide_csi.controller.attach import AttachCoordinator, MemoryAttachRecordStore
 from oxide_csi.controller.attach.refusals import RefusalCache
-from oxide_csi.oxide import OxideClient
-from oxide_sim import SimConfig, SimulatorServer
 from tests.controller.attach.conftest import (
     GIB,
     TOKEN,
     CoordinatorFactory,
     Rack,
-    client_config,
+    rack_of,
     soon,
 )
 
@@ -60,11 +58,11 @@ class TwoProjects:
     """A rack with projects ``default`` and ``team-a`` that allows 2 disks per instance (the
     coordinator is told 8), a coordinator in ``default`` and a clock for its refusal memory."""
 
-    def __init__(self, sim: SimulatorServer, client: OxideClient) -> None:
+    def __init__(self, rack: Rack) -> None:
         self.now = 0.0
-        self.rack = Rack(sim, client)
+        self.rack = rack
         self.coord = AttachCoordinator(
-            client,
+            rack.client,
             record=MemoryAttachRecordStore(),
             batch_window=0.05,
             op_timeout=30,
@@ -83,23 +81,15 @@ class TwoProjects:
 
 @pytest.fixture
 async def two(tmp_path: Path) -> AsyncIterator[TwoProjects]:
-    cfg = SimConfig(
-        token=TOKEN,
-        instances=1,
-        extra_projects=["team-a"],
-        stop_seconds=0.05,
-        start_seconds=0.05,
-        max_disks_per_instance=2,
-        state_dir=tmp_path / "sim",
-    )
-    with SimulatorServer(cfg) as sim:
-        async with OxideClient(client_config(sim.url)) as client:
-            made = TwoProjects(sim, client)
-            await made.coord.start()
-            try:
-                yield made
-            finally:
-                await made.coord.close()
+    async with rack_of(
+        instances=1, extra_projects=["team-a"], max_disks_per_instance=2, state_dir=tmp_path
+    ) as rack:
+        made = TwoProjects(rack)
+        await made.coord.start()
+        try:
+            yield made
+        finally:
+            await made.coord.close()
 
 
 async def test_instance_of_another_project_is_refused_without_a_stop(two: TwoProjects) -> None:
