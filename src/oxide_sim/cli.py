@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from oxide_sim.config import SimConfig
+from oxide_sim.names import check_name
 from oxide_sim.server import SimulatorServer
 
 TOKEN_ENV = "OXIDE_SIM_TOKEN"  # noqa: S105 -- the variable's name, not a secret
@@ -42,6 +43,16 @@ def _non_negative(value: str) -> float:
     if number < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative number, got {value!r}")
     return number
+
+
+def _project_name(value: str) -> str:
+    """An extra project's name: an Oxide name short enough for its instance ``NAME-0``."""
+    try:
+        check_name(value)
+        check_name(f"{value}-0")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc}") from None
+    return value
 
 
 def _count(value: str) -> int:
@@ -76,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         "--extra-project",
         action="append",
         default=[],
+        type=_project_name,
         metavar="NAME",
         help="another project, holding one running instance NAME-0 (repeatable)",
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from oxide_sim import SimulatorServer
 from tests.sim.conftest import SimFactory
 from tests.sim.helpers import (
@@ -83,3 +85,11 @@ def test_extra_project_flag_is_repeatable() -> None:
 
     args = _parser().parse_args(["--extra-project", "team-a", "--extra-project", "team-b"])
     assert config_from_args(args, "token").extra_projects == ["team-a", "team-b"]
+
+
+def test_extra_project_names_are_checked() -> None:
+    from oxide_sim.cli import _parser
+
+    for bad in ("Team", "x" * 62, "team-"):
+        with pytest.raises(SystemExit):
+            _parser().parse_args(["--extra-project", bad])
