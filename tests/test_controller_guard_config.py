@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from oxide_csi.config import ConfigError, build_serve_config
+from oxide_csi.config import build_serve_config
+from oxide_csi.config_common import ConfigError
 
 UUID = "7d1e8a0c-5b2f-4c61-9a83-0f4e6b2d9c17"
 BASE_ENV = {"OXIDE_HOST": "https://rack.example", "OXIDE_TOKEN": "tok-1234", "OXIDE_PROJECT": "p"}

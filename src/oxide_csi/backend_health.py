@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from grpc_health.v1 import health, health_pb2
 
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import api_errors
 
 log = structlog.get_logger("oxide_csi.backend_health")
 
@@ -46,15 +46,17 @@ REASONS = tuple(HINTS)
 
 def classify(exc: BaseException) -> str:
     """The reason (one of :data:`REASONS`) for a failed check."""
-    if isinstance(exc, oxide_errors.Unauthorized):
+    if isinstance(exc, api_errors.OxideUnauthorized):
         return "unauthorized"
-    if isinstance(exc, oxide_errors.Forbidden):
+    if isinstance(exc, api_errors.OxideForbidden):
         return "forbidden"
-    if isinstance(exc, oxide_errors.NotFound):
+    if isinstance(exc, api_errors.OxideNotFound):
         return "project_not_found"
-    if isinstance(exc, oxide_errors.Timeout | oxide_errors.Unavailable | TimeoutError | OSError):
+    if isinstance(
+        exc, api_errors.OxideTimeout | api_errors.OxideUnavailable | TimeoutError | OSError
+    ):
         return "unreachable"
-    if isinstance(exc, oxide_errors.ServerError | oxide_errors.RateLimited):
+    if isinstance(exc, api_errors.OxideServerError | api_errors.OxideRateLimited):
         return "server_error"
     return "error"
 

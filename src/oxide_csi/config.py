@@ -14,13 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from oxide_csi.config_common import API_VERSION_PATTERN, DEFAULT_API_VERSION, ConfigError
 from oxide_csi.credentials import CredentialsError, OxideCredentials, resolve_credentials
 from oxide_csi.endpoint import Endpoint, EndpointError, parse_endpoint
 
-#: The API version sent in the ``api-version`` header. 2026021301.0.0 is the first version with
-#: ``disk_backend`` and is served by every Oxide release since v18, so it is the safe default;
-#: racks newer than that accept it too.
-DEFAULT_API_VERSION = "2026021301.0.0"
 #: Disk slots per instance, boot disk included. Oxide v18+ allows 12; 8 is the conservative
 #: default of the design card and what older racks enforce.
 DEFAULT_MAX_DISKS = 8
@@ -37,11 +34,6 @@ DEFAULT_KUBELET_DIR = Path("/var/lib/kubelet")
 DEFAULT_ENDPOINT = "unix:///csi/csi.sock"
 
 _NAME_RE = re.compile(r"^[a-z](|[a-z0-9-]*[a-z0-9])$")
-_API_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed. The message is one line and never holds a secret."""
 
 
 class Mode(StrEnum):
@@ -83,6 +75,11 @@ class ControllerSettings:
     state_dir: Path = Path("/var/lib/oxide-csi")
     #: How long the attach coordinator waits for more work before stopping an instance.
     batch_window: float = 2.0
+    #: Try attach/detach on the running instance first (a hot-plug rack); off by default.
+    hot_attach: bool = False
+    #: How long a hot-attached disk's device may take to appear in the guest before a
+    #: re-publish repairs it with a power cycle (see ``controller/attach/hot.py``).
+    hot_attach_timeout: float = 60.0
     #: The instance this controller runs on (lower-case UUID), which it must never power off;
     #: None only when the operator turned the guard off (``--controller-instance-id=none``).
     #: Configuration resolution fails closed, this default is for in-process callers.
@@ -159,6 +156,18 @@ def _float_setting(raw: str | None, what: str, default: float, high: float) -> f
     return value
 
 
+def _bool_setting(flag: object, env: Mapping[str, str], name: str) -> bool:
+    """A switch: the flag given (True), else the environment's true/false, else off."""
+    if flag is True:
+        return True
+    raw = (flag if isinstance(flag, str) and flag else env.get(name, "")).strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def parse_metrics_address(raw: str | None) -> MetricsAddress | None:
     """``HOST:PORT`` or ``[V6]:PORT``; empty or absent turns the endpoint off."""
     if not raw:
@@ -226,7 +235,7 @@ def oxide_settings(
     if not (is_valid_name(project) or _is_uuid(project)):
         raise ConfigError(f"OXIDE_PROJECT must be an Oxide name or UUID, got {project!r}")
     version = api_version or env.get("OXIDE_API_VERSION") or DEFAULT_API_VERSION
-    if not _API_VERSION_RE.match(version):
+    if not API_VERSION_PATTERN.match(version):
         raise ConfigError(f"OXIDE_API_VERSION must look like 2026021301.0.0, got {version!r}")
     return OxideSettings(credentials=creds, project=project, api_version=version)
 
@@ -274,6 +283,13 @@ def build_serve_config(
             state_dir=Path(state_dir) if state_dir else ControllerSettings.state_dir,
             batch_window=_float_setting(
                 window_raw, "attach batch window (seconds)", ControllerSettings.batch_window, 60
+            ),
+            hot_attach=_bool_setting(args.get("hot_attach"), env, "OXIDE_CSI_HOT_ATTACH"),
+            hot_attach_timeout=_float_setting(
+                _pick(args.get("hot_attach_timeout"), env, "OXIDE_CSI_HOT_ATTACH_TIMEOUT"),
+                "hot attach timeout (seconds)",
+                ControllerSettings.hot_attach_timeout,
+                3600,
             ),
             controller_instance_id=controller_instance_id(own, sys_root),
             cycle_timeout=float(

@@ -18,9 +18,9 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from oxide_sim.config import SimConfig
 from oxide_sim.names import check_name
 from oxide_sim.server import SimulatorServer
+from oxide_sim.sim_config import SimConfig
 
 TOKEN_ENV = "OXIDE_SIM_TOKEN"  # noqa: S105 -- the variable's name, not a secret
 DEFAULT_LISTEN = "127.0.0.1:12220"
@@ -119,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
         help="disks per instance, boot disk included (default 8)",
     )
     p.add_argument(
+        "--hotplug",
+        action="store_true",
+        help="emulate a hot-plug rack: attach/detach accepted while the instance runs",
+    )
+    p.add_argument(
         "--disk-data-dir", type=Path, help="back each disk with a sparse file in this directory"
     )
     p.add_argument(
@@ -147,6 +152,7 @@ def config_from_args(args: argparse.Namespace, token: str) -> SimConfig:
         start_seconds=args.start_seconds,
         attach_seconds=args.attach_seconds,
         max_disks_per_instance=args.max_disks,
+        hotplug=args.hotplug,
         max_api_version=args.max_api_version,
         traffic_log=args.traffic_log,
         disk_data_dir=args.disk_data_dir,

@@ -6,41 +6,42 @@ faulted disk, an instance that cannot find capacity, a flaky network (``/sim/fau
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from oxide_sim import ops_disks, ops_instances
-from oxide_sim.errors import ApiError
-from oxide_sim.faults import parse_fault_config
+from oxide_sim.error_responses import ApiError
+from oxide_sim.faults import FaultInjector, parse_fault_config
 from oxide_sim.names import parse_name_or_id, parse_uuid
 from oxide_sim.routing import Request, Response, Route
-
-if TYPE_CHECKING:
-    from oxide_sim.app import App
+from oxide_sim.stats import RequestStats
 
 
 def _bad(message: str) -> ApiError:
     return ApiError(400, "InvalidRequest", message)
 
 
-def sim_routes(app: App) -> list[Route]:
-    def stats(req: Request) -> Response:
+def sim_routes(faults: FaultInjector, stats: RequestStats) -> list[Route]:
+    """The hooks, bound to the server's fault injector and request counters (not to the app,
+    which builds its routers from these: the app depends on the hooks, never the reverse)."""
+
+    def stats_get(req: Request) -> Response:
         body: dict[str, Any] = {
-            "requests": app.stats.snapshot(),
+            "requests": stats.snapshot(),
             "instances": ops_instances.instance_stats(req.core),
-            "faults_injected": app.faults.injected,
-            "latency_injected": app.faults.latency_injected,
+            "faults_injected": faults.injected,
+            "latency_injected": faults.latency_injected,
         }
         return Response(200, body)
 
     def faults_get(req: Request) -> Response:
-        return Response(200, app.faults.cfg.to_json())
+        return Response(200, faults.cfg.to_json())
 
     def faults_put(req: Request) -> Response:
         try:
-            cfg = parse_fault_config(req.body, app.faults.cfg)
+            cfg = parse_fault_config(req.body, faults.cfg)
         except (ValueError, TypeError) as exc:
             raise _bad(str(exc)) from None
-        app.faults.configure(cfg)
+        faults.configure(cfg)
         return Response(200, cfg.to_json())
 
     def disk_fault(req: Request) -> Response:
@@ -51,18 +52,15 @@ def sim_routes(app: App) -> list[Route]:
         return Response(200, ops_disks.fault_disk(req.core, disk_id))
 
     def start_failures(req: Request) -> Response:
-        body = req.body if isinstance(req.body, dict) else {}
-        count = body.get("count")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise _bad('body must be {"count": N} with N >= 0')
-        try:
-            sel = parse_name_or_id(req.params["instance"])
-        except ValueError as exc:
-            raise _bad(str(exc)) from None
-        return Response(200, ops_instances.set_start_failures(req.core, sel, count))
+        sel, count = _instance_count(req)
+        return Response(200, ops_instances.set_test_counter(req.core, sel, "start_failures", count))
+
+    def hotplug_silent(req: Request) -> Response:
+        sel, count = _instance_count(req)
+        return Response(200, ops_instances.set_test_counter(req.core, sel, "hotplug_silent", count))
 
     return [
-        Route("/sim/stats", {"GET": stats}, authenticated=False),
+        Route("/sim/stats", {"GET": stats_get}, authenticated=False),
         Route(
             "/sim/faults",
             {"GET": faults_get, "PUT": faults_put},
@@ -80,4 +78,23 @@ def sim_routes(app: App) -> list[Route]:
             frozenset({"POST"}),
             authenticated=False,
         ),
+        Route(
+            "/sim/instances/{instance}/hotplug-silent",
+            {"POST": hotplug_silent},
+            frozenset({"POST"}),
+            authenticated=False,
+        ),
     ]
+
+
+def _instance_count(req: Request) -> tuple[tuple[str, str], int]:
+    """The ``{instance}`` path parameter and a ``{"count": N}`` body (N >= 0)."""
+    body = req.body if isinstance(req.body, dict) else {}
+    count = body.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise _bad('body must be {"count": N} with N >= 0')
+    try:
+        sel = parse_name_or_id(req.params["instance"])
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    return sel, count

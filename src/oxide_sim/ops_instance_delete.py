@@ -12,7 +12,7 @@ volume attached to it, is a case the controller must survive (the disk must come
 from __future__ import annotations
 
 from oxide_sim.core import Core, NameOrId
-from oxide_sim.errors import invalid_request
+from oxide_sim.error_responses import invalid_request
 
 _DELETABLE = frozenset({"stopped", "failed"})
 

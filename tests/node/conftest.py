@@ -15,8 +15,8 @@ import grpc
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
+from oxide_csi.node.device_identity import LoopBackingFileSource
 from oxide_csi.node.devices import DeviceFinder
-from oxide_csi.node.identity import LoopBackingFileSource
 from oxide_csi.node.paths import PathGuard
 from oxide_csi.servicers.node import NodeServicer
 from tests.node.plane import Plane
@@ -142,11 +142,15 @@ def node_factory(plane: Plane, short_tmp: Path) -> NodeFactory:
 
     @asynccontextmanager
     async def start(
-        *, max_disks: int = 8, wait: float = 2.0, device_dir: Path | None = None
+        *,
+        max_disks: int = 8,
+        wait: float = 2.0,
+        device_dir: Path | None = None,
+        finder: DeviceFinder | None = None,
     ) -> AsyncIterator[Node]:
         nonlocal count
         count += 1
-        finder = DeviceFinder(
+        finder = finder or DeviceFinder(
             sources=(LoopBackingFileSource(device_dir or plane.device_dir),),
             timeout=wait,
             initial_delay=0.02,

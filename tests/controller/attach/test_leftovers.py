@@ -17,7 +17,6 @@ import pytest
 from oxide_csi.controller.attach import (
     AttachCoordinator,
     AttachRecord,
-    MemoryAttachRecordStore,
     OpKind,
     OpRecord,
     Phase,
@@ -25,6 +24,7 @@ from oxide_csi.controller.attach import (
 )
 from oxide_csi.oxide import Disk
 from tests.controller.attach.conftest import Rack, rack_of, soon, until
+from tests.controller.attach.memory_store import MemoryAttachRecordStore
 
 INSTANCE = "instance-0"
 OTHER = "instance-1"

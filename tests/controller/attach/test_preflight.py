@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from oxide_csi import errors
-from oxide_csi.controller.attach import AttachCoordinator, MemoryAttachRecordStore
+from oxide_csi.controller.attach import AttachCoordinator
 from oxide_csi.controller.attach.refusals import RefusalCache
 from tests.controller.attach.conftest import (
     GIB,
@@ -25,6 +25,7 @@ from tests.controller.attach.conftest import (
     rack_of,
     soon,
 )
+from tests.controller.attach.memory_store import MemoryAttachRecordStore
 
 INSTANCE = "instance-0"
 

@@ -15,8 +15,7 @@ from oxide_csi import errors
 from oxide_csi.controller.attach.ops import PendingOp, translate
 from oxide_csi.controller.attach.records import OpKind, OpRecord
 from oxide_csi.controller.attach.refusals import RefusalCache, is_refusal
-from oxide_csi.oxide import OxideClient
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
 
@@ -57,12 +56,14 @@ class DiskChanges:
             op.fail(errors.FailedPrecondition(f"{what}: the instance has failed"))
             return
         try:
+            if op.repair:  # its hot-plugged device never appeared: plug it anew
+                await self.change(OpKind.DETACH, op.disk_id, deadline)
             await self.change(op.kind, op.disk_id, deadline)
-        except oxide_errors.NotFound as exc:
+        except api_errors.OxideNotFound as exc:
             if op.kind is OpKind.DETACH:
                 return  # the disk is gone: as detached as it gets
             op.fail(translate(exc, what))
-        except (oxide_errors.OxideError, errors.CSIError) as exc:
+        except (api_errors.OxideError, errors.CSIError) as exc:
             log.warning(
                 "disk operation failed", op=op.kind.value, disk=op.disk_name, error=str(exc)
             )
@@ -90,7 +91,7 @@ class DiskChanges:
                 continue
             try:
                 await self.change(op.kind, op.disk_id, deadline)
-            except oxide_errors.OxideError as exc:
+            except api_errors.OxideError as exc:
                 log.warning(
                     "leftover disk operation failed; dropped",
                     op=op.kind.value,

@@ -34,6 +34,7 @@ import time
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.leftovers import leftover, leftover_attach_target
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
@@ -41,8 +42,7 @@ from oxide_csi.controller.attach.preflight import Preflight
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
 from oxide_csi.controller.attach.refusals import RefusalCache
 from oxide_csi.controller.attach.worker import CycleObserver, InstanceWorker, WorkerSettings
-from oxide_csi.oxide import Disk, Instance, OxideClient
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import Disk, Instance, OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
 
@@ -60,8 +60,10 @@ class AttachCoordinator:
     ``batch_window`` is how long a worker waits for more work after the first operation.
     ``op_timeout`` bounds one cycle (stop, apply, start); ``recovery_interval`` is how often
     leftover records are retried. ``start_policy`` is the backoff after 507 on start.
-    ``on_cycle`` hears about every cycle (the metrics hook). ``own_instance_id`` is the
-    instance the controller runs on, never to be cycled (None: no such guard).
+    ``on_cycle`` hears about every cycle (the metrics hook). ``hot`` (``--hot-attach``)
+    offers operations to running instances before any cycle (see ``hot.py``).
+    ``own_instance_id`` is the instance the controller runs on, never to be cycled (None: no
+    such guard).
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class AttachCoordinator:
         recovery_interval: float = 30.0,
         start_policy: StartPolicy | None = None,
         on_cycle: CycleObserver | None = None,
+        hot: HotAttach | None = None,
         own_instance_id: str | None = None,
         refusals: RefusalCache | None = None,
     ) -> None:
@@ -93,8 +96,10 @@ class AttachCoordinator:
             start_policy=start_policy or StartPolicy(),
             is_claimed=lambda disk_id: disk_id in self._by_disk,
             on_cycle=on_cycle,
+            hot=hot,
             refusals=self._refusals,
         )
+        self._hot = hot
         self._workers: dict[str, InstanceWorker] = {}
         self._by_disk: dict[str, PendingOp] = {}
         self._recovery_task: asyncio.Task[None] | None = None
@@ -184,10 +189,13 @@ class AttachCoordinator:
             await self._wait(joined, deadline, what)
             return joined.result()
         if disk.state == "attached" and disk.instance_id == inst.id:
-            if await leftover(self._store, inst.id, disk.id) is not OpKind.DETACH:
+            repair = self._hot is not None and self._hot.needs_repair(inst, disk.id)
+            settle = not repair and await leftover(self._store, inst.id, disk.id) is OpKind.DETACH
+            if not (repair or settle):
                 return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
             self._preflight.not_own(inst, what)
-            joined = self._submit(self._worker(inst.id, inst.name), OpKind.ATTACH, disk, inst, True)
+            worker = self._worker(inst.id, inst.name)
+            joined = self._submit(worker, OpKind.ATTACH, disk, inst, settle=settle, repair=repair)
             await self._wait(joined, deadline, what)
             return joined.result()
         if disk.state in _TRANSIENT_DISK:
@@ -206,7 +214,7 @@ class AttachCoordinator:
             listed = {
                 d.id async for d in self._client.list_instance_disks(inst.id, deadline=deadline)
             }
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             raise translate(exc, what) from exc
         # The listing awaited: a concurrent retry may have queued this very operation.
         joined = self._join(disk, inst, OpKind.ATTACH)
@@ -239,8 +247,10 @@ class AttachCoordinator:
             if inst.boot_disk_id == disk.id:
                 raise errors.FailedPrecondition(f"{what}: it is the instance's boot disk")
             self._preflight.not_own(inst, what)
+            if self._hot is not None:
+                self._hot.forget(inst.id, disk.id)
             worker = self._worker(inst.id, inst.name)
-            joined = self._submit(worker, OpKind.DETACH, disk, inst, settle)
+            joined = self._submit(worker, OpKind.DETACH, disk, inst, settle=settle)
         await self._wait(joined, deadline, what)
 
     async def pending_attach(self, disk_id: str) -> str | None:
@@ -277,9 +287,11 @@ class AttachCoordinator:
         kind: OpKind,
         disk: Disk,
         inst: Instance,
+        *,
         settle: bool = False,
+        repair: bool = False,
     ) -> PendingOp:
-        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name, settle)
+        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name, settle=settle, repair=repair)
         self._by_disk[disk.id] = op
 
         def forget(_: asyncio.Future[None]) -> None:
@@ -305,15 +317,15 @@ class AttachCoordinator:
     async def _instance(self, instance: str, deadline: float, what: str) -> Instance:
         try:
             return await self._client.get_instance(instance, deadline=deadline)
-        except oxide_errors.NotFound:
+        except api_errors.OxideNotFound:
             raise errors.NotFound(f"{what}: instance {instance!r} does not exist") from None
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             raise translate(exc, what) from exc
 
     async def _disk(self, disk_id: str, deadline: float, what: str) -> Disk:
         try:
             return await self._client.get_disk(disk_id, deadline=deadline)
-        except oxide_errors.NotFound:
+        except api_errors.OxideNotFound:
             raise errors.NotFound(f"{what}: disk {disk_id!r} does not exist") from None
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             raise translate(exc, what) from exc

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 from oxide_csi.controller.attach.ops import PendingOp
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind, OpRecord
-from oxide_csi.oxide import OxideClient
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import OxideClient, api_errors
 
 
 async def leftover(store: AttachRecordStore, instance_id: str, disk_id: str) -> OpKind | None:
@@ -54,7 +53,7 @@ async def already_done(client: OxideClient, op: PendingOp, deadline: float) -> b
     """Whether the disk already is where the settling ``op`` wants it (no cycle needed)."""
     try:
         disk = await client.get_disk(op.disk_id, deadline=deadline)
-    except oxide_errors.NotFound:
+    except api_errors.OxideNotFound:
         return op.kind is OpKind.DETACH
     on_it = disk.state == "attached" and disk.instance_id == op.instance_id
     if op.kind is OpKind.ATTACH:

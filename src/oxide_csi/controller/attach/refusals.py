@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from oxide_csi import errors
-from oxide_csi.oxide import Disk, OxideClient
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import Disk, OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +37,7 @@ def fingerprint(disk: Disk, on_instance: Iterable[str]) -> Fingerprint:
 
 def is_refusal(exc: BaseException) -> bool:
     """Whether an attach failed because Oxide refused it (400), not by bad luck."""
-    return isinstance(exc, oxide_errors.InvalidRequest)
+    return isinstance(exc, api_errors.OxideInvalidRequest)
 
 
 @dataclass
@@ -84,7 +83,7 @@ class RefusalCache:
             for key in pending:
                 disk = await client.get_disk(key[0], deadline=deadline)
                 self._entries[key].seen = fingerprint(disk, listed)
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             log.warning("cannot record the state of refused attaches", error=str(exc))
             for key in pending:
                 ref = self._entries.get(key)

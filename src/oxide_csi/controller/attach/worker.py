@@ -32,6 +32,7 @@ import structlog
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.apply import DiskChanges
+from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.leftovers import already_done, superseded
 from oxide_csi.controller.attach.ops import PendingOp, translate
 from oxide_csi.controller.attach.power import (
@@ -57,8 +58,7 @@ from oxide_csi.failpoints import (
     ATTACH_BEFORE_START,
     failpoint,
 )
-from oxide_csi.oxide import OxideClient
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +101,8 @@ class WorkerSettings:
     #: not replayed over a caller's newer wish for the same disk.
     is_claimed: Callable[[str], bool]
     on_cycle: CycleObserver | None = None
+    #: Set with ``--hot-attach``: operations are offered to the running instance first.
+    hot: HotAttach | None = None
     #: Attaches Oxide refused after a stop, answered from memory on retry.
     refusals: RefusalCache = field(default_factory=RefusalCache)
 
@@ -280,11 +282,15 @@ class InstanceWorker:
         self._owes_start = False
         try:
             inst = await client.get_instance(self.instance_id, deadline=deadline)
-        except oxide_errors.NotFound:
+        except api_errors.OxideNotFound:
             self._instance_gone()
             await store.delete(self.instance_id)
             return
         state = inst.run_state
+        if state == "running" and self._s.hot is not None:
+            self._queue = await self._s.hot.apply_running(inst, self._queue, deadline)
+            if not self._queue and record is None:
+                return  # all done while it runs: no power cycle
         if state in RUNNING_STATES:
             leftovers = await self._drop_settled(leftovers, deadline)
             if not self._queue:
@@ -387,7 +393,7 @@ class InstanceWorker:
             if self._off_since is not None:
                 self._meter.stopped_seconds = time.monotonic() - self._off_since
                 self._off_since = None
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             # The record stays: periodic recovery keeps trying to start the instance.
             failure = errors.Unavailable(
                 f"disks changed on instance {self.instance_name!r}, but it could not be "
