@@ -3,8 +3,7 @@ Kubernetes API server (``kube_sim``) between them, and the checks the tests shar
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +71,6 @@ def add_node(kube: KubeSim, sim: SimulatorServer, name: str = "instance-0", **la
         labels=labels or ATTACHABLE,
     )
     return instance_id
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def state_left(kube: KubeSim) -> list[dict[str, Any]]:

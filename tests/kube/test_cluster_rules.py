@@ -21,8 +21,8 @@ from tests.kube.harness import (
     create_volume,
     publish_request,
     sim_instance,
-    wait_for,
 )
+from tests.plugin_process import wait_until
 
 APPS = "apps"
 
@@ -86,7 +86,7 @@ def test_refusals_and_cycles_are_events(
             and ("Warning", "AttachRefused") in reasons(kube, "PersistentVolumeClaim", "data-2")
         )
 
-    wait_for(told, "the events")
+    wait_until(told, "the events")
     node_events = events_about(kube, "Node", "node-instance-0")
     stopping = next(e for e in node_events if e["reason"] == "StoppingInstance")
     assert "attach PVC apps/data-0" in stopping["message"]

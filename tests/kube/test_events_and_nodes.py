@@ -12,8 +12,9 @@ from kube_sim import KubeSim
 from oxide_csi import errors
 from oxide_csi.kube.events import NORMAL, WARNING, EventRecorder, Target
 from oxide_csi.kube.nodes import NodeGate, NotANode
-from tests.kube.harness import ATTACHABLE, NAMESPACE, wait_for
+from tests.kube.harness import ATTACHABLE, NAMESPACE
 from tests.kube.inproc import client_for, controller_settings
+from tests.plugin_process import wait_until
 
 
 async def test_events_wait_for_nobody(kube: KubeSim, tmp_path: Path) -> None:
@@ -34,7 +35,7 @@ async def test_events_wait_for_nobody(kube: KubeSim, tmp_path: Path) -> None:
         recorder.emit(lookup, WARNING, "Refused", "looked up in the background")
         await recorder.close(grace=10)
     await asyncio.to_thread(
-        wait_for, lambda: any(e["reason"] == "Refused" for e in kube.events()), "the event"
+        wait_until, lambda: any(e["reason"] == "Refused" for e in kube.events()), "the event"
     )
     refused = next(e for e in kube.events() if e["reason"] == "Refused")
     assert refused["involvedObject"]["kind"] == "PersistentVolumeClaim"

@@ -27,8 +27,8 @@ from tests.kube.harness import (
     sim_disk,
     sim_instance,
     state_left,
-    wait_for,
 )
+from tests.plugin_process import wait_until
 
 
 def _kill_after_stop(ctl: Controller, volume_ids: list[str], instance_id: str) -> None:
@@ -65,7 +65,7 @@ def test_replacement_on_another_node_starts_the_instance(
     new = Controller(sim, kube, plugin_factory, plugin_env, short_tmp, "new")
     assert not new.state_dir.exists()  # another node: nothing on disk
     revived, stub = new.start()
-    wait_for(lambda: sim_instance(sim)["state"] == "running", "the replacement to start it")
+    wait_until(lambda: sim_instance(sim)["state"] == "running", "the replacement to start it")
     for volume_id in volume_ids * 2:  # the CO's retries
         stub.ControllerPublishVolume(publish_request(volume_id, instance_id), timeout=30)
         assert sim_disk(sim, volume_id)["state"] == {"state": "attached", "instance": instance_id}
@@ -91,7 +91,7 @@ def test_upgrade_from_the_file_backend_finishes_the_cycle(
 
     after = Controller(sim, kube, plugin_factory, plugin_env, short_tmp, "same")
     upgraded, stub = after.start()
-    wait_for(lambda: sim_instance(sim)["state"] == "running", "the upgraded one to start it")
+    wait_until(lambda: sim_instance(sim)["state"] == "running", "the upgraded one to start it")
     stub.ControllerPublishVolume(publish_request(volume_id, instance_id), timeout=30)
 
     assert sim_disk(sim, volume_id)["state"] == {"state": "attached", "instance": instance_id}

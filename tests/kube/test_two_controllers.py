@@ -32,8 +32,8 @@ from tests.kube.harness import (
     sim_disk,
     sim_instance,
     state_left,
-    wait_for,
 )
+from tests.plugin_process import wait_until
 
 #: What the CO retries (the external-attacher retries every error; these are the transient).
 RETRIED = {
@@ -135,11 +135,11 @@ def test_a_holder_cut_off_from_kubernetes_is_fenced_and_the_other_takes_over(
         first = pool.submit(
             stub_a.ControllerPublishVolume, publish_request(volume_id, instance_id), timeout=60
         )
-        wait_for(lambda: sim_instance(sim)["state"] == "stopping", "a to stop the instance")
+        wait_until(lambda: sim_instance(sim)["state"] == "stopping", "a to stop the instance")
         kube.block(a.token)  # a still reaches Oxide, no longer Kubernetes
         cut_off = time.monotonic()
         second = pool.submit(publish_until_done, stub_b, volume_id, instance_id)
-        wait_for(lambda: sim_instance(sim)["state"] == "running", "b to start it again")
+        wait_until(lambda: sim_instance(sim)["state"] == "running", "b to start it again")
         running_after = time.monotonic() - cut_off
         second.result()
         with pytest.raises(grpc.RpcError) as fenced:

@@ -33,8 +33,8 @@ from tests.kube.harness import (
     sim_disk,
     sim_instance,
     state_left,
-    wait_for,
 )
+from tests.plugin_process import wait_until
 from tests.reliability.report import record
 
 STEPS = (
@@ -101,7 +101,7 @@ def test_killed_mid_cycle_then_restarted(
     assert f"failpoint {step} hit" in first.output()
 
     revived, stub = ctl.start()
-    wait_for(lambda: sim_instance(sim)["state"] == "running", "recovery to start the instance")
+    wait_until(lambda: sim_instance(sim)["state"] == "running", "recovery to start the instance")
     call = stub.ControllerPublishVolume if operation == "attach" else stub.ControllerUnpublishVolume
     call(retried, timeout=30)  # the CO's retry succeeds
     state = sim_disk(sim, vol.volume_id)["state"]

@@ -66,6 +66,9 @@ class ClusterAttacher:
             self._events.refused(disk_id, "DetachRefused", f"not detached from {instance}: {exc}")
             raise
 
+    async def pending_attach(self, disk_id: str) -> str | None:
+        return await self._inner.pending_attach(disk_id)
+
     async def _require_attachable(self, instance: str, deadline: float) -> None:
         """The gate, except that an instance Oxide does not know is NOT_FOUND, as CSI wants
         for a node that does not exist (looked up only when the gate refuses)."""
