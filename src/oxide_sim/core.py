@@ -277,3 +277,7 @@ class Core:
                     return
                 self.set_run_state(inst, outcome)
                 self.commit()
+                if outcome == "failed":
+                    from oxide_sim.ops_restart import schedule_restart  # imports this module
+
+                    schedule_restart(self, inst)

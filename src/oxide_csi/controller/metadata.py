@@ -53,3 +53,28 @@ class VolumeMeta:
             source=str(body.get("src", Source.BLANK)),
             source_id=str(body.get("src_id", "")),
         )
+
+
+#: What follows the marker in a clone's temporary snapshot's description.
+_CLONE_KIND = "clone"
+
+
+def clone_description(source_disk_id: str, target_csi_name: str) -> str:
+    """The description of a clone's temporary snapshot: the marker says the plugin made it.
+
+    The clone sweep deletes a snapshot only when both its name and this description say it is
+    such a snapshot, so a user's snapshot that happens to be named like one is never touched.
+    """
+    body = {"kind": _CLONE_KIND, "of": source_disk_id, "into": target_csi_name}
+    return f"{MARKER} {json.dumps(body, separators=(',', ':'), sort_keys=True)}"[:MAX_DESCRIPTION]
+
+
+def is_clone_description(description: str) -> bool:
+    """Whether ``description`` is one :func:`clone_description` wrote."""
+    if not description.startswith(MARKER + " "):
+        return False
+    try:
+        body = json.loads(description[len(MARKER) + 1 :])
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("kind") == _CLONE_KIND

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from oxide_csi.controller import naming
 from oxide_csi.controller.inflight import KeyedLocks
 from oxide_csi.controller.metadata import MARKER
-from oxide_csi.controller.volumes import VolumeManager
+from oxide_csi.controller.volumes import FAULTED_STATES, VolumeManager
 from oxide_csi.errors import AlreadyExists, FailedPrecondition, NotFound
 from oxide_csi.oxide import OxideClient, Snapshot, errors, is_uuid
 
@@ -59,6 +59,17 @@ def managed_snapshot(snapshot: Snapshot) -> VolumeSnapshot | None:
     return None if name is None else VolumeSnapshot(snapshot=snapshot, csi_name=name)
 
 
+def _usable(found: VolumeSnapshot) -> VolumeSnapshot:
+    """``found``, unless Oxide reports it faulted: such a snapshot never becomes ready, so
+    answering "not ready yet" would keep the CO polling forever."""
+    if found.snapshot.state in FAULTED_STATES:
+        raise FailedPrecondition(
+            f"Oxide reports snapshot {found.snapshot.name} of {found.csi_name!r} as "
+            f"{found.snapshot.state}; it will never be ready (delete the VolumeSnapshot)"
+        )
+    return found
+
+
 class SnapshotManager:
     def __init__(self, client: OxideClient, volumes: VolumeManager) -> None:
         self._client = client
@@ -77,14 +88,14 @@ class SnapshotManager:
                     raise AlreadyExists(f"Oxide snapshot {name} exists and is not {csi_name!r}")
                 if existing.disk_id.lower() != source_volume_id.lower():
                     raise AlreadyExists(f"snapshot {csi_name!r} exists for another source volume")
-                return found
+                return _usable(found)
             source = await self._volumes.find(source_volume_id, deadline=deadline)
             if source is None:
                 raise NotFound(f"source volume {source_volume_id} does not exist")
             snap = await self._client.create_snapshot(
                 name, disk=source.disk.id, description=describe(csi_name), deadline=deadline
             )
-            return VolumeSnapshot(snapshot=snap, csi_name=csi_name)
+            return _usable(VolumeSnapshot(snapshot=snap, csi_name=csi_name))
 
     async def delete(self, snapshot_id: str, *, deadline: float) -> None:
         """Delete a snapshot; an unknown id is success."""
