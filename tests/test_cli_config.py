@@ -114,6 +114,25 @@ def test_flags_win_over_environment() -> None:
 
 
 @pytest.mark.parametrize(
+    ("flag", "env", "attachable"),
+    [
+        (None, {}, True),
+        (None, {"OXIDE_CSI_ATTACHABLE": "false"}, False),
+        ("true", {"OXIDE_CSI_ATTACHABLE": "false"}, True),
+        ("False", {}, False),
+    ],
+)
+def test_attachable_setting(flag: str | None, env: dict[str, str], attachable: bool) -> None:
+    config = build_serve_config({"mode": "node", "node_id": "n", "attachable": flag}, env)
+    assert config.node is not None and config.node.attachable is attachable
+
+
+def test_attachable_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError, match="attachable must be true or false"):
+        build_serve_config({"mode": "node", "node_id": "n", "attachable": "maybe"}, {})
+
+
+@pytest.mark.parametrize(
     ("text", "address"),
     [
         ("unix:///csi/csi.sock", "unix:///csi/csi.sock"),

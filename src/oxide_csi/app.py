@@ -96,6 +96,7 @@ def node_servicer(settings: NodeSettings) -> NodeServicer:
         max_disks_per_instance=settings.max_disks_per_instance,
         guard=PathGuard(settings.kubelet_dir),
         finder=DeviceFinder(sources=identity_sources(settings.loop_device_dir)),
+        attachable=settings.attachable,
     )
 
 

@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds the controller gathers attach/detach work per instance (default 2)",
     )
     serve.add_argument(
+        "--attachable",
+        help="node: false keeps volumes off this node, which is then never power-cycled "
+        "(default true; $OXIDE_CSI_ATTACHABLE)",
+    )
+    serve.add_argument(
         "--metrics-address",
         help="serve Prometheus /metrics on HOST:PORT; empty = off ($OXIDE_CSI_METRICS_ADDRESS)",
     )

@@ -66,6 +66,8 @@ class NodeSettings:
     #: Dev mode only: the directory whose files back the simulated instance's loop devices.
     #: Set, the node sees exactly those loop devices as its disks; unset, NVMe disks only.
     loop_device_dir: Path | None = None
+    #: False on nodes that must never be power-cycled (control plane): volumes stay off them.
+    attachable: bool = True
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,17 @@ def _int_setting(raw: str | None, what: str, default: int, low: int, high: int) 
     if not low <= value <= high:
         raise ConfigError(f"{what} must be between {low} and {high}, got {value}")
     return value
+
+
+def _bool_setting(raw: str | None, what: str, default: bool) -> bool:
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"{what} must be true or false, got {raw!r}")
 
 
 def _float_setting(raw: str | None, what: str, default: float, high: float) -> float:
@@ -252,6 +265,9 @@ def build_serve_config(
             kubelet_dir=kubelet_dir,
             max_disks_per_instance=max_disks,
             loop_device_dir=Path(loop_dir) if loop_dir else None,
+            attachable=_bool_setting(
+                _pick(args.get("attachable"), env, "OXIDE_CSI_ATTACHABLE"), "attachable", True
+            ),
         )
     return ServeConfig(
         mode=mode,

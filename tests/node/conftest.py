@@ -142,7 +142,11 @@ def node_factory(plane: Plane, short_tmp: Path) -> NodeFactory:
 
     @asynccontextmanager
     async def start(
-        *, max_disks: int = 8, wait: float = 2.0, device_dir: Path | None = None
+        *,
+        max_disks: int = 8,
+        wait: float = 2.0,
+        device_dir: Path | None = None,
+        attachable: bool = True,
     ) -> AsyncIterator[Node]:
         nonlocal count
         count += 1
@@ -157,6 +161,7 @@ def node_factory(plane: Plane, short_tmp: Path) -> NodeFactory:
             max_disks_per_instance=max_disks,
             guard=PathGuard(plane.kubelet_dir),
             finder=finder,
+            attachable=attachable,
         )
 
         def register(server: grpc.aio.Server) -> None:
