@@ -36,6 +36,7 @@ from oxide_csi.controller.attach.power import (
     ATTACHABLE_STATES,
     RUNNING_STATES,
     StartPolicy,
+    owes_start_when_stopping,
     start_and_wait,
     stop_and_wait,
     wait_stopped,
@@ -246,6 +247,14 @@ class InstanceWorker:
             await store.delete(self.instance_id)
             return
         state = inst.run_state
+        if state == "failed":
+            # Attaching needs it stopped; the stop cancels Oxide's own restart, which the
+            # cycle then owes in its place (recorded first, like any start we owe).
+            if owes_start_when_stopping(inst) and record is None:
+                record = self._record(Phase.STOPPING, leftovers, self._queue)
+                await store.save(record)
+            owe_start = owe_start or owes_start_when_stopping(inst)
+            state = (await stop_and_wait(client, self.instance_id, deadline=deadline)).run_state
         if state in RUNNING_STATES:
             if not self._queue:
                 # Running again (we started it before the record was deleted, or someone
@@ -264,7 +273,7 @@ class InstanceWorker:
             owe_start = True
         elif state == "stopping":
             await wait_stopped(client, self.instance_id, deadline=deadline)
-        elif state not in ATTACHABLE_STATES and state != "failed":
+        elif state not in ATTACHABLE_STATES:
             raise errors.FailedPrecondition(
                 f"instance {self.instance_name!r} is {state}; disks can be attached or "
                 "detached only while it is running, stopped or failed"
