@@ -170,7 +170,8 @@ def test_rendered_controller_starts_and_reaches_oxide(
 def test_rendered_node_plugin_starts_with_the_node_name(
     short_tmp: Path, plugin_env: dict[str, str]
 ) -> None:
-    daemonset = node(render({"node": {"metrics": {"enabled": True}}}))  # off by default
+    values = {"node": {"metrics": {"enabled": True}, "nodeIdSource": "nodeName"}}
+    daemonset = node(render(values))  # metrics: off by default; the node id: the UUID
     kubelet = Kubelet(containers(daemonset)["oxide-csi"], short_tmp, {})
     assert kubelet.socket_path().parent == kubelet.paths["/csi"]
     env = kubelet.env(plugin_env)
