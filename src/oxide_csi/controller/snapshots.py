@@ -12,13 +12,12 @@ holding an RPC open while Crucible copies blocks.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from oxide_csi.controller import naming
 from oxide_csi.controller.inflight import KeyedLocks
-from oxide_csi.controller.metadata import MARKER
+from oxide_csi.controller.metadata import mark, unmark
 from oxide_csi.controller.volumes import FAULTED_STATES, VolumeManager
 from oxide_csi.errors import AlreadyExists, FailedPrecondition, NotFound
 from oxide_csi.oxide import OxideClient, Snapshot, errors, is_uuid
@@ -26,21 +25,15 @@ from oxide_csi.oxide import OxideClient, Snapshot, errors, is_uuid
 
 def describe(csi_name: str) -> str:
     """The description that marks a snapshot as ours and records its CSI name."""
-    return f"{MARKER} {json.dumps({'name': csi_name}, separators=(',', ':'))}"[:512]
+    return mark({"name": csi_name})
 
 
 def csi_name_of(snapshot: Snapshot) -> str | None:
     """The CSI name recorded in a snapshot's description; None when it is not ours."""
     if not snapshot.name.startswith(naming.SNAPSHOT_PREFIX):
         return None
-    prefix = MARKER + " "
-    if not snapshot.description.startswith(prefix):
-        return None
-    try:
-        body = json.loads(snapshot.description[len(prefix) :])
-    except ValueError:
-        return None
-    name = body.get("name") if isinstance(body, dict) else None
+    body = unmark(snapshot.description)
+    name = body.get("name") if body is not None else None
     return name if isinstance(name, str) else None
 
 

@@ -283,9 +283,9 @@ class InstanceWorker:
         if owe_start:
             record = self._record(Phase.APPLYING, leftovers, batch)
             await store.save(record)
-        await self._apply_leftovers(leftovers, state == "failed", deadline)
+        await self._apply_leftovers(leftovers, deadline)
         for op in batch:
-            await self._apply(op, state == "failed", deadline)
+            await self._apply(op, deadline)
             failpoint(ATTACH_AFTER_APPLY_ONE)
         if owe_start:
             await store.save(self._record(Phase.STARTING, leftovers, batch))
@@ -331,11 +331,8 @@ class InstanceWorker:
             if disk.state != "detached":
                 await client.wait_disk(disk_id, {"detached"}, deadline=deadline)
 
-    async def _apply(self, op: PendingOp, failed_instance: bool, deadline: float) -> None:
+    async def _apply(self, op: PendingOp, deadline: float) -> None:
         what = f"{op.kind.value} disk {op.disk_name!r} on instance {self.instance_name!r}"
-        if failed_instance and op.kind is OpKind.ATTACH:
-            op.fail(errors.FailedPrecondition(f"{what}: the instance has failed"))
-            return
         try:
             await self._change(op.kind, op.disk_id, deadline)
         except oxide_errors.NotFound as exc:
@@ -348,9 +345,7 @@ class InstanceWorker:
             )
             op.fail(translate(exc, what))
 
-    async def _apply_leftovers(
-        self, leftovers: tuple[OpRecord, ...], failed_instance: bool, deadline: float
-    ) -> None:
+    async def _apply_leftovers(self, leftovers: tuple[OpRecord, ...], deadline: float) -> None:
         """Finish what a crashed cycle was doing, except where a caller now wants otherwise.
 
         We finish rather than roll back: the CO asked for these, will ask again, and then
@@ -358,8 +353,6 @@ class InstanceWorker:
         """
         for op in leftovers:
             if self._s.is_claimed(op.disk_id):
-                continue
-            if failed_instance and op.kind is OpKind.ATTACH:
                 continue
             try:
                 await self._change(op.kind, op.disk_id, deadline)
