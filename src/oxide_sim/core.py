@@ -17,6 +17,7 @@ from oxide_sim.backing import BackingStore
 from oxide_sim.config import SimConfig
 from oxide_sim.errors import invalid_request, not_found
 from oxide_sim.model import DiskRec, InstanceRec, ProjectRec, SnapshotRec, State, new_id, now_iso
+from oxide_sim.ops_restart import schedule_restart
 from oxide_sim.persistence import StateFile
 from oxide_sim.scheduler import Scheduler
 from oxide_sim.views import disk_view, instance_view
@@ -151,6 +152,8 @@ class Core:
                 except Exception:
                     log.exception("instance hook after_stopped failed for %s", inst.name)
                 self.set_run_state(inst, "stopped")
+            if inst.run_state == "failed":
+                schedule_restart(self, inst)  # Nexus's task finds it again after a restart
 
     # ----- helpers shared by the operations ---------------------------------------------------
 
@@ -278,6 +281,4 @@ class Core:
                 self.set_run_state(inst, outcome)
                 self.commit()
                 if outcome == "failed":
-                    from oxide_sim.ops_restart import schedule_restart  # imports this module
-
                     schedule_restart(self, inst)

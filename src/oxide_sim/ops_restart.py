@@ -20,12 +20,14 @@ ends if that is later.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oxide_sim.core import Core, NameOrId
 from oxide_sim.errors import invalid_request, not_found
 from oxide_sim.model import InstanceRec, now_iso
 from oxide_sim.views import instance_view
+
+if TYPE_CHECKING:  # the core calls into this module when an instance fails
+    from oxide_sim.core import Core, NameOrId
 
 #: Instance states with a VMM that can fail.
 _WITH_VMM = frozenset({"starting", "running", "stopping", "rebooting", "migrating"})
