@@ -10,7 +10,7 @@ from typing import Any
 
 from oxide_sim import ops_attach, ops_disks, ops_instances, ops_snapshots
 from oxide_sim.handlers_common import list_params, path_sel, query_sel, required_project
-from oxide_sim.pagination import paginate
+from oxide_sim.paged_lists import paginate
 from oxide_sim.routing import Request, Response, Route
 from oxide_sim.rules import parse_disk_create, parse_disk_path, parse_snapshot_create
 from oxide_sim.views import current_user_view, project_view

@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from oxide_sim.core import Core, NameOrId
-from oxide_sim.errors import conflict, insufficient_capacity, invalid_request
+from oxide_sim.error_responses import conflict, insufficient_capacity, invalid_request
 from oxide_sim.ops_restart import find_instance
-from oxide_sim.pagination import ListParams, paginate
+from oxide_sim.paged_lists import ListParams, paginate
 from oxide_sim.views import disk_view, instance_view
 
 

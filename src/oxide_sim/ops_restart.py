@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from oxide_sim.errors import invalid_request, not_found
+from oxide_sim.error_responses import invalid_request, not_found
 from oxide_sim.model import InstanceRec, now_iso
 from oxide_sim.views import instance_view
 

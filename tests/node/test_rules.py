@@ -6,8 +6,7 @@ import grpc
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2
-from oxide_csi.node import context as node_context
-from oxide_csi.servicers import controller_views
+from oxide_csi.volume_contract import CTX_DISK_NAME, CTX_FS_TYPE, CTX_SERIAL, CTX_SOURCE
 from tests.node.conftest import SERIAL_A, SERIAL_B, Mode, Node, block_cap, contexts, mount_cap
 from tests.rpc import code_of
 
@@ -16,10 +15,15 @@ pytestmark = pytest.mark.root
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_context_keys_match_the_controller() -> None:
-    """The node repeats the controller's keys instead of importing them: keep them equal."""
-    for key in ("CTX_SERIAL", "CTX_DISK_NAME", "CTX_SOURCE", "CTX_FS_TYPE"):
-        assert getattr(node_context, key) == getattr(controller_views, key)
+def test_context_keys_are_the_published_ones() -> None:
+    """Controller and node of different versions meet during an upgrade: the context keys both
+    use (from ``oxide_csi.volume_contract``) are a wire contract and must not change."""
+    assert (CTX_SERIAL, CTX_DISK_NAME, CTX_SOURCE, CTX_FS_TYPE) == (
+        "oxide.computer/serial",
+        "oxide.computer/disk-name",
+        "oxide.computer/source",
+        "oxide.computer/fs-type",
+    )
 
 
 async def test_missing_fields_are_invalid_arguments(node: Node) -> None:

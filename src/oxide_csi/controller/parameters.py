@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from oxide_csi.errors import InvalidArgument, OutOfRange
+from oxide_csi.volume_contract import FS_TYPES
 
 GIB = 1 << 30
 MIN_BYTES = 1 * GIB
 MAX_BYTES = 1023 * GIB
 BLOCK_SIZES = (512, 2048, 4096)
-FS_TYPES = ("ext4", "xfs")
 DEFAULT_FS = "ext4"
 
 PARAM_BLOCK_SIZE = "blockSize"

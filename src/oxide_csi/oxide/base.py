@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from oxide_csi.oxide.config import OxideConfig
-from oxide_csi.oxide.pagination import paginate
+from oxide_csi.oxide.client_config import OxideConfig
+from oxide_csi.oxide.page_walk import paginate
 from oxide_csi.oxide.selectors import NameOrId, path_segment, project_query
 from oxide_csi.oxide.transport import Transport
 

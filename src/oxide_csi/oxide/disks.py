@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from oxide_csi.oxide import errors
+from oxide_csi.oxide import api_errors
 from oxide_csi.oxide.base import ClientBase
 from oxide_csi.oxide.models import Disk, Image, Snapshot
 from oxide_csi.oxide.retry import Safety
@@ -23,8 +23,8 @@ SNAPSHOTS = "/v1/snapshots"
 IMAGES = "/v1/images"
 
 
-def _different(kind: str, name: str, what: list[str]) -> errors.AlreadyExists:
-    return errors.AlreadyExists(
+def _different(kind: str, name: str, what: list[str]) -> api_errors.OxideAlreadyExists:
+    return api_errors.OxideAlreadyExists(
         f"{kind} {name!r} already exists with a different {', '.join(what)}",
         status=400,
         error_code="ObjectAlreadyExists",
@@ -65,7 +65,7 @@ class DiskOps(ClientBase):
         that is in fact ours. So after such a failure we look the disk up by name: if it
         exists with the size, block size, source, read-only flag and description we asked
         for, that is our disk and we return it; if it exists otherwise we raise
-        ``AlreadyExists``; if it does not exist the create did not happen and we repeat it.
+        ``OxideAlreadyExists``; if it does not exist the create did not happen and we repeat it.
         The POST is repeated without a lookup only after failures that prove nothing happened
         (connection refused, 429) or that normally mean so (503); an ``ObjectAlreadyExists``
         on any repeated attempt is then resolved by the same lookup. A disk that existed
@@ -73,7 +73,9 @@ class DiskOps(ClientBase):
         named, idempotent create that is the right answer anyway.
         """
         if snapshot_id is not None and image_id is not None:
-            raise errors.InvalidRequest("a disk has one source: snapshot_id or image_id, not both")
+            raise api_errors.OxideInvalidRequest(
+                "a disk has one source: snapshot_id or image_id, not both"
+            )
         source: dict[str, Any]
         if snapshot_id is not None:
             source = {"type": "snapshot", "snapshot_id": snapshot_id}
@@ -83,7 +85,7 @@ class DiskOps(ClientBase):
             source = {"type": "blank", "block_size": block_size}
         if read_only:
             if source["type"] == "blank":
-                raise errors.InvalidRequest("a blank disk cannot be read-only")
+                raise api_errors.OxideInvalidRequest("a blank disk cannot be read-only")
             source["read_only"] = True
         body = {
             "name": normalize(name),
@@ -92,10 +94,10 @@ class DiskOps(ClientBase):
             "disk_backend": {"type": "distributed", "disk_source": source},
         }
 
-        async def resolve(_: errors.OxideError) -> Resolved | None:
+        async def resolve(_: api_errors.OxideError) -> Resolved | None:
             try:
                 raw = await self._view(DISK, "disk", name, deadline)
-            except errors.NotFound:
+            except api_errors.OxideNotFound:
                 return None
             found = Disk.from_api(raw)
             wrong = []
@@ -164,10 +166,10 @@ class DiskOps(ClientBase):
         """
         body = {"name": normalize(name), "description": description, "disk": normalize(disk)}
 
-        async def resolve(_: errors.OxideError) -> Resolved | None:
+        async def resolve(_: api_errors.OxideError) -> Resolved | None:
             try:
                 raw = await self._view(SNAPSHOT, "snapshot", name, deadline)
-            except errors.NotFound:
+            except api_errors.OxideNotFound:
                 return None
             found = Snapshot.from_api(raw)
             disk_id = (
@@ -222,6 +224,6 @@ def _norm(uuid_text: str | None) -> str:
     return (uuid_text or "").lower()
 
 
-async def _gone(error: errors.OxideError) -> Resolved | None:
+async def _gone(error: api_errors.OxideError) -> Resolved | None:
     """For a repeated delete: a 404 after an earlier, possibly applied attempt means done."""
-    return Resolved(None) if isinstance(error, errors.NotFound) else None
+    return Resolved(None) if isinstance(error, api_errors.OxideNotFound) else None
