@@ -68,6 +68,11 @@ class ControllerSettings:
     state_dir: Path = Path("/var/lib/oxide-csi")
     #: How long the attach coordinator waits for more work before stopping an instance.
     batch_window: float = 2.0
+    #: Try attach/detach on the running instance first (a hot-plug rack); off by default.
+    hot_attach: bool = False
+    #: How long a hot-attached disk's device may take to appear in the guest before a
+    #: re-publish repairs it with a power cycle (see ``controller/attach/hot.py``).
+    hot_attach_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -126,13 +131,14 @@ def _int_setting(raw: str | None, what: str, default: int, low: int, high: int) 
     return value
 
 
-def _bool_setting(raw: str | None, what: str, default: bool) -> bool:
-    if raw is None or raw == "":
+def _true_or_false(raw: str | None, what: str, default: bool) -> bool:
+    """A boolean setting's text (true/false, 1/0, yes/no, on/off); absent or empty: default."""
+    value = (raw or "").strip().lower()
+    if not value:
         return default
-    value = raw.strip().lower()
-    if value in ("true", "1", "yes"):
+    if value in ("1", "true", "yes", "on"):
         return True
-    if value in ("false", "0", "no"):
+    if value in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{what} must be true or false, got {raw!r}")
 
@@ -147,6 +153,13 @@ def _float_setting(raw: str | None, what: str, default: float, high: float) -> f
     if not 0 <= value <= high:
         raise ConfigError(f"{what} must be between 0 and {high}, got {raw!r}")
     return value
+
+
+def _bool_setting(flag: object, env: Mapping[str, str], name: str) -> bool:
+    """A switch: the flag given (True), else the environment's true/false, else off."""
+    if flag is True:
+        return True
+    return _true_or_false(flag if isinstance(flag, str) and flag else env.get(name), name, False)
 
 
 def parse_metrics_address(raw: str | None) -> MetricsAddress | None:
@@ -236,6 +249,13 @@ def build_serve_config(
             batch_window=_float_setting(
                 window_raw, "attach batch window (seconds)", ControllerSettings.batch_window, 60
             ),
+            hot_attach=_bool_setting(args.get("hot_attach"), env, "OXIDE_CSI_HOT_ATTACH"),
+            hot_attach_timeout=_float_setting(
+                _pick(args.get("hot_attach_timeout"), env, "OXIDE_CSI_HOT_ATTACH_TIMEOUT"),
+                "hot attach timeout (seconds)",
+                ControllerSettings.hot_attach_timeout,
+                3600,
+            ),
         )
     if mode.runs_node:
         node_id = _pick(args.get("node_id"), env, "CSI_NODE_ID", "KUBE_NODE_NAME")
@@ -257,7 +277,7 @@ def build_serve_config(
             kubelet_dir=kubelet_dir,
             max_disks_per_instance=max_disks,
             loop_device_dir=Path(loop_dir) if loop_dir else None,
-            attachable=_bool_setting(
+            attachable=_true_or_false(
                 _pick(args.get("attachable"), env, "OXIDE_CSI_ATTACHABLE"), "attachable", True
             ),
         )

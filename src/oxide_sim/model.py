@@ -91,6 +91,11 @@ class InstanceRec:
     auto_restart_cooldown_expiration: str | None = None
     #: Restarts the simulated control plane made on its own (not counted in ``starts``).
     auto_restarts: int = 0
+    #: Hot-plug rack only: attaches/detaches accepted while running, and how many of the next
+    #: hot attaches keep their device from the guest (set via /sim/.../hotplug-silent).
+    hot_attaches: int = 0
+    hot_detaches: int = 0
+    hotplug_silent: int = 0
     gen: int = 0
 
 

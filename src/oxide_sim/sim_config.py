@@ -83,6 +83,8 @@ class SimConfig:
     #: Nexus's default cooldown between two automatic restarts of one instance.
     auto_restart_cooldown_seconds: float = 3600.0
     max_disks_per_instance: int = 8
+    #: A hot-plug rack (see ``oxide_sim.hotplug``): attach and detach accepted while running.
+    hotplug: bool = False
     max_api_version: str = "2026072800.0.0"
     traffic_log: Path | None = None
     disk_data_dir: Path | None = None

@@ -146,11 +146,12 @@ def node_factory(plane: Plane, short_tmp: Path) -> NodeFactory:
         max_disks: int = 8,
         wait: float = 2.0,
         device_dir: Path | None = None,
+        finder: DeviceFinder | None = None,
         attachable: bool = True,
     ) -> AsyncIterator[Node]:
         nonlocal count
         count += 1
-        finder = DeviceFinder(
+        finder = finder or DeviceFinder(
             sources=(LoopBackingFileSource(device_dir or plane.device_dir),),
             timeout=wait,
             initial_delay=0.02,

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.ops import PendingOp, translate
 from oxide_csi.controller.attach.power import (
     ATTACHABLE_STATES,
@@ -98,6 +99,8 @@ class WorkerSettings:
     #: not replayed over a caller's newer wish for the same disk.
     is_claimed: Callable[[str], bool]
     on_cycle: CycleObserver | None = None
+    #: Set with ``--hot-attach``: operations are offered to the running instance first.
+    hot: HotAttach | None = None
 
 
 class InstanceWorker:
@@ -246,6 +249,10 @@ class InstanceWorker:
             await store.delete(self.instance_id)
             return
         state = inst.run_state
+        if state == "running" and self._s.hot is not None:
+            self._queue = await self._s.hot.apply_running(inst, self._queue, deadline)
+            if not self._queue and record is None:
+                return  # all done while it runs: no power cycle
         if state == "failed":
             # Attaching needs it stopped; the stop cancels Oxide's own restart, which the
             # cycle then owes in its place (recorded first, like any start we owe).
@@ -333,6 +340,8 @@ class InstanceWorker:
     async def _apply(self, op: PendingOp, deadline: float) -> None:
         what = f"{op.kind.value} disk {op.disk_name!r} on instance {self.instance_name!r}"
         try:
+            if op.repair:  # its hot-plugged device never appeared: plug it anew
+                await self._change(OpKind.DETACH, op.disk_id, deadline)
             await self._change(op.kind, op.disk_id, deadline)
         except api_errors.OxideNotFound as exc:
             if op.kind is OpKind.DETACH:
