@@ -78,7 +78,9 @@ def controller_parts(
         kube.store if kube is not None else FileAttachRecordStore(settings.state_dir / "attach")
     )
     if metrics is not None:
-        record = ObservedRecordStore(record, metrics.set_records)
+        observed = ObservedRecordStore(record, metrics.set_records)
+        metrics.track_stopped(observed.longest_stopped_seconds)
+        record = observed
     observers: list[CycleObserver] = [metrics.on_cycle] if metrics is not None else []
     events = None
     if kube is not None:
@@ -154,6 +156,7 @@ def node_servicer(settings: NodeSettings) -> NodeServicer:
         finder=DeviceFinder(
             sources=identity_sources(settings.loop_device_dir), events=BlockDeviceEvents()
         ),
+        attachable=settings.attachable,
     )
 
 

@@ -170,7 +170,8 @@ def _check_controller(kubelet: Kubelet, env: dict[str, str], log: Path, kube: Ku
         assert identity.GetPluginInfo(csi_pb2.GetPluginInfoRequest(), timeout=5).name == DRIVER_NAME
         caps = identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest(), timeout=5)
         kinds = [c.service.type for c in caps.capabilities]
-        assert kinds == [csi_pb2.PluginCapability.Service.CONTROLLER_SERVICE]
+        Service = csi_pb2.PluginCapability.Service
+        assert kinds == [Service.VOLUME_ACCESSIBILITY_CONSTRAINTS, Service.CONTROLLER_SERVICE]
         assert identity.Probe(csi_pb2.ProbeRequest(), timeout=10).ready.value is True
         assert "oxide_csi_" in _scrape(kubelet.metrics_port)
         # Recovery (in the background) looks for attach records in the pod's own namespace.
@@ -186,7 +187,8 @@ def _check_controller(kubelet: Kubelet, env: dict[str, str], log: Path, kube: Ku
 def test_rendered_node_plugin_starts_with_the_node_name(
     short_tmp: Path, plugin_env: dict[str, str]
 ) -> None:
-    daemonset = node(render({"node": {"metrics": {"enabled": True}}}))  # off by default
+    values = {"node": {"metrics": {"enabled": True}, "nodeIdSource": "nodeName"}}
+    daemonset = node(render(values))  # metrics: off by default; the node id: the UUID
     kubelet = Kubelet(containers(daemonset)["oxide-csi"], short_tmp, {})
     assert kubelet.socket_path().parent == kubelet.paths["/csi"]
     env = kubelet.env(plugin_env)
@@ -198,7 +200,8 @@ def test_rendered_node_plugin_starts_with_the_node_name(
         identity = csi_pb2_grpc.IdentityStub(channel)
         assert identity.GetPluginInfo(csi_pb2.GetPluginInfoRequest(), timeout=5).name == DRIVER_NAME
         caps = identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest(), timeout=5)
-        assert list(caps.capabilities) == []
+        kinds = [c.service.type for c in caps.capabilities]
+        assert kinds == [csi_pb2.PluginCapability.Service.VOLUME_ACCESSIBILITY_CONSTRAINTS]
         assert "oxide_csi_" in _scrape(kubelet.metrics_port)
     finally:
         _stop(channel, proc, log)
