@@ -56,15 +56,21 @@ async def stop_and_wait(
     its own automatic restart of it -- see :func:`owes_start_when_stopping`).
     """
     await client.stop_instance(instance_id, deadline=fence(deadline))
-    return await wait_stopped(client, instance_id, deadline=deadline)
+    return await wait_stopped(client, instance_id, deadline=deadline, fence=fence)
 
 
-async def wait_stopped(client: OxideClient, instance_id: str, *, deadline: float) -> Instance:
+async def wait_stopped(
+    client: OxideClient,
+    instance_id: str,
+    *,
+    deadline: float,
+    fence: ChangeDeadline = unfenced,
+) -> Instance:
     """Wait for ``stopped``. An instance whose VMM dies on the way down ends ``failed``, and
     Oxide does not restart it (it was meant to stop); one more stop makes it ``stopped``."""
     found = await client.wait_instance(instance_id, {"stopped", "failed"}, deadline=deadline)
     if found.run_state == "failed":
-        await client.stop_instance(instance_id, deadline=deadline)
+        await client.stop_instance(instance_id, deadline=fence(deadline))
         found = await client.wait_instance(instance_id, {"stopped"}, deadline=deadline)
     return found
 

@@ -323,7 +323,9 @@ class InstanceWorker:
                 record = self._record(Phase.STOPPING, leftovers, self._queue)
                 await store.save(record)
             owe_start = owe_start or owes_start_when_stopping(inst)
-            state = (await stop_and_wait(client, self.instance_id, deadline=deadline)).run_state
+            fenced = self._hold.change_deadline
+            stopped = await stop_and_wait(client, self.instance_id, deadline=deadline, fence=fenced)
+            state = stopped.run_state
         if state in RUNNING_STATES:
             leftovers = await self._drop_settled(leftovers, deadline)
             if not self._queue:
@@ -347,7 +349,8 @@ class InstanceWorker:
             owe_start = True
         elif state == "stopping":
             self._owes_start = owe_start
-            await wait_stopped(client, self.instance_id, deadline=deadline)
+            fence = self._hold.change_deadline
+            await wait_stopped(client, self.instance_id, deadline=deadline, fence=fence)
         elif state not in ATTACHABLE_STATES:
             raise errors.FailedPrecondition(
                 f"instance {self.instance_name!r} is {state}; disks can be attached or "
