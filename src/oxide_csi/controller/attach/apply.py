@@ -51,7 +51,6 @@ class DiskChanges:
                 await client.wait_disk(disk_id, {"detached"}, deadline=deadline)
 
     async def apply(self, op: PendingOp, deadline: float) -> None:
-        """Apply one operation; the instance is stopped (a failed one is stopped first)."""
         what = f"{op.kind.value} disk {op.disk_name!r} on instance {self.instance_name!r}"
         try:
             if op.repair:  # its hot-plugged device never appeared: plug it anew
