@@ -18,7 +18,9 @@ released on exit and, after a crash, at the next start -- and with them every mo
 (filesystems on them, bind mounts of those, bind mounts of their device nodes), found through
 mountinfo. Nothing else under the kubelet directory is touched, ever: dev mode may run beside a
 real kubelet (``--hotplug``, see the README's recipe), whose pod volumes, tokens and other
-drivers' volumes live there too. Data is never deleted.
+drivers' volumes live there too. Data is never deleted. ``oxide.env`` (mode 0600) holds what a
+client needs: the simulated Oxide's URL, token and project, the CSI endpoint and the kubelet
+directory.
 
 Why ``--hotplug`` is needed for a kubelet directory outside the state directory: a simulated
 stop takes every device of the instance away while the machine, and so a real kubelet with its
@@ -176,6 +178,7 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                 f"oxide-csi dev: serving CSI on {args.endpoint} (kubelet dir {kubelet_dir})",
                 flush=True,
             )
+            _announce_env(state, sim.url, token, sim_cfg.project, args.endpoint, kubelet_dir)
             return serve(config)
         finally:
             sim.stop()  # no more instance transitions, so no hook runs during the clean-up
@@ -197,6 +200,20 @@ def _missing_dirs(socket: Path | None) -> list[Path]:
                 break
             missing.append(parent)
     return missing
+
+
+def _announce_env(
+    state: Path, url: str, token: str, project: str, endpoint: str, kubelet_dir: Path
+) -> None:
+    """Print the environment a client needs and keep it in ``STATE/oxide.env``: the token is
+    new at every start, and a second terminal (or ``oxide-csi demo``) has no other way to it."""
+    from oxide_csi.tools import oxide_env
+
+    values = {"OXIDE_HOST": url, "OXIDE_TOKEN": token, "OXIDE_PROJECT": project}
+    values |= {"CSI_ENDPOINT": endpoint, "KUBELET_DIR": str(kubelet_dir)}
+    path = oxide_env.write(state, values)
+    print(f"oxide-csi dev: environment for clients (`source {path}`, or eval these lines):")
+    print(oxide_env.render(values), end="", flush=True)
 
 
 def _resume(plane: DevicePlane, url: str, token: str, project: str) -> str:
