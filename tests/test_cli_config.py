@@ -102,11 +102,19 @@ def test_flags_win_over_environment() -> None:
         "OXIDE_TOKEN": TOKEN,
         "OXIDE_PROJECT": "envproj",
         "CSI_ENDPOINT": "unix:///env.sock",
+        "OXIDE_CSI_CONTROLLER_INSTANCE_ID": "none",
     }
+    own = "0b8f7a52-93a4-4a4c-b0a2-5e0f3cc1d2e1"
     config = build_serve_config(
-        {"mode": "controller", "endpoint": "tcp://127.0.0.1:7000", "oxide_project": "flagproj"},
+        {
+            "mode": "controller",
+            "endpoint": "tcp://127.0.0.1:7000",
+            "oxide_project": "flagproj",
+            "controller_instance_id": own.upper(),
+        },
         env,
     )
+    assert config.controller is not None and config.controller.controller_instance_id == own
     assert str(config.endpoint) == "tcp://127.0.0.1:7000"
     assert config.oxide is not None and config.oxide.project == "flagproj"
     assert config.oxide.api_version == "2026021301.0.0"

@@ -68,6 +68,9 @@ class SimConfig:
     project: str = "default"
     instances: int = 2
     instance_names: list[str] | None = None
+    #: More projects, each seeded with one running instance ``NAME-0`` and its boot disk: what
+    #: another team's project on the same rack looks like to a plugin (which must leave it be).
+    extra_projects: list[str] = field(default_factory=list)
     state_dir: Path | None = None
     listen: tuple[str, int] = ("127.0.0.1", 0)
     stop_seconds: float = 0.05
