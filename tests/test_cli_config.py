@@ -164,6 +164,7 @@ def test_bad_endpoints(text: str) -> None:
 )
 def test_hot_attach_switch(flags: dict[str, object], env: dict[str, str], hot: bool) -> None:
     base = {"OXIDE_HOST": "https://r", "OXIDE_TOKEN": TOKEN, "OXIDE_PROJECT": "p"}
+    base["OXIDE_CSI_CONTROLLER_INSTANCE_ID"] = "none"  # the self-stop guard is not tested here
     config = build_serve_config({"mode": "controller", **flags}, {**base, **env})
     assert config.controller is not None and config.controller.hot_attach is hot
     assert config.controller.hot_attach_timeout == 60
