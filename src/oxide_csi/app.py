@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from oxide_csi.config import ControllerSettings, NodeSettings, OxideSettings, ServeConfig
 from oxide_csi.readiness import CachedReadiness
 from oxide_csi.server.grpc_server import Registration, ServerSpec
+from oxide_csi.server.interceptor import ErrorTranslator
 from oxide_csi.servicers.identity import IdentityServicer
 
 # The controller and node parts are imported where they are built, not here: a node plugin runs
@@ -129,6 +130,7 @@ async def build_plugin(config: ServeConfig) -> Plugin:
     services = ["csi.v1.Identity"]
     readiness = CachedReadiness(None)
     metrics: PluginMetrics | None = None
+    translate_errors: ErrorTranslator | None = None
     if config.metrics is not None:
         from oxide_csi.metrics import MetricsServer, PluginMetrics
 
@@ -154,6 +156,9 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         resources.push_async_callback(sweep_periodically(client))
         registrations.append(controller.register)
         services.append("csi.v1.Controller")
+        from oxide_csi.controller.oxide_failures import translate_escaped
+
+        translate_errors = translate_escaped
     if config.mode.runs_node:
         assert config.node is not None
         node = node_servicer(config.node)
@@ -167,5 +172,6 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         service_names=services,
         shutdown_grace=config.shutdown_grace,
         on_call=metrics.on_call if metrics is not None else None,
+        translate_errors=translate_errors,
     )
     return Plugin(spec=spec, resources=resources)
