@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from oxide_csi import __version__
+from oxide_csi import __version__, cli
 from oxide_csi.config import Mode, build_serve_config
 from oxide_csi.config_common import ConfigError
 from oxide_csi.credentials import resolve_credentials
@@ -142,3 +142,30 @@ def test_endpoints(text: str, address: str) -> None:
 def test_bad_endpoints(text: str) -> None:
     with pytest.raises(EndpointError):
         parse_endpoint(text)
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "hot"),
+    [
+        ({}, {}, False),  # off by default
+        ({"hot_attach": True}, {}, True),
+        ({}, {"OXIDE_CSI_HOT_ATTACH": "true"}, True),
+        ({}, {"OXIDE_CSI_HOT_ATTACH": "0"}, False),
+        ({"hot_attach": True}, {"OXIDE_CSI_HOT_ATTACH": "false"}, True),  # the flag wins
+    ],
+)
+def test_hot_attach_switch(flags: dict[str, object], env: dict[str, str], hot: bool) -> None:
+    base = {"OXIDE_HOST": "https://r", "OXIDE_TOKEN": TOKEN, "OXIDE_PROJECT": "p"}
+    config = build_serve_config({"mode": "controller", **flags}, {**base, **env})
+    assert config.controller is not None and config.controller.hot_attach is hot
+    assert config.controller.hot_attach_timeout == 60
+
+
+def test_hot_attach_flags_on_the_command_line(plugin_env) -> None:
+    env = {**plugin_env, "OXIDE_HOST": "https://r", "OXIDE_TOKEN": TOKEN, "OXIDE_PROJECT": "p"}
+    env["OXIDE_CSI_HOT_ATTACH"] = "maybe"
+    result = _run(["serve", "--mode", "controller", "--hot-attach-timeout", "5"], env)
+    assert result.returncode == 2
+    assert "OXIDE_CSI_HOT_ATTACH must be true or false" in result.stderr
+    args = cli._parser().parse_args(["serve", "--hot-attach", "--hot-attach-timeout", "5"])
+    assert args.hot_attach is True and args.hot_attach_timeout == "5"

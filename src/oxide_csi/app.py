@@ -53,6 +53,7 @@ def controller_parts(
         AttachCoordinator,
         AttachRecordStore,
         FileAttachRecordStore,
+        HotAttach,
     )
     from oxide_csi.controller.snapshots import SnapshotManager
     from oxide_csi.controller.volumes import VolumeManager
@@ -68,6 +69,7 @@ def controller_parts(
         batch_window=settings.batch_window,
         record=record,
         on_cycle=metrics.on_cycle if metrics is not None else None,
+        hot=HotAttach(client, timeout=settings.hot_attach_timeout) if settings.hot_attach else None,
     )
     if metrics is not None:
         metrics.track_in_flight(coordinator.in_flight)
@@ -85,13 +87,16 @@ def node_servicer(settings: NodeSettings) -> NodeServicer:
     from oxide_csi.node.device_identity import identity_sources
     from oxide_csi.node.devices import DeviceFinder
     from oxide_csi.node.paths import PathGuard
+    from oxide_csi.node.uevents import BlockDeviceEvents
     from oxide_csi.servicers.node import NodeServicer
 
     return NodeServicer(
         node_id=settings.node_id,
         max_disks_per_instance=settings.max_disks_per_instance,
         guard=PathGuard(settings.kubelet_dir),
-        finder=DeviceFinder(sources=identity_sources(settings.loop_device_dir)),
+        finder=DeviceFinder(
+            sources=identity_sources(settings.loop_device_dir), events=BlockDeviceEvents()
+        ),
     )
 
 

@@ -1,7 +1,8 @@
 """The ``oxide-csi`` command line.
 
 Subcommands: ``serve`` runs the plugin (controller, node, or both), ``simulator`` runs the
-simulated Oxide API, ``dev`` runs everything on one machine. Configuration problems end with one
+simulated Oxide API, ``dev`` runs everything on one machine; ``call`` and ``demo`` are clients
+of a running plugin (:mod:`oxide_csi.tools`). Configuration problems end with one
 line on stderr naming what is wrong and exit code 2 -- never a traceback, never the token.
 """
 
@@ -19,6 +20,7 @@ from oxide_csi.config_common import DEFAULT_API_VERSION, ConfigError
 from oxide_csi.dev import add_dev_parser
 from oxide_csi.logsetup import LEVELS, configure_logging
 from oxide_csi.ssl_gate import allow_ssl
+from oxide_csi.tools.commands import add_call_parser, add_demo_parser
 
 EXIT_CONFIG = 2
 
@@ -61,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds the controller gathers attach/detach work per instance (default 2)",
     )
     serve.add_argument(
+        "--hot-attach",
+        action="store_true",
+        help="attach/detach on running instances first, for hot-plug racks "
+        "($OXIDE_CSI_HOT_ATTACH; default off)",
+    )
+    serve.add_argument(
+        "--hot-attach-timeout",
+        help="seconds a hot-attached device may take to appear in the guest (default 60)",
+    )
+    serve.add_argument(
         "--metrics-address",
         help="serve Prometheus /metrics on HOST:PORT; empty = off ($OXIDE_CSI_METRICS_ADDRESS)",
     )
@@ -68,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
 
     add_dev_parser(sub)
     _add_logging_flags(sub.choices["dev"])
+    add_call_parser(sub)
+    add_demo_parser(sub)
 
     # Listed for --help only: main() hands its arguments to the simulator's own parser.
     sub.add_parser("simulator", help="run the simulated Oxide API (see: simulator --help)")
@@ -121,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "dev":
             return _dev(args)
+        if hasattr(args, "run"):  # the client tools
+            return int(args.run(args))
     except ConfigError as exc:
         print(f"oxide-csi: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -66,6 +66,11 @@ class ControllerSettings:
     state_dir: Path = Path("/var/lib/oxide-csi")
     #: How long the attach coordinator waits for more work before stopping an instance.
     batch_window: float = 2.0
+    #: Try attach/detach on the running instance first (a hot-plug rack); off by default.
+    hot_attach: bool = False
+    #: How long a hot-attached disk's device may take to appear in the guest before a
+    #: re-publish repairs it with a power cycle (see ``controller/attach/hot.py``).
+    hot_attach_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,18 @@ def _float_setting(raw: str | None, what: str, default: float, high: float) -> f
     if not 0 <= value <= high:
         raise ConfigError(f"{what} must be between 0 and {high}, got {raw!r}")
     return value
+
+
+def _bool_setting(flag: object, env: Mapping[str, str], name: str) -> bool:
+    """A switch: the flag given (True), else the environment's true/false, else off."""
+    if flag is True:
+        return True
+    raw = (flag if isinstance(flag, str) and flag else env.get(name, "")).strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 def parse_metrics_address(raw: str | None) -> MetricsAddress | None:
@@ -222,6 +239,13 @@ def build_serve_config(
             state_dir=Path(state_dir) if state_dir else ControllerSettings.state_dir,
             batch_window=_float_setting(
                 window_raw, "attach batch window (seconds)", ControllerSettings.batch_window, 60
+            ),
+            hot_attach=_bool_setting(args.get("hot_attach"), env, "OXIDE_CSI_HOT_ATTACH"),
+            hot_attach_timeout=_float_setting(
+                _pick(args.get("hot_attach_timeout"), env, "OXIDE_CSI_HOT_ATTACH_TIMEOUT"),
+                "hot attach timeout (seconds)",
+                ControllerSettings.hot_attach_timeout,
+                3600,
             ),
         )
     if mode.runs_node:

@@ -100,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         help="disks per instance, boot disk included (default 8)",
     )
     p.add_argument(
+        "--hotplug",
+        action="store_true",
+        help="emulate a hot-plug rack: attach/detach accepted while the instance runs",
+    )
+    p.add_argument(
         "--disk-data-dir", type=Path, help="back each disk with a sparse file in this directory"
     )
     p.add_argument(
@@ -127,6 +132,7 @@ def config_from_args(args: argparse.Namespace, token: str) -> SimConfig:
         start_seconds=args.start_seconds,
         attach_seconds=args.attach_seconds,
         max_disks_per_instance=args.max_disks,
+        hotplug=args.hotplug,
         max_api_version=args.max_api_version,
         traffic_log=args.traffic_log,
         disk_data_dir=args.disk_data_dir,

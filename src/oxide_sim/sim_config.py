@@ -78,6 +78,8 @@ class SimConfig:
     #: more shows ``attaching``/``detaching`` for that long, as a slower control plane would.
     attach_seconds: float = 0.0
     max_disks_per_instance: int = 8
+    #: A hot-plug rack (see ``oxide_sim.hotplug``): attach and detach accepted while running.
+    hotplug: bool = False
     max_api_version: str = "2026072800.0.0"
     traffic_log: Path | None = None
     disk_data_dir: Path | None = None

@@ -30,6 +30,7 @@ import time
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
@@ -52,7 +53,8 @@ class AttachCoordinator:
     ``batch_window`` is how long a worker waits for more work after the first operation.
     ``op_timeout`` bounds one cycle (stop, apply, start); ``recovery_interval`` is how often
     leftover records are retried. ``start_policy`` is the backoff after 507 on start.
-    ``on_cycle`` hears about every cycle (the metrics hook).
+    ``on_cycle`` hears about every cycle (the metrics hook). ``hot`` (``--hot-attach``)
+    offers operations to running instances before any cycle (see ``hot.py``).
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class AttachCoordinator:
         recovery_interval: float = 30.0,
         start_policy: StartPolicy | None = None,
         on_cycle: CycleObserver | None = None,
+        hot: HotAttach | None = None,
     ) -> None:
         if max_disks < 1:
             raise ValueError("max_disks must be at least 1")
@@ -81,7 +84,9 @@ class AttachCoordinator:
             start_policy=start_policy or StartPolicy(),
             is_claimed=lambda disk_id: disk_id in self._by_disk,
             on_cycle=on_cycle,
+            hot=hot,
         )
+        self._hot = hot
         self._workers: dict[str, InstanceWorker] = {}
         self._by_disk: dict[str, PendingOp] = {}
         self._recovery_task: asyncio.Task[None] | None = None
@@ -171,7 +176,11 @@ class AttachCoordinator:
             await self._wait(joined, deadline, what)
             return joined.result()
         if disk.state == "attached" and disk.instance_id == inst.id:
-            return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
+            if self._hot is None or not self._hot.needs_repair(inst, disk.id):
+                return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
+            joined = self._submit(self._worker(inst.id, inst.name), OpKind.ATTACH, disk, inst, True)
+            await self._wait(joined, deadline, what)
+            return joined.result()
         if disk.state in _TRANSIENT_DISK:
             raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
         if disk.state == "attached":
@@ -222,6 +231,8 @@ class AttachCoordinator:
                 raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
             if inst.boot_disk_id == disk.id:
                 raise errors.FailedPrecondition(f"{what}: it is the instance's boot disk")
+            if self._hot is not None:
+                self._hot.forget(inst.id, disk.id)
             joined = self._submit(self._worker(inst.id, inst.name), OpKind.DETACH, disk, inst)
         await self._wait(joined, deadline, what)
 
@@ -250,9 +261,14 @@ class AttachCoordinator:
         )
 
     def _submit(
-        self, worker: InstanceWorker, kind: OpKind, disk: Disk, inst: Instance
+        self,
+        worker: InstanceWorker,
+        kind: OpKind,
+        disk: Disk,
+        inst: Instance,
+        repair: bool = False,
     ) -> PendingOp:
-        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name)
+        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name, repair)
         self._by_disk[disk.id] = op
 
         def forget(_: asyncio.Future[None]) -> None:

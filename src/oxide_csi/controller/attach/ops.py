@@ -39,6 +39,9 @@ class PendingOp:
     disk_name: str
     instance_id: str
     instance_name: str
+    #: An attach of a disk that is attached already but whose hot-plugged device never
+    #: appeared: detached and attached again inside a power cycle (see ``hot.py``).
+    repair: bool = False
     future: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.ops import PendingOp, translate
 from oxide_csi.controller.attach.power import (
     ATTACHABLE_STATES,
@@ -97,6 +98,8 @@ class WorkerSettings:
     #: not replayed over a caller's newer wish for the same disk.
     is_claimed: Callable[[str], bool]
     on_cycle: CycleObserver | None = None
+    #: Set with ``--hot-attach``: operations are offered to the running instance first.
+    hot: HotAttach | None = None
 
 
 class InstanceWorker:
@@ -245,6 +248,10 @@ class InstanceWorker:
             await store.delete(self.instance_id)
             return
         state = inst.run_state
+        if state == "running" and self._s.hot is not None:
+            self._queue = await self._s.hot.apply_running(inst, self._queue, deadline)
+            if not self._queue and record is None:
+                return  # all done while it runs: no power cycle
         if state in RUNNING_STATES:
             if not self._queue:
                 # Running again (we started it before the record was deleted, or someone
@@ -327,6 +334,8 @@ class InstanceWorker:
             op.fail(errors.FailedPrecondition(f"{what}: the instance has failed"))
             return
         try:
+            if op.repair:  # its hot-plugged device never appeared: plug it anew
+                await self._change(OpKind.DETACH, op.disk_id, deadline)
             await self._change(op.kind, op.disk_id, deadline)
         except api_errors.OxideNotFound as exc:
             if op.kind is OpKind.DETACH:
