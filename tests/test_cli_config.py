@@ -102,16 +102,43 @@ def test_flags_win_over_environment() -> None:
         "OXIDE_TOKEN": TOKEN,
         "OXIDE_PROJECT": "envproj",
         "CSI_ENDPOINT": "unix:///env.sock",
+        "OXIDE_CSI_CONTROLLER_INSTANCE_ID": "none",
     }
+    own = "0b8f7a52-93a4-4a4c-b0a2-5e0f3cc1d2e1"
     config = build_serve_config(
-        {"mode": "controller", "endpoint": "tcp://127.0.0.1:7000", "oxide_project": "flagproj"},
+        {
+            "mode": "controller",
+            "endpoint": "tcp://127.0.0.1:7000",
+            "oxide_project": "flagproj",
+            "controller_instance_id": own.upper(),
+        },
         env,
     )
+    assert config.controller is not None and config.controller.controller_instance_id == own
     assert str(config.endpoint) == "tcp://127.0.0.1:7000"
     assert config.oxide is not None and config.oxide.project == "flagproj"
     assert config.oxide.api_version == "2026021301.0.0"
     assert config.controller is not None and config.controller.max_disks_per_instance == 8
     assert TOKEN not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "attachable"),
+    [
+        (None, {}, True),
+        (None, {"OXIDE_CSI_ATTACHABLE": "false"}, False),
+        ("true", {"OXIDE_CSI_ATTACHABLE": "false"}, True),
+        ("False", {}, False),
+    ],
+)
+def test_attachable_setting(flag: str | None, env: dict[str, str], attachable: bool) -> None:
+    config = build_serve_config({"mode": "node", "node_id": "n", "attachable": flag}, env)
+    assert config.node is not None and config.node.attachable is attachable
+
+
+def test_attachable_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError, match="attachable must be true or false"):
+        build_serve_config({"mode": "node", "node_id": "n", "attachable": "maybe"}, {})
 
 
 @pytest.mark.parametrize(
@@ -156,6 +183,7 @@ def test_bad_endpoints(text: str) -> None:
 )
 def test_hot_attach_switch(flags: dict[str, object], env: dict[str, str], hot: bool) -> None:
     base = {"OXIDE_HOST": "https://r", "OXIDE_TOKEN": TOKEN, "OXIDE_PROJECT": "p"}
+    base["OXIDE_CSI_CONTROLLER_INSTANCE_ID"] = "none"  # no DMI here; the guard is not under test
     config = build_serve_config({"mode": "controller", **flags}, {**base, **env})
     assert config.controller is not None and config.controller.hot_attach is hot
     assert config.controller.hot_attach_timeout == 60

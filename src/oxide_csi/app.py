@@ -13,11 +13,15 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import structlog
+from grpc_health.v1 import health
+
 from oxide_csi.config import ControllerSettings, NodeSettings, OxideSettings, ServeConfig
-from oxide_csi.readiness import CachedReadiness
 from oxide_csi.server.grpc_server import Registration, ServerSpec
 from oxide_csi.server.interceptor import ErrorTranslator
 from oxide_csi.servicers.identity import IdentityServicer
+
+log = structlog.get_logger(__name__)
 
 # The controller and node parts are imported where they are built, not here: a node plugin runs
 # on every node, and every module it does not load (httpx, the Oxide client, the controller,
@@ -62,20 +66,37 @@ def controller_parts(
 
     record: AttachRecordStore = FileAttachRecordStore(settings.state_dir / "attach")
     if metrics is not None:
-        record = ObservedRecordStore(record, metrics.set_records)
+        observed = ObservedRecordStore(record, metrics.set_records)
+        metrics.track_stopped(observed.longest_stopped_seconds)
+        record = observed
     coordinator = AttachCoordinator(
         client,
         max_disks=settings.max_disks_per_instance,
         batch_window=settings.batch_window,
+        op_timeout=settings.cycle_timeout,
         record=record,
         on_cycle=metrics.on_cycle if metrics is not None else None,
         hot=HotAttach(client, timeout=settings.hot_attach_timeout) if settings.hot_attach else None,
+        own_instance_id=settings.controller_instance_id,
     )
+    _log_guard(settings.controller_instance_id)
     if metrics is not None:
         metrics.track_in_flight(coordinator.in_flight)
     volumes = VolumeManager(client)
     servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), coordinator)
     return servicer, coordinator
+
+
+def _log_guard(own_instance_id: str | None) -> None:
+    """Say at every start which instance the controller will never power off -- or, loudly,
+    that the operator turned that guard off."""
+    if own_instance_id is None:
+        log.warning(
+            "self power-off guard is OFF (--controller-instance-id=none): a publish to the "
+            "instance this controller runs on would stop it mid-cycle"
+        )
+    else:
+        log.info("self power-off guard on", controller_instance_id=own_instance_id)
 
 
 def node_servicer(settings: NodeSettings) -> NodeServicer:
@@ -97,6 +118,7 @@ def node_servicer(settings: NodeSettings) -> NodeServicer:
         finder=DeviceFinder(
             sources=identity_sources(settings.loop_device_dir), events=BlockDeviceEvents()
         ),
+        attachable=settings.attachable,
     )
 
 
@@ -133,7 +155,7 @@ async def build_plugin(config: ServeConfig) -> Plugin:
     resources = AsyncExitStack()
     registrations: list[Registration] = []
     services = ["csi.v1.Identity"]
-    readiness = CachedReadiness(None)
+    health_servicer = health.aio.HealthServicer()
     metrics: PluginMetrics | None = None
     translate_errors: ErrorTranslator | None = None
     if config.metrics is not None:
@@ -152,7 +174,14 @@ async def build_plugin(config: ServeConfig) -> Plugin:
                 on_request=metrics.on_request if metrics is not None else None,
             )
         )
-        readiness = CachedReadiness(client.get_project)
+        from oxide_csi.backend_health import BackendHealth
+
+        backend = BackendHealth(client.get_project, health_servicer=health_servicer)
+        if metrics is not None:
+            from oxide_csi.metrics.backend import track_backend
+
+            track_backend(metrics.registry, backend)
+        resources.push_async_callback(backend.start())
         assert config.controller is not None
         controller, coordinator = controller_parts(client, config.controller, metrics)
         resources.push_async_callback(_start_in_background(coordinator))
@@ -169,7 +198,7 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         node = node_servicer(config.node)
         registrations.append(node.register)
         services.append("csi.v1.Node")
-    identity = IdentityServicer(controller=config.mode.runs_controller, readiness=readiness)
+    identity = IdentityServicer(controller=config.mode.runs_controller)
     registrations.append(identity.register)
     spec = ServerSpec(
         endpoint=config.endpoint,
@@ -178,5 +207,6 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         shutdown_grace=config.shutdown_grace,
         on_call=metrics.on_call if metrics is not None else None,
         translate_errors=translate_errors,
+        health_servicer=health_servicer,
     )
     return Plugin(spec=spec, resources=resources)

@@ -13,6 +13,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from oxide_csi import DRIVER_NAME, __version__
 from oxide_csi.config import DEFAULT_KUBELET_DIR, Mode, ServeConfig
@@ -57,10 +58,24 @@ def _parser() -> argparse.ArgumentParser:
         "--max-disks-per-instance", help="disk slots per instance, boot disk included (default 8)"
     )
     serve.add_argument("--state-dir", help="controller's durable attach record directory")
+    serve.add_argument(
+        "--controller-instance-id",
+        help="UUID of the instance the controller runs on, never powered off (default: read "
+        "from DMI product_uuid; 'none' turns the guard off) ($OXIDE_CSI_CONTROLLER_INSTANCE_ID)",
+    )
+    serve.add_argument(
+        "--attach-cycle-timeout",
+        help="seconds one attach cycle (stop, apply, start with retries) may take (default 600)",
+    )
     serve.add_argument("--shutdown-grace", help="seconds in-flight calls get on SIGTERM")
     serve.add_argument(
         "--attach-batch-window",
         help="seconds the controller gathers attach/detach work per instance (default 2)",
+    )
+    serve.add_argument(
+        "--attachable",
+        help="node: false keeps volumes off this node, which is then never power-cycled "
+        "(default true; $OXIDE_CSI_ATTACHABLE)",
     )
     serve.add_argument(
         "--hot-attach",
@@ -92,7 +107,10 @@ def _serve(args: argparse.Namespace) -> int:
     from oxide_csi.config import build_serve_config
 
     # The token is read from the environment only: a flag would show it in `ps`.
-    config = build_serve_config(vars(args), os.environ)
+    # OXIDE_CSI_SYSFS_ROOT: where sysfs is mounted (a container may mount the host's elsewhere;
+    # tests point it at a directory of their own to control the DMI product_uuid).
+    sys_root = Path(os.environ.get("OXIDE_CSI_SYSFS_ROOT") or "/sys")
+    config = build_serve_config(vars(args), os.environ, sys_root=sys_root)
     if config.mode.runs_controller or config.metrics is not None:
         allow_ssl()  # see oxide_csi.ssl_gate
     configure_logging(args.log_level or "info", args.log_format)

@@ -160,6 +160,11 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                     "state_dir": str(state / "controller"),
                     "max_disks_per_instance": args.max_disks_per_instance,
                     "attach_batch_window": "0.5",
+                    # The guard is off on purpose: this process plays instance-0, but a
+                    # simulated stop powers nothing off here, so publishing to instance-0 (what
+                    # the node needs) is safe. Its id would refuse exactly that, and this
+                    # machine's own DMI UUID names no simulated instance.
+                    "controller_instance_id": "none",
                     "metrics_address": args.metrics_address,
                     "hot_attach": "true" if args.hotplug else "",
                 },

@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from oxide_sim.names import check_name
 from oxide_sim.server import SimulatorServer
 from oxide_sim.sim_config import SimConfig
 
@@ -42,6 +43,16 @@ def _non_negative(value: str) -> float:
     if number < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative number, got {value!r}")
     return number
+
+
+def _project_name(value: str) -> str:
+    """An extra project's name: an Oxide name short enough for its instance ``NAME-0``."""
+    try:
+        check_name(value)
+        check_name(f"{value}-0")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc}") from None
+    return value
 
 
 def _count(value: str) -> int:
@@ -72,6 +83,14 @@ def _parser() -> argparse.ArgumentParser:
         help=f"bearer token clients must send (default: ${TOKEN_ENV}; one of them is required)",
     )
     p.add_argument("--project", default="default", help="project to create (default: default)")
+    p.add_argument(
+        "--extra-project",
+        action="append",
+        default=[],
+        type=_project_name,
+        metavar="NAME",
+        help="another project, holding one running instance NAME-0 (repeatable)",
+    )
     p.add_argument(
         "--instances",
         type=_count,
@@ -125,6 +144,7 @@ def config_from_args(args: argparse.Namespace, token: str) -> SimConfig:
     return SimConfig(
         token=token,
         project=args.project,
+        extra_projects=list(args.extra_project),
         instances=args.instances,
         state_dir=args.state_dir,
         listen=args.listen,

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from oxide_sim.backing import BackingStore
 from oxide_sim.error_responses import invalid_request, not_found
 from oxide_sim.model import DiskRec, InstanceRec, ProjectRec, SnapshotRec, State, new_id, now_iso
+from oxide_sim.ops_restart import schedule_restart
 from oxide_sim.persistence import StateFile
 from oxide_sim.scheduler import Scheduler
 from oxide_sim.sim_config import SimConfig
@@ -74,15 +75,18 @@ class Core:
 
     def _seed(self) -> None:
         st = self.state
-        proj = next((p for p in st.projects.values() if p.name == self.cfg.project), None)
-        if proj is None:
-            ts = now_iso()
-            proj = ProjectRec(new_id(), self.cfg.project, "simulated project", ts, ts)
-            st.projects[proj.id] = proj
-        existing = {i.name for i in st.instances.values() if i.project_id == proj.id}
-        for name in self.cfg.resolved_instance_names():
-            if name not in existing:
-                self._create_running_instance(proj, name)
+        seeds = [(self.cfg.project, self.cfg.resolved_instance_names())]
+        seeds += [(extra, [f"{extra}-0"]) for extra in self.cfg.extra_projects]
+        for project, names in seeds:
+            proj = next((p for p in st.projects.values() if p.name == project), None)
+            if proj is None:
+                ts = now_iso()
+                proj = ProjectRec(new_id(), project, "simulated project", ts, ts)
+                st.projects[proj.id] = proj
+            existing = {i.name for i in st.instances.values() if i.project_id == proj.id}
+            for name in names:
+                if name not in existing:
+                    self._create_running_instance(proj, name)
         if self.backing is not None:
             for d in st.disks.values():
                 if not self.backing.disk_path(d.id).exists():
@@ -151,6 +155,8 @@ class Core:
                 except Exception:
                     log.exception("instance hook after_stopped failed for %s", inst.name)
                 self.set_run_state(inst, "stopped")
+            if inst.run_state == "failed":
+                schedule_restart(self, inst)  # Nexus's task finds it again after a restart
 
     # ----- helpers shared by the operations ---------------------------------------------------
 
@@ -277,3 +283,5 @@ class Core:
                     return
                 self.set_run_state(inst, outcome)
                 self.commit()
+                if outcome == "failed":
+                    schedule_restart(self, inst)

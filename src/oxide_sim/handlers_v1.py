@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oxide_sim import ops_attach, ops_disks, ops_instances, ops_snapshots
+from oxide_sim import ops_attach, ops_disks, ops_instance_delete, ops_instances, ops_snapshots
 from oxide_sim.handlers_common import list_params, path_sel, query_sel, required_project
 from oxide_sim.paged_lists import paginate
 from oxide_sim.routing import Request, Response, Route
@@ -113,6 +113,12 @@ def instance_get(req: Request) -> Response:
     return Response(200, ops_instances.get_instance(req.core, sel, query_sel(req)))
 
 
+def instance_delete(req: Request) -> Response:
+    sel = path_sel(req, "instance")
+    ops_instance_delete.delete_instance(req.core, sel, query_sel(req))
+    return Response(204)
+
+
 def instance_start(req: Request) -> Response:
     sel = path_sel(req, "instance")
     return Response(202, ops_instances.start_instance(req.core, sel, query_sel(req)))
@@ -157,7 +163,7 @@ V1_ROUTES: list[Route] = [
     ),
     Route("/v1/snapshots/{snapshot}", {"GET": snapshot_get, "DELETE": snapshot_delete}),
     Route("/v1/instances", {"GET": instances_list}),
-    Route("/v1/instances/{instance}", {"GET": instance_get}),
+    Route("/v1/instances/{instance}", {"GET": instance_get, "DELETE": instance_delete}),
     Route("/v1/instances/{instance}/start", {"POST": instance_start}),
     Route("/v1/instances/{instance}/stop", {"POST": instance_stop}),
     Route("/v1/instances/{instance}/disks", {"GET": instance_disks}),

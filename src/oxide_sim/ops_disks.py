@@ -4,10 +4,10 @@ States: ``creating`` -> ``detached`` (after ``disk_create_seconds``), then attac
 ``ops_attach``). Delete is refused unless the disk is ``detached`` or ``faulted``, with Nexus's
 message ``disk cannot be deleted in state "attached"``.
 
-Unsure: Nexus's POST response is the record made at the start of the create saga; with
-``disk_create_seconds == 0`` the simulator answers ``detached`` (what a GET right after shows).
-A disk from a snapshot that is still ``creating`` is refused here; on a rack it is not
-documented what happens.
+Nexus's POST response (201) is the record made at the start of the create saga, so it says
+``creating`` even when, as with ``disk_create_seconds == 0``, a GET right after shows
+``detached``. Unsure: a disk from a snapshot that is still ``creating`` is refused here; on a
+rack it is not documented what happens.
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ def create_disk(core: Core, project: NameOrId, req: DiskCreate) -> dict[str, Any
         if delay > 0:
             gen = disk.gen
             core.scheduler.call_later(delay, lambda: _finish_create(core, disk.id, gen))
-        return disk_view(disk)
+        # Nexus answers with the record its create saga started from: always ``creating``.
+        return {**disk_view(disk), "state": {"state": "creating"}}
 
 
 def _finish_create(core: Core, disk_id: str, gen: int) -> None:

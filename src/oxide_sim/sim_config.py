@@ -68,6 +68,9 @@ class SimConfig:
     project: str = "default"
     instances: int = 2
     instance_names: list[str] | None = None
+    #: More projects, each seeded with one running instance ``NAME-0`` and its boot disk: what
+    #: another team's project on the same rack looks like to a plugin (which must leave it be).
+    extra_projects: list[str] = field(default_factory=list)
     state_dir: Path | None = None
     listen: tuple[str, int] = ("127.0.0.1", 0)
     stop_seconds: float = 0.05
@@ -77,6 +80,11 @@ class SimConfig:
     #: 0 (the default) attaches and detaches at once, as Nexus does for a stopped instance;
     #: more shows ``attaching``/``detaching`` for that long, as a slower control plane would.
     attach_seconds: float = 0.0
+    #: How soon after an instance fails the control plane restarts it (Nexus's reincarnation
+    #: task runs every 60 s), if its policy allows and its cooldown has passed.
+    auto_restart_seconds: float = 60.0
+    #: Nexus's default cooldown between two automatic restarts of one instance.
+    auto_restart_cooldown_seconds: float = 3600.0
     max_disks_per_instance: int = 8
     #: A hot-plug rack (see ``oxide_sim.hotplug``): attach and detach accepted while running.
     hotplug: bool = False

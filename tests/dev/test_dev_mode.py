@@ -36,7 +36,8 @@ def test_dev_serves_identity_and_controller(plugin_factory, plugin_env, short_tm
     assert identity.GetPluginInfo(csi_pb2.GetPluginInfoRequest(), timeout=5).name == DRIVER_NAME
     caps = identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest(), timeout=5)
     assert [c.service.type for c in caps.capabilities] == [
-        csi_pb2.PluginCapability.Service.CONTROLLER_SERVICE
+        csi_pb2.PluginCapability.Service.VOLUME_ACCESSIBILITY_CONSTRAINTS,
+        csi_pb2.PluginCapability.Service.CONTROLLER_SERVICE,
     ]
     assert identity.Probe(csi_pb2.ProbeRequest(), timeout=10).ready.value is True
 
@@ -52,6 +53,8 @@ def test_dev_serves_identity_and_controller(plugin_factory, plugin_env, short_tm
     scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     assert 'oxide_csi_grpc_requests_total{code="OK",method="CreateVolume"} 1.0' in scraped
     assert volume.capacity_bytes == 1 << 30
+    # Dev plays instance-0 and must publish to it: the guard is off, and says so at start.
+    assert "self power-off guard is OFF" in plugin.output()
     channel.close()
     plugin.terminate()
     assert plugin.wait() == 0

@@ -27,6 +27,10 @@ def sim() -> Iterator[SimulatorServer]:
         yield server
 
 
+Service = csi_pb2.PluginCapability.Service
+ATTACHABLE = "csi.oxide.computer/attachable"
+
+
 def _controller_env(env: dict[str, str], url: str) -> dict[str, str]:
     return {**env, "OXIDE_HOST": url, "OXIDE_TOKEN": TOKEN, "OXIDE_PROJECT": "default"}
 
@@ -35,6 +39,7 @@ def test_node_mode_identity(plugin_factory, plugin_env, short_tmp: Path) -> None
     sock = short_tmp / "plugin" / "csi.sock"
     endpoint = f"unix://{sock}"
     args = ["serve", "--mode", "node", "--node-id", "node-1", "--endpoint", endpoint]
+    args += ["--attachable=false"]
     plugin = plugin_factory(args, plugin_env, short_tmp)
     channel = plugin.wait_ready(endpoint)
     identity = csi_pb2_grpc.IdentityStub(channel)
@@ -44,7 +49,10 @@ def test_node_mode_identity(plugin_factory, plugin_env, short_tmp: Path) -> None
     assert info.vendor_version == __version__
 
     caps = identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest(), timeout=5)
-    assert list(caps.capabilities) == []  # a node-only plugin offers no controller
+    # a node-only plugin offers no controller, but topology is the plugin's in either mode
+    assert [c.service.type for c in caps.capabilities] == [Service.VOLUME_ACCESSIBILITY_CONSTRAINTS]
+    node_info = csi_pb2_grpc.NodeStub(channel).NodeGetInfo(csi_pb2.NodeGetInfoRequest(), timeout=5)
+    assert dict(node_info.accessible_topology.segments) == {ATTACHABLE: "false"}
 
     probe = identity.Probe(csi_pb2.ProbeRequest(), timeout=5)
     assert probe.HasField("ready") and probe.ready.value is True
@@ -72,28 +80,15 @@ def test_controller_mode_identity_and_probe(
     identity = csi_pb2_grpc.IdentityStub(plugin.wait_ready(endpoint))
     caps = identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest(), timeout=5)
     kinds = [c.service.type for c in caps.capabilities]
-    assert kinds == [csi_pb2.PluginCapability.Service.CONTROLLER_SERVICE]
+    assert kinds == [Service.VOLUME_ACCESSIBILITY_CONSTRAINTS, Service.CONTROLLER_SERVICE]
     assert identity.Probe(csi_pb2.ProbeRequest(), timeout=10).ready.value is True
     assert TOKEN not in plugin.output()
-
-
-def test_probe_not_ready_when_oxide_unreachable(
-    plugin_factory, plugin_env, short_tmp: Path
-) -> None:
-    endpoint = f"unix://{short_tmp}/c.sock"
-    env = _controller_env(plugin_env, "http://127.0.0.1:9")  # discard port: nothing listens
-    plugin = plugin_factory(
-        ["serve", "--mode", "controller", "--endpoint", endpoint], env, short_tmp
-    )
-    identity = csi_pb2_grpc.IdentityStub(plugin.wait_ready(endpoint))
-    probe = identity.Probe(csi_pb2.ProbeRequest(), timeout=20)
-    assert probe.ready.value is False
 
 
 def test_sigterm_lets_slow_call_finish(
     plugin_factory, plugin_env, short_tmp: Path, sim: SimulatorServer
 ) -> None:
-    """A Probe that waits on a slow Oxide API completes although SIGTERM arrives meanwhile."""
+    """A call that waits on a slow Oxide API completes although SIGTERM arrives meanwhile."""
     httpx.put(
         f"{sim.url}/sim/faults", json={"latency_ms": 1500, "latency_rate": 1.0}
     ).raise_for_status()
@@ -102,25 +97,24 @@ def test_sigterm_lets_slow_call_finish(
     plugin = plugin_factory(
         ["serve", "--mode", "controller", "--endpoint", endpoint], env, short_tmp
     )
-    identity = csi_pb2_grpc.IdentityStub(plugin.wait_ready(endpoint))
+    controller = csi_pb2_grpc.ControllerStub(plugin.wait_ready(endpoint))
 
     outcome: dict[str, object] = {}
 
     def slow_probe() -> None:
         try:
-            outcome["response"] = identity.Probe(csi_pb2.ProbeRequest(), timeout=20)
+            outcome["response"] = controller.ListVolumes(csi_pb2.ListVolumesRequest(), timeout=20)
         except grpc.RpcError as exc:  # pragma: no cover - reported by the assertion below
             outcome["error"] = exc
 
     caller = threading.Thread(target=slow_probe)
     started = time.monotonic()
     caller.start()
-    time.sleep(0.4)  # the Probe is now waiting on the delayed HTTP response
+    time.sleep(0.4)  # the call is now waiting on the delayed HTTP response
     plugin.terminate()
     caller.join(20)
     assert "error" not in outcome, outcome.get("error")
     response = outcome["response"]
-    assert isinstance(response, csi_pb2.ProbeResponse)
-    assert response.ready.value is True
+    assert isinstance(response, csi_pb2.ListVolumesResponse)
     assert time.monotonic() - started >= 1.4  # it really waited for the slow backend
     assert plugin.wait(20) == 0

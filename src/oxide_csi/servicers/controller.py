@@ -26,6 +26,7 @@ from oxide_csi.oxide.models import Disk
 from oxide_csi.servicers import access
 from oxide_csi.servicers import controller_views as views
 from oxide_csi.servicers.fields import require as _require
+from oxide_csi.servicers.topology import check_requirements
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 Cap = csi_pb2.ControllerServiceCapability.RPC
@@ -57,6 +58,8 @@ class Attacher(Protocol):
     async def detach(
         self, disk_id: str, instance: str, *, deadline: float, known: Disk | None = None
     ) -> object: ...
+
+    async def pending_attach(self, disk_id: str) -> str | None: ...
 
 
 class ControllerServicer(csi_pb2_grpc.ControllerServicer):
@@ -114,6 +117,7 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
                 )
             else:
                 raise InvalidArgument("volume_content_source names neither snapshot nor volume")
+        check_requirements(request.accessibility_requirements)
         rng = request.capacity_range
         volume = await self._volumes.create(
             VolumeRequest(
@@ -162,7 +166,12 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
         volume = await self._volumes.find(volume_id, deadline=deadline)
         if volume is None:
             return csi_pb2.ControllerUnpublishVolumeResponse()  # gone: nothing is attached
-        node_id = request.node_id or volume.attached_to  # no node: detach from wherever it is
+        # No node: detach from wherever it is, or would be once a crash leftover is applied.
+        node_id = (
+            request.node_id
+            or volume.attached_to
+            or await self._attacher.pending_attach(volume.disk.id)
+        )
         if node_id:
             await self._attacher.detach(
                 volume.disk.id, node_id, deadline=deadline, known=volume.disk

@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from oxide_csi.controller.snapshots import VolumeSnapshot
 from oxide_csi.controller.volumes import Volume
 from oxide_csi.csi_v1 import csi_pb2
+from oxide_csi.servicers.topology import VOLUME_TOPOLOGY
 from oxide_csi.volume_contract import CTX_DISK_NAME, CTX_FS_TYPE, CTX_SERIAL, CTX_SOURCE
 
 
@@ -53,6 +54,7 @@ def volume_message(volume: Volume) -> csi_pb2.Volume:
         "volume_id": volume.disk.id,
         "capacity_bytes": volume.disk.size,
         "volume_context": volume_context(volume),
+        "accessible_topology": VOLUME_TOPOLOGY,
     }
     source = content_source(volume)
     if source is not None:

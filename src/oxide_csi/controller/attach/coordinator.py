@@ -18,7 +18,11 @@ Decisions a caller may want to know:
   another instance) also answers ``Aborted``, as the CSI spec asks for "operation pending";
 * the slot check counts every disk listed on the instance (boot disk included) plus queued
   attaches minus queued detaches; a full instance is ``ResourceExhausted`` and is never
-  stopped. Nexus enforces the limit too, and its refusal maps to the same error.
+  stopped. Nexus enforces the limit too, and its refusal maps to the same error;
+* nothing Oxide would refuse after a stop costs one (``preflight.py``), an attach Oxide
+  refused anyway is answered from memory on retry (``refusals.py``), the controller's own
+  instance is never cycled, and a crash leftover never wins over a newer call
+  (``leftovers.py``).
 """
 
 from __future__ import annotations
@@ -31,9 +35,12 @@ import structlog
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.hot import HotAttach
+from oxide_csi.controller.attach.leftovers import leftover, leftover_attach_target
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
+from oxide_csi.controller.attach.preflight import Preflight
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
+from oxide_csi.controller.attach.refusals import RefusalCache
 from oxide_csi.controller.attach.worker import CycleObserver, InstanceWorker, WorkerSettings
 from oxide_csi.oxide import Disk, Instance, OxideClient, api_errors
 
@@ -42,8 +49,9 @@ log = structlog.get_logger(__name__)
 #: Disk states from which Oxide attaches (omicron allows ``creating`` too).
 _ATTACHABLE_DISK = frozenset({"detached", "creating"})
 _TRANSIENT_DISK = frozenset({"attaching", "detaching"})
-#: Instance states an attach may be queued for (``stopping`` finishes by itself).
-_ACCEPTING = RUNNING_STATES | ATTACHABLE_STATES | {"stopping"}
+#: Instance states an attach may be queued for (``stopping`` finishes by itself; a
+#: ``failed`` one is stopped first, see ``power.owes_start_when_stopping``).
+_ACCEPTING = RUNNING_STATES | ATTACHABLE_STATES | {"stopping", "failed"}
 
 
 class AttachCoordinator:
@@ -55,6 +63,8 @@ class AttachCoordinator:
     leftover records are retried. ``start_policy`` is the backoff after 507 on start.
     ``on_cycle`` hears about every cycle (the metrics hook). ``hot`` (``--hot-attach``)
     offers operations to running instances before any cycle (see ``hot.py``).
+    ``own_instance_id`` is the instance the controller runs on, never to be cycled (None: no
+    such guard).
     """
 
     def __init__(
@@ -69,12 +79,15 @@ class AttachCoordinator:
         start_policy: StartPolicy | None = None,
         on_cycle: CycleObserver | None = None,
         hot: HotAttach | None = None,
+        own_instance_id: str | None = None,
+        refusals: RefusalCache | None = None,
     ) -> None:
         if max_disks < 1:
             raise ValueError("max_disks must be at least 1")
         self._client = client
         self._store = record
-        self._max_disks = max_disks
+        self._preflight = Preflight(client, own_instance_id=own_instance_id, max_disks=max_disks)
+        self._refusals = refusals if refusals is not None else RefusalCache()
         self._recovery_interval = recovery_interval
         self._settings = WorkerSettings(
             client=client,
@@ -85,6 +98,7 @@ class AttachCoordinator:
             is_claimed=lambda disk_id: disk_id in self._by_disk,
             on_cycle=on_cycle,
             hot=hot,
+            refusals=self._refusals,
         )
         self._hot = hot
         self._workers: dict[str, InstanceWorker] = {}
@@ -176,9 +190,13 @@ class AttachCoordinator:
             await self._wait(joined, deadline, what)
             return joined.result()
         if disk.state == "attached" and disk.instance_id == inst.id:
-            if self._hot is None or not self._hot.needs_repair(inst, disk.id):
+            repair = self._hot is not None and self._hot.needs_repair(inst, disk.id)
+            settle = not repair and await leftover(self._store, inst.id, disk.id) is OpKind.DETACH
+            if not (repair or settle):
                 return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
-            joined = self._submit(self._worker(inst.id, inst.name), OpKind.ATTACH, disk, inst, True)
+            self._preflight.not_own(inst, what)
+            worker = self._worker(inst.id, inst.name)
+            joined = self._submit(worker, OpKind.ATTACH, disk, inst, settle=settle, repair=repair)
             await self._wait(joined, deadline, what)
             return joined.result()
         if disk.state in _TRANSIENT_DISK:
@@ -191,7 +209,9 @@ class AttachCoordinator:
             raise errors.FailedPrecondition(f"{what}: the disk is {disk.state}")
         if inst.run_state not in _ACCEPTING:
             raise errors.FailedPrecondition(f"{what}: the instance is {inst.run_state}")
+        self._preflight.not_own(inst, what)
         try:
+            await self._preflight.same_project(inst, disk, what, deadline)
             listed = {
                 d.id async for d in self._client.list_instance_disks(inst.id, deadline=deadline)
             }
@@ -200,14 +220,9 @@ class AttachCoordinator:
         # The listing awaited: a concurrent retry may have queued this very operation.
         joined = self._join(disk, inst, OpKind.ATTACH)
         if joined is None:
+            self._refusals.check(disk, inst.id, listed)
             worker = self._worker(inst.id, inst.name)
-            attaches, detaches = worker.reserved()
-            used = len((listed | attaches) - detaches)
-            if used >= self._max_disks:
-                raise errors.ResourceExhausted(
-                    f"{what}: instance {inst.name!r} has no free disk slot "
-                    f"({used} of {self._max_disks} in use or reserved)"
-                )
+            self._preflight.free_slot(inst, listed, worker.reserved(), what)
             joined = self._submit(worker, OpKind.ATTACH, disk, inst)
         await self._wait(joined, deadline, what)
         return joined.result()
@@ -225,16 +240,23 @@ class AttachCoordinator:
             return
         joined = self._join(disk, inst, OpKind.DETACH)
         if joined is None:
-            if disk.instance_id != inst.id:
+            settle = disk.instance_id != inst.id
+            if settle and await leftover(self._store, inst.id, disk.id) is not OpKind.ATTACH:
                 return
-            if disk.state in _TRANSIENT_DISK:
+            if disk.state in _TRANSIENT_DISK and not settle:
                 raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
             if inst.boot_disk_id == disk.id:
                 raise errors.FailedPrecondition(f"{what}: it is the instance's boot disk")
+            self._preflight.not_own(inst, what)
             if self._hot is not None:
                 self._hot.forget(inst.id, disk.id)
-            joined = self._submit(self._worker(inst.id, inst.name), OpKind.DETACH, disk, inst)
+            worker = self._worker(inst.id, inst.name)
+            joined = self._submit(worker, OpKind.DETACH, disk, inst, settle=settle)
         await self._wait(joined, deadline, what)
+
+    async def pending_attach(self, disk_id: str) -> str | None:
+        """The instance a crash leftover would still attach ``disk_id`` to, or None."""
+        return await leftover_attach_target(self._store, disk_id)
 
     # ---- helpers -------------------------------------------------------------------------
 
@@ -266,9 +288,11 @@ class AttachCoordinator:
         kind: OpKind,
         disk: Disk,
         inst: Instance,
+        *,
+        settle: bool = False,
         repair: bool = False,
     ) -> PendingOp:
-        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name, repair)
+        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name, settle=settle, repair=repair)
         self._by_disk[disk.id] = op
 
         def forget(_: asyncio.Future[None]) -> None:
