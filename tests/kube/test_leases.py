@@ -111,3 +111,25 @@ async def test_no_lease_before_the_deadline_is_unavailable(kube: KubeSim, tmp_pa
         with pytest.raises(LeaseUnavailable, match="someone-else"):
             async with LeaseFence(client, settings).hold(IID, deadline=time.monotonic() + 1):
                 pass
+
+
+def test_lease_times_always_carry_a_fraction(monkeypatch) -> None:
+    """A MicroTime without a fraction is refused by the API server (and by kube_sim)."""
+    from datetime import UTC, datetime
+
+    from lightkube.models.coordination_v1 import LeaseSpec
+
+    from oxide_csi.kube import leases
+
+    whole = datetime(2026, 12, 2, 20, 0, 5, 0, tzinfo=UTC)
+
+    class _Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return whole
+
+    monkeypatch.setattr(leases, "datetime", _Clock)
+    stamp = leases.micro_now()
+    assert stamp.microsecond == 1
+    rendered = LeaseSpec(renewTime=stamp).to_dict()["renewTime"]
+    assert "." in rendered, rendered

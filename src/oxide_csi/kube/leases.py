@@ -44,6 +44,14 @@ PREFIX = "oxide-csi-instance-"
 INSTANCE_LABEL = "csi.oxide.computer/instance"
 
 
+def micro_now() -> datetime:
+    """Now, for a Lease's MicroTime fields. lightkube writes a datetime whose microsecond is 0
+    without a fraction (``...:05Z``), which the API server refuses in a MicroTime field; one
+    microsecond later is the same instant for a lease and always carries its fraction."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=1) if now.microsecond == 0 else now
+
+
 class LeaseUnavailable(errors.Unavailable):
     """The instance's Lease could not be had before the cycle's deadline."""
 
@@ -176,7 +184,7 @@ class LeaseFence:
             raise LeaseUnavailable(f"cannot read Lease {name}: {exc!r}") from exc
 
     async def _take(self, name: str, instance_id: str, current: Lease | None) -> Lease | None:
-        now = datetime.now(UTC)
+        now = micro_now()
         transitions = 0
         if current is not None and current.spec is not None:
             transitions = current.spec.leaseTransitions or 0
@@ -229,7 +237,7 @@ class LeaseFence:
                     holderIdentity=spec.holderIdentity,
                     leaseDurationSeconds=spec.leaseDurationSeconds,
                     acquireTime=spec.acquireTime,
-                    renewTime=datetime.now(UTC),
+                    renewTime=micro_now(),
                     leaseTransitions=spec.leaseTransitions,
                 ),
             )
