@@ -154,6 +154,24 @@ async def make_coordinator(client: OxideClient) -> AsyncIterator[CoordinatorFact
         await coord.close()
 
 
+@pytest.fixture
+def held_stops(client: OxideClient, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Hold every instance stop the coordinators send until the returned event is set.
+
+    The batch stays open while the instance stops, so work queued before the release joins
+    the first cycle however slowly a busy machine runs the test: no batch window to land in.
+    """
+    release = asyncio.Event()
+    real_stop = client.stop_instance
+
+    async def held_stop(*args: Any, **kwargs: Any) -> Any:
+        await release.wait()
+        return await real_stop(*args, **kwargs)
+
+    monkeypatch.setattr(client, "stop_instance", held_stop)
+    return release
+
+
 def soon(seconds: float = 30.0) -> float:
     """A deadline far enough away that only a bug (a hang) reaches it."""
     return time.monotonic() + seconds
