@@ -22,6 +22,7 @@ from oxide_csi.controller.attach.records import AttachRecordStore
 from oxide_csi.oxide import Disk, OxideClient, OxideConfig
 from oxide_sim import SimConfig, SimulatorServer
 from tests.controller.attach.memory_store import MemoryAttachRecordStore
+from tests.controller.held_stops import hold_stops
 
 TOKEN = "attach-test-token"
 GIB = 1 << 30
@@ -156,20 +157,8 @@ async def make_coordinator(client: OxideClient) -> AsyncIterator[CoordinatorFact
 
 @pytest.fixture
 def held_stops(client: OxideClient, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Hold every instance stop the coordinators send until the returned event is set.
-
-    The batch stays open while the instance stops, so work queued before the release joins
-    the first cycle however slowly a busy machine runs the test: no batch window to land in.
-    """
-    release = asyncio.Event()
-    real_stop = client.stop_instance
-
-    async def held_stop(*args: Any, **kwargs: Any) -> Any:
-        await release.wait()
-        return await real_stop(*args, **kwargs)
-
-    monkeypatch.setattr(client, "stop_instance", held_stop)
-    return release
+    """The coordinators' instance stops wait for this event (``tests/controller/held_stops``)."""
+    return hold_stops(client, monkeypatch)
 
 
 def soon(seconds: float = 30.0) -> float:
