@@ -109,7 +109,8 @@ def test_flags_win_over_environment() -> None:
     assert str(config.endpoint) == "tcp://127.0.0.1:7000"
     assert config.oxide is not None and config.oxide.project == "flagproj"
     assert config.oxide.api_version == "2026021301.0.0"
-    assert config.controller is not None and config.controller.max_disks_per_instance == 8
+    # no flag: the controller takes the rack's own limit
+    assert config.controller is not None and config.controller.max_disks_per_instance is None
     assert TOKEN not in repr(config)
 
 

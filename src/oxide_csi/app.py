@@ -58,6 +58,7 @@ def controller_parts(
         AttachRecordStore,
         FileAttachRecordStore,
     )
+    from oxide_csi.controller.slots import rack_slot_limit
     from oxide_csi.controller.snapshots import SnapshotManager
     from oxide_csi.controller.volumes import VolumeManager
     from oxide_csi.metrics import ObservedRecordStore
@@ -68,7 +69,7 @@ def controller_parts(
         record = ObservedRecordStore(record, metrics.set_records)
     coordinator = AttachCoordinator(
         client,
-        max_disks=settings.max_disks_per_instance,
+        max_disks=rack_slot_limit(client, settings.max_disks_per_instance),
         batch_window=settings.batch_window,
         record=record,
         on_cycle=metrics.on_cycle if metrics is not None else None,
@@ -99,6 +100,18 @@ def node_servicer(settings: NodeSettings) -> NodeServicer:
     )
 
 
+def _in_background(work: Awaitable[None]) -> Callable[[], Awaitable[None]]:
+    """Run ``work`` as a task without holding up the server; return what cancels it."""
+    task = asyncio.ensure_future(work)
+
+    async def close() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return close
+
+
 def _start_in_background(coordinator: AttachCoordinator) -> Callable[[], Awaitable[None]]:
     """Start the coordinator's recovery without holding up the server; return its closer.
 
@@ -106,12 +119,10 @@ def _start_in_background(coordinator: AttachCoordinator) -> Callable[[], Awaitab
     meanwhile is safe -- each attach cycle consults its instance's record first -- and keeps
     Probe and liveness answering, so the controller is not restarted in the middle of it.
     """
-    task = asyncio.create_task(coordinator.start(), name="attach-coordinator-start")
+    cancel = _in_background(coordinator.start())
 
     async def close() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel()
         await coordinator.close()
 
     return close
@@ -153,9 +164,11 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         readiness = CachedReadiness(client.get_project)
         assert config.controller is not None
         controller, coordinator = controller_parts(client, config.controller, metrics)
-        resources.push_async_callback(_start_in_background(coordinator))
         from oxide_csi.controller.clone_sweep import sweep_periodically
+        from oxide_csi.controller.slots import announce_generation
 
+        resources.push_async_callback(_start_in_background(coordinator))
+        resources.push_async_callback(_in_background(announce_generation(client)))
         resources.push_async_callback(sweep_periodically(client))
 
         def register_controller(server: grpc.aio.Server) -> None:

@@ -21,8 +21,10 @@ from oxide_csi.endpoint import Endpoint, EndpointError, parse_endpoint
 #: ``disk_backend`` and is served by every Oxide release since v18, so it is the safe default;
 #: racks newer than that accept it too.
 DEFAULT_API_VERSION = "2026021301.0.0"
-#: Disk slots per instance, boot disk included. Oxide v18+ allows 12; 8 is the conservative
-#: default of the design card and what older racks enforce.
+#: The node's disk slots per instance, boot disk included, when no flag says otherwise. The
+#: node holds no credentials and cannot ask the rack: 8 fits every release (v17 and older allow
+#: 8, v18 on 12); a cluster on v18+ racks passes 12. The controller asks the rack instead (see
+#: :mod:`oxide_csi.controller.slots`); the flag can only lower what the rack allows.
 DEFAULT_MAX_DISKS = 8
 DEFAULT_KUBELET_DIR = Path("/var/lib/kubelet")
 DEFAULT_ENDPOINT = "unix:///csi/csi.sock"
@@ -70,7 +72,8 @@ class NodeSettings:
 
 @dataclass(frozen=True)
 class ControllerSettings:
-    max_disks_per_instance: int = DEFAULT_MAX_DISKS
+    #: None: the rack's own limit (8 up to release v17, 12 since); a number can only lower it.
+    max_disks_per_instance: int | None = None
     state_dir: Path = Path("/var/lib/oxide-csi")
     #: How long the attach coordinator waits for more work before stopping an instance.
     batch_window: float = 2.0
@@ -203,13 +206,8 @@ def build_serve_config(
         endpoint = parse_endpoint(raw_endpoint)
     except EndpointError as exc:
         raise ConfigError(str(exc)) from None
-    max_disks = _int_setting(
-        _pick(args.get("max_disks_per_instance"), env, "OXIDE_MAX_DISKS_PER_INSTANCE"),
-        "max disks per instance",
-        DEFAULT_MAX_DISKS,
-        2,
-        64,
-    )
+    raw_max_disks = _pick(args.get("max_disks_per_instance"), env, "OXIDE_MAX_DISKS_PER_INSTANCE")
+    max_disks = _int_setting(raw_max_disks, "max disks per instance", DEFAULT_MAX_DISKS, 2, 64)
     grace_raw = _pick(args.get("shutdown_grace"), env, "CSI_SHUTDOWN_GRACE")
     grace = float(_int_setting(grace_raw, "shutdown grace (seconds)", 30, 0, 3600))
 
@@ -226,7 +224,7 @@ def build_serve_config(
         state_dir = _pick(args.get("state_dir"), env, "OXIDE_CSI_STATE_DIR")
         window_raw = _pick(args.get("attach_batch_window"), env, "OXIDE_CSI_ATTACH_BATCH_WINDOW")
         controller = ControllerSettings(
-            max_disks_per_instance=max_disks,
+            max_disks_per_instance=max_disks if raw_max_disks is not None else None,
             state_dir=Path(state_dir) if state_dir else ControllerSettings.state_dir,
             batch_window=_float_setting(
                 window_raw, "attach batch window (seconds)", ControllerSettings.batch_window, 60

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 
 import grpc
+import pytest
 
 from oxide_csi.csi_v1 import csi_pb2
 from oxide_csi.servicers.controller_views import CTX_SERIAL
@@ -14,6 +15,7 @@ from tests.controller.conftest import Mode, Rig, mount_cap
 from tests.rpc import code_of
 
 
+@pytest.mark.parametrize("sim_config", [{"release": 17}], indirect=True)
 async def test_seven_concurrent_publishes_cost_one_power_cycle(rig: Rig) -> None:
     instance = await rig.client.get_instance("instance-0")
     before = rig.instance("instance-0")

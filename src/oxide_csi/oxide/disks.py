@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from oxide_csi.oxide import errors
 from oxide_csi.oxide.base import ClientBase
+from oxide_csi.oxide.generation import Generation
 from oxide_csi.oxide.models import Disk, Image, Snapshot
 from oxide_csi.oxide.retry import Safety
 from oxide_csi.oxide.selectors import NameOrId, is_uuid, normalize
@@ -55,9 +56,14 @@ class DiskOps(ClientBase):
         snapshot_id: str | None = None,
         image_id: str | None = None,
         read_only: bool = False,
+        local: bool = False,
         deadline: float | None = None,
     ) -> Disk:
-        """Create a distributed disk: blank, or from a snapshot or an image (at most one).
+        """Create a disk: distributed (blank, or from a snapshot or an image), or local.
+
+        The body takes the shape of the rack's generation (:mod:`.generation`): ``disk_source``
+        at the top level before v18, ``disk_backend`` since. Read-only and local disks exist
+        only since v18; asking an older rack for one raises ``InvalidRequest`` unsent.
 
         Retry semantics -- why a failed create is not simply repeated: after a 500, a 502, a
         504, a dropped connection or a read timeout we cannot know whether the rack created
@@ -72,24 +78,12 @@ class DiskOps(ClientBase):
         *before* our call with exactly the requested properties is returned too -- for a
         named, idempotent create that is the right answer anyway.
         """
-        if snapshot_id is not None and image_id is not None:
-            raise errors.InvalidRequest("a disk has one source: snapshot_id or image_id, not both")
-        source: dict[str, Any]
-        if snapshot_id is not None:
-            source = {"type": "snapshot", "snapshot_id": snapshot_id}
-        elif image_id is not None:
-            source = {"type": "image", "image_id": image_id}
-        else:
-            source = {"type": "blank", "block_size": block_size}
-        if read_only:
-            if source["type"] == "blank":
-                raise errors.InvalidRequest("a blank disk cannot be read-only")
-            source["read_only"] = True
+        shape = await self.generation(deadline=deadline)
         body = {
             "name": normalize(name),
             "description": description,
             "size": size,
-            "disk_backend": {"type": "distributed", "disk_source": source},
+            **_source_fields(shape, block_size, snapshot_id, image_id, read_only, local),
         }
 
         async def resolve(_: errors.OxideError) -> Resolved | None:
@@ -107,6 +101,8 @@ class DiskOps(ClientBase):
                 wrong.append("source")
             if snapshot_id is None and image_id is None and found.block_size != block_size:
                 wrong.append("block size")
+            if (found.disk_type == "local") != local:
+                wrong.append("disk type")
             if found.read_only != read_only:
                 wrong.append("read-only flag")
             if found.description != description:
@@ -216,6 +212,40 @@ class DiskOps(ClientBase):
         query: dict[str, str | int] = {"project": self._cfg.project} if scope == "project" else {}
         async for raw in self._list(IMAGES, IMAGES, query, deadline):
             yield Image.from_api(raw)
+
+
+def _source_fields(
+    shape: Generation,
+    block_size: int,
+    snapshot_id: str | None,
+    image_id: str | None,
+    read_only: bool,
+    local: bool,
+) -> dict[str, Any]:
+    """The part of a DiskCreate body that says what the disk is made of, in the rack's shape."""
+    if snapshot_id is not None and image_id is not None:
+        raise errors.InvalidRequest("a disk has one source: snapshot_id or image_id, not both")
+    if (read_only or local) and not shape.disk_backend:
+        what = "read-only" if read_only else "local"
+        raise errors.InvalidRequest(f"{what} disks need Oxide release v18 or later")
+    if local:
+        if snapshot_id is not None or image_id is not None or read_only:
+            raise errors.InvalidRequest("a local disk is always blank and writable")
+        return {"disk_backend": {"type": "local"}}
+    source: dict[str, Any]
+    if snapshot_id is not None:
+        source = {"type": "snapshot", "snapshot_id": snapshot_id}
+    elif image_id is not None:
+        source = {"type": "image", "image_id": image_id}
+    else:
+        source = {"type": "blank", "block_size": block_size}
+    if read_only:
+        if source["type"] == "blank":
+            raise errors.InvalidRequest("a blank disk cannot be read-only")
+        source["read_only"] = True
+    if not shape.disk_backend:
+        return {"disk_source": source}
+    return {"disk_backend": {"type": "distributed", "disk_source": source}}
 
 
 def _norm(uuid_text: str | None) -> str:

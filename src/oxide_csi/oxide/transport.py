@@ -55,6 +55,15 @@ _MIN_ATTEMPT_SECONDS = 0.001
 
 
 @dataclass(frozen=True)
+class _Sent:
+    """What one request sends besides its method and path."""
+
+    query: Mapping[str, str | int] | None
+    body: Any
+    headers: Mapping[str, str] | None
+
+
+@dataclass(frozen=True)
 class Resolved:
     """A resolver's finding that the request's effect is already in place; ``value`` is the
     result to return as if the request had succeeded (the parsed JSON of the resource)."""
@@ -133,8 +142,12 @@ class Transport:
         deadline: float | None = None,
         safety: Safety = Safety.SAFE,
         resolve: Resolver | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send ``method path`` and return the parsed JSON body (None for an empty body).
+
+        ``headers`` override the client's defaults for this request only (the generation
+        probe's ``api-version``).
 
         ``template`` is the OpenAPI path template (``/v1/disks/{disk}``), used for logs, error
         messages and the observer so that metrics have bounded cardinality.
@@ -161,7 +174,15 @@ class Transport:
             attempt += 1
             budget = self._attempt_budget(deadline, context, last)
             error, verdict, value = await self._attempt(
-                method, template, path, query, body, budget, deadline, attempt, context, last
+                method,
+                template,
+                path,
+                _Sent(query, body, headers),
+                budget,
+                deadline,
+                attempt,
+                context,
+                last,
             )
             if error is None:
                 return value
@@ -212,8 +233,7 @@ class Transport:
         method: str,
         template: str,
         path: str,
-        query: Mapping[str, str | int] | None,
-        body: Any,
+        sent: _Sent,
         budget: float,
         deadline: float | None,
         attempt: int,
@@ -229,8 +249,9 @@ class Transport:
                     response = await self._http.request(
                         method,
                         path,
-                        params=dict(query) if query else None,
-                        json=body,
+                        params=dict(sent.query) if sent.query else None,
+                        json=sent.body,
+                        headers=dict(sent.headers) if sent.headers else None,
                     )
                     status = response.status_code
                     content = response.content

@@ -34,6 +34,7 @@ from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
 from oxide_csi.controller.attach.worker import CycleObserver, InstanceWorker, WorkerSettings
+from oxide_csi.controller.slots import SlotLimit, fixed_slot_limit
 from oxide_csi.oxide import Disk, Instance, OxideClient
 from oxide_csi.oxide import errors as oxide_errors
 
@@ -49,7 +50,8 @@ _ACCEPTING = RUNNING_STATES | ATTACHABLE_STATES | {"stopping"}
 class AttachCoordinator:
     """Attach and detach disks to Oxide instances, batching the power cycles per instance.
 
-    ``max_disks`` is the per-instance disk limit of the rack (boot disk included).
+    ``max_disks`` is the per-instance disk limit (boot disk included), or a
+    :data:`~oxide_csi.controller.slots.SlotLimit` that asks the rack for it.
     ``batch_window`` is how long a worker waits for more work after the first operation.
     ``op_timeout`` bounds one cycle (stop, apply, start); ``recovery_interval`` is how often
     leftover records are retried. ``start_policy`` is the backoff after 507 on start.
@@ -61,18 +63,16 @@ class AttachCoordinator:
         client: OxideClient,
         *,
         record: AttachRecordStore,
-        max_disks: int = 8,
+        max_disks: int | SlotLimit = 8,
         batch_window: float = 0.2,
         op_timeout: float = 600.0,
         recovery_interval: float = 30.0,
         start_policy: StartPolicy | None = None,
         on_cycle: CycleObserver | None = None,
     ) -> None:
-        if max_disks < 1:
-            raise ValueError("max_disks must be at least 1")
         self._client = client
         self._store = record
-        self._max_disks = max_disks
+        self._slot_limit = max_disks if callable(max_disks) else fixed_slot_limit(max_disks)
         self._recovery_interval = recovery_interval
         self._settings = WorkerSettings(
             client=client,
@@ -187,6 +187,7 @@ class AttachCoordinator:
             listed = {
                 d.id async for d in self._client.list_instance_disks(inst.id, deadline=deadline)
             }
+            max_disks = await self._slot_limit(deadline)
         except oxide_errors.OxideError as exc:
             raise translate(exc, what) from exc
         # The listing awaited: a concurrent retry may have queued this very operation.
@@ -195,10 +196,10 @@ class AttachCoordinator:
             worker = self._worker(inst.id, inst.name)
             attaches, detaches = worker.reserved()
             used = len((listed | attaches) - detaches)
-            if used >= self._max_disks:
+            if used >= max_disks:
                 raise errors.ResourceExhausted(
                     f"{what}: instance {inst.name!r} has no free disk slot "
-                    f"({used} of {self._max_disks} in use or reserved)"
+                    f"({used} of {max_disks} in use or reserved)"
                 )
             joined = self._submit(worker, OpKind.ATTACH, disk, inst)
         await self._wait(joined, deadline, what)
