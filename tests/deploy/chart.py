@@ -7,12 +7,16 @@ plain dicts; the helpers below only find things, the tests decide what is right.
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import helm_python as helm
 import yaml
+from helm_python import _native
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "deploy" / "helm" / "oxide-csi"
@@ -92,16 +96,86 @@ EXISTING_SECRET: Obj = {
 VALUE_SETS: dict[str, Obj] = {"defaults": {}, "everything": EVERYTHING, "existing": EXISTING_SECRET}
 
 
-def render_files(values: Obj | None = None) -> dict[str, str]:
-    """Template path -> rendered text, as ``helm template`` would produce it."""
+def _everything_on() -> Obj:
+    values = copy.deepcopy(EVERYTHING)
+    values["controller"]["metrics"] = {"enabled": True}
+    values["controller"]["podDisruptionBudget"] = {"enabled": True}
+    values["snapshots"] = EXISTING_SECRET["snapshots"]
+    return values
+
+
+#: Every optional object and container on: metrics (both), PDB, snapshots, Secret.
+EVERYTHING_ON: Obj = _everything_on()
+
+#: What ``--api-versions`` adds for a cluster that has the external-snapshotter's CRDs.
+SNAPSHOT_API = ("snapshot.storage.k8s.io/v1/VolumeSnapshotClass",)
+
+#: A long release name (40 characters); Helm allows 53. Names built from it must still fit.
+LONG_RELEASE = "platform-team-storage-oxide-disks-prod01"
+
+
+@dataclass(frozen=True)
+class RenderCase:
+    """One ``helm template`` run: values, the cluster's extra APIs, the release name."""
+
+    values: Obj
+    api_versions: tuple[str, ...] = ()
+    release: str = RELEASE
+
+    def objects(self) -> list[Obj]:
+        return render(self.values, api_versions=self.api_versions, release=self.release)
+
+
+#: The runs the name rules and the schemas are checked on.
+RENDER_CASES: dict[str, RenderCase] = {
+    "defaults": RenderCase({}),
+    "defaults, snapshot API served": RenderCase({}, SNAPSHOT_API),
+    "everything on": RenderCase(EVERYTHING_ON, SNAPSHOT_API),
+    "snapshots forced on, no snapshot API": RenderCase(EXISTING_SECRET),
+    "long release name, everything on": RenderCase(EVERYTHING_ON, SNAPSHOT_API, LONG_RELEASE),
+}
+
+
+def render_files(
+    values: Obj | None = None,
+    *,
+    api_versions: tuple[str, ...] = (),
+    release: str = RELEASE,
+    is_upgrade: bool = False,
+) -> dict[str, str]:
+    """Template path -> rendered text, as ``helm template`` would produce it.
+
+    ``api_versions`` are what ``helm template --api-versions`` adds to the built-in
+    ``.Capabilities.APIVersions`` (a cluster's extra APIs, such as the snapshot CRDs).
+    helm-python-sdk's ``Chart.render`` does not expose that option yet, but its engine takes it
+    (``api_versions`` in the render options), so the call goes to the engine directly.
+    """
+    options = {
+        "name": release,
+        "namespace": NAMESPACE,
+        "is_install": not is_upgrade,
+        "is_upgrade": is_upgrade,
+        "api_versions": list(api_versions),
+    }
     with helm.Chart.load(CHART_DIR) as chart:
-        return chart.render(values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+        rendered = _native.call_string(
+            "helm_render", chart._raw(), json.dumps(values or {}), json.dumps(options)
+        )
+    files: dict[str, str] = json.loads(rendered)
+    return files
 
 
-def render(values: Obj | None = None) -> list[Obj]:
+def render(
+    values: Obj | None = None,
+    *,
+    api_versions: tuple[str, ...] = (),
+    release: str = RELEASE,
+    is_upgrade: bool = False,
+) -> list[Obj]:
     """Every Kubernetes object the chart renders for ``values`` (NOTES.txt excluded)."""
     objects: list[Obj] = []
-    for path, text in sorted(render_files(values).items()):
+    files = render_files(values, api_versions=api_versions, release=release, is_upgrade=is_upgrade)
+    for path, text in sorted(files.items()):
         if path.endswith("NOTES.txt"):
             continue
         for doc in yaml.safe_load_all(text):

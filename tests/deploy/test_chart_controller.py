@@ -17,6 +17,7 @@ from tests.deploy.chart import (
     EXISTING_SECRET,
     NAMESPACE,
     RELEASE,
+    SNAPSHOT_API,
     SOCKET,
     Obj,
     all_of,
@@ -28,6 +29,7 @@ from tests.deploy.chart import (
     mounts,
     pod_spec,
     render,
+    render_files,
     volumes,
 )
 
@@ -48,7 +50,7 @@ def seconds(duration: str) -> float:
 
 
 def test_containers_and_sidecar_versions() -> None:
-    deployment = controller(render())
+    deployment = controller(render(api_versions=SNAPSHOT_API))
     found = containers(deployment)
     assert set(found) == {"oxide-csi", *SIDECAR_IMAGES}
     for name, image in SIDECAR_IMAGES.items():
@@ -114,7 +116,7 @@ def test_every_container_shares_the_socket_directory() -> None:
 
 
 def test_sidecar_flags_and_timeouts() -> None:
-    found = containers(controller(render()))
+    found = containers(controller(render(api_versions=SNAPSHOT_API)))
     provisioner = args_dict(found["csi-provisioner"])
     attacher = args_dict(found["csi-attacher"])
     snapshotter = args_dict(found["csi-snapshotter"])
@@ -170,12 +172,64 @@ def test_nothing_in_the_controller_is_privileged() -> None:
         assert ctx["capabilities"] == {"drop": ["ALL"]}, name
 
 
-def test_snapshots_off_removes_the_snapshotter() -> None:
-    objects = render({"snapshots": {"enabled": False}})
-    assert "csi-snapshotter" not in containers(controller(objects))
-    names = {o["metadata"]["name"] for o in all_of(objects, "ClusterRole")}
-    assert f"{RELEASE}-controller-snapshotter" not in names
-    assert all_of(objects, "VolumeSnapshotClass") == []
+def _snapshot_parts(objects: list[Obj]) -> set[str]:
+    """What snapshots add: the sidecar, its ClusterRole, the classes, its metrics port."""
+    parts = set()
+    if "csi-snapshotter" in containers(controller(objects)):
+        parts.add("sidecar")
+    if f"{RELEASE}-controller-snapshotter" in {
+        o["metadata"]["name"] for o in all_of(objects, "ClusterRole")
+    }:
+        parts.add("rbac")
+    if all_of(objects, "VolumeSnapshotClass"):
+        parts.add("classes")
+    service = find(objects, "Service", f"{RELEASE}-controller-metrics")
+    if "snapshot-http" in {p["name"] for p in service["spec"]["ports"]}:
+        parts.add("metrics-port")
+    return parts
+
+
+ALL_SNAPSHOT_PARTS = {"sidecar", "rbac", "classes", "metrics-port"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "api_versions", "expected"),
+    [
+        # auto (the default) follows the cluster: a fresh k3s/kubeadm has no snapshot CRDs.
+        (None, (), set()),
+        (None, SNAPSHOT_API, ALL_SNAPSHOT_PARTS),
+        ("auto", SNAPSHOT_API, ALL_SNAPSHOT_PARTS),
+        (True, (), ALL_SNAPSHOT_PARTS),
+        (True, SNAPSHOT_API, ALL_SNAPSHOT_PARTS),
+        (False, (), set()),
+        (False, SNAPSHOT_API, set()),
+    ],
+)
+def test_snapshots_follow_the_cluster(
+    mode: bool | str | None, api_versions: tuple[str, ...], expected: set[str]
+) -> None:
+    values = {} if mode is None else {"snapshots": {"enabled": mode}}
+    assert _snapshot_parts(render(values, api_versions=api_versions)) == expected
+
+
+@pytest.mark.parametrize(
+    ("mode", "api_versions", "says"),
+    [
+        (None, (), "LEFT OUT: snapshots"),
+        (True, (), "must be installed in the cluster"),
+        (False, SNAPSHOT_API, "Snapshots are off"),
+    ],
+)
+def test_notes_say_what_was_left_out(
+    mode: bool | None, api_versions: tuple[str, ...], says: str
+) -> None:
+    values = {} if mode is None else {"snapshots": {"enabled": mode}}
+    notes = render_files(values, api_versions=api_versions)["oxide-csi/templates/NOTES.txt"]
+    assert says in notes
+    if mode is None:
+        assert "helm upgrade" in notes  # how to add snapshots later
+    notes_with_api = render_files({}, api_versions=SNAPSHOT_API)["oxide-csi/templates/NOTES.txt"]
+    assert "LEFT OUT" not in notes_with_api
 
 
 # ---- RBAC -----------------------------------------------------------------------------------
@@ -230,7 +284,7 @@ def flatten(role: Obj) -> Rules:
 
 @pytest.mark.parametrize("sidecar", sorted(EXPECTED_RULES))
 def test_rbac_verbs_per_sidecar(sidecar: str) -> None:
-    objects = render()
+    objects = render(api_versions=SNAPSHOT_API)
     name = f"{RELEASE}-controller-{sidecar}"
     assert flatten(find(objects, "ClusterRole", name)) == EXPECTED_RULES[sidecar]
     binding = find(objects, "ClusterRoleBinding", name)

@@ -8,6 +8,7 @@ from tests.deploy.chart import (
     EXISTING_SECRET,
     NAMESPACE,
     RELEASE,
+    SNAPSHOT_API,
     all_of,
     controller,
     find,
@@ -57,7 +58,7 @@ def test_storage_classes_from_values() -> None:
 
 
 def test_volume_snapshot_classes() -> None:
-    default = find(render(), "VolumeSnapshotClass")
+    default = find(render(api_versions=SNAPSHOT_API), "VolumeSnapshotClass")
     assert default["driver"] == DRIVER
     assert default["deletionPolicy"] == "Delete"
     classes = {

@@ -16,7 +16,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from tests.deploy.chart import VALUE_SETS, Obj, containers, node, render
+from tests.deploy.chart import RENDER_CASES, SNAPSHOT_API, Obj, containers, node, render
 
 K8S_VERSIONS = ("1.34.0", kubernetes_validate.latest_version())
 
@@ -52,7 +52,7 @@ def validate(obj: Obj, version: str) -> None:
 
 
 def _all_objects() -> list[tuple[str, Obj]]:
-    return [(name, obj) for name, values in VALUE_SETS.items() for obj in render(values)]
+    return [(name, obj) for name, case in RENDER_CASES.items() for obj in case.objects()]
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
@@ -106,7 +106,7 @@ def test_the_validator_catches_broken_objects(how: str) -> None:
     "change", [{"driver": ""}, {"deletionPolicy": "Keep"}, {"parameters": {"x": 1}}]
 )
 def test_the_snapshot_class_rules_catch_broken_objects(change: dict[str, Any]) -> None:
-    (vsc,) = [o for o in render() if o["kind"] == "VolumeSnapshotClass"]
+    (vsc,) = [o for o in render(api_versions=SNAPSHOT_API) if o["kind"] == "VolumeSnapshotClass"]
     validate(vsc, K8S_VERSIONS[0])
     with pytest.raises(jsonschema.ValidationError):
         validate({**vsc, **change}, K8S_VERSIONS[0])

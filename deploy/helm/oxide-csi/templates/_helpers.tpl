@@ -53,11 +53,20 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{- define "oxide-csi.controller.fullname" -}}
-{{- printf "%s-controller" (include "oxide-csi.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "oxide-csi.suffixed" (dict "base" (include "oxide-csi.fullname" .) "suffix" "-controller") }}
+{{- end }}
+
+{{/*
+Names with a suffix: the base is shortened first so that the suffix always survives and the
+whole name stays a DNS-1123 label (63 characters), which Service names must be.
+*/}}
+{{- define "oxide-csi.suffixed" -}}
+{{- $base := .base | trunc (int (sub 63 (len .suffix))) | trimSuffix "-" }}
+{{- printf "%s%s" $base .suffix }}
 {{- end }}
 
 {{- define "oxide-csi.node.fullname" -}}
-{{- printf "%s-node" (include "oxide-csi.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "oxide-csi.suffixed" (dict "base" (include "oxide-csi.fullname" .) "suffix" "-node") }}
 {{- end }}
 
 {{- define "oxide-csi.controller.serviceAccountName" -}}
@@ -81,7 +90,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.oxide.existingSecret }}
 {{- .Values.oxide.existingSecret }}
 {{- else }}
-{{- printf "%s-oxide" (include "oxide-csi.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "oxide-csi.suffixed" (dict "base" (include "oxide-csi.fullname" .) "suffix" "-oxide") }}
 {{- end }}
 {{- end }}
 
@@ -137,4 +146,26 @@ capabilities:
   value: {{ .Values.logFormat | quote }}
 - name: OXIDE_MAX_DISKS_PER_INSTANCE
   value: {{ .Values.oxide.maxDisksPerInstance | quote }}
+{{- end }}
+
+{{/*
+The group/version/kind the VolumeSnapshotClasses need; the external-snapshotter project's CRDs
+serve it. Helm's --api-versions takes the same string.
+*/}}
+{{- define "oxide-csi.snapshotAPI" -}}
+snapshot.storage.k8s.io/v1/VolumeSnapshotClass
+{{- end }}
+
+{{/*
+Whether snapshots are on: "true" or "". `auto` (the default) follows the cluster: on only when
+it serves the snapshot API (Helm's .Capabilities, which `helm template` fills from
+--api-versions), so a fresh cluster without the CRDs installs cleanly.
+*/}}
+{{- define "oxide-csi.snapshotsEnabled" -}}
+{{- $mode := toString .Values.snapshots.enabled -}}
+{{- if eq $mode "true" -}}
+true
+{{- else if and (eq $mode "auto") (.Capabilities.APIVersions.Has (include "oxide-csi.snapshotAPI" .)) -}}
+true
+{{- end }}
 {{- end }}
