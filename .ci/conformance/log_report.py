@@ -35,6 +35,8 @@ REQUIRED_OPERATIONS: tuple[str, ...] = (
     "POST /v1/instances/{instance}/disks/attach",
     "POST /v1/instances/{instance}/disks/detach",
     "GET /v1/images",
+    "GET /v1/images/{image}",
+    "GET /v1/utilization",
 )
 
 

@@ -103,7 +103,9 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
             "--oxide-listen must be HOST:PORT, --release v15..v22 and "
             "--max-disks-per-instance a whole number"
         ) from None
-    token = "oxide-token-dev-" + secrets.token_hex(16)
+    # A fresh random token, unless $OXIDE_SIM_TOKEN names one: then tools (the oxide CLI, a
+    # test making an image) can reach the simulated API too.
+    token = os.environ.get("OXIDE_SIM_TOKEN") or "oxide-token-dev-" + secrets.token_hex(16)
     sim_cfg = SimConfig(
         token=token,
         instances=max(1, int(args.instances)),

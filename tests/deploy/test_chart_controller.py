@@ -93,7 +93,8 @@ def test_settings_reach_the_plugin() -> None:
     plugin = containers(controller(render(EVERYTHING)))["oxide-csi"]
     env = env_dict(plugin)
     assert env["OXIDE_API_VERSION"] == {"name": "OXIDE_API_VERSION", "value": "2026072800.0.0"}
-    assert env["OXIDE_MAX_DISKS_PER_INSTANCE"]["value"] == "12"
+    # the controller takes the rack's own slot limit; only the node is told the value
+    assert "OXIDE_MAX_DISKS_PER_INSTANCE" not in env
     assert env["OXIDE_CSI_ATTACH_BATCH_WINDOW"]["value"] == "5"
     assert env["LOG_LEVEL"]["value"] == "debug"
     assert env["LOG_FORMAT"]["value"] == "console"

@@ -18,7 +18,7 @@ INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 def test_context_keys_match_the_controller() -> None:
     """The node repeats the controller's keys instead of importing them: keep them equal."""
-    for key in ("CTX_SERIAL", "CTX_DISK_NAME", "CTX_SOURCE", "CTX_FS_TYPE"):
+    for key in ("CTX_SERIAL", "CTX_DISK_NAME", "CTX_SOURCE", "CTX_FS_TYPE", "CTX_READ_ONLY"):
         assert getattr(node_context, key) == getattr(controller_views, key)
 
 

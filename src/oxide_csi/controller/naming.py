@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 
 DISK_PREFIX = "csi-"
 SNAPSHOT_PREFIX = "snap-"
@@ -62,6 +63,17 @@ def is_clone_snapshot(name: str) -> bool:
 def serial_for(disk: str) -> str:
     """The NVMe serial the guest will show for an Oxide disk name."""
     return disk.encode()[:SERIAL_LEN].decode(errors="ignore")
+
+
+def serial_clash(name: str, others: Iterable[str]) -> str | None:
+    """The first of ``others`` (disk names) the guest would see with the same serial as ``name``.
+
+    Our own disks never clash (the hash head), but a static volume's disk may have any name:
+    two disks whose names share their first 20 bytes would appear in one guest as two devices
+    with one serial, and the node could not tell which is which.
+    """
+    serial = serial_for(name)
+    return next((other for other in others if other != name and serial_for(other) == serial), None)
 
 
 def is_managed_serial(serial: str) -> bool:

@@ -87,8 +87,7 @@ class OxideClient(DiskOps, InstanceOps):
         return Project.from_api(await self._t.request("GET", template, path, deadline=deadline))
 
     async def utilization(self, *, deadline: float | None = None) -> Utilization:
-        """The silo's storage capacity and use (informational; the plugin offers no GetCapacity,
-        since silo-wide figures say nothing true about whether one more disk fits)."""
+        """The silo's storage capacity and what is provisioned of it (GetCapacity)."""
         raw = await self._t.request("GET", "/v1/utilization", "/v1/utilization", deadline=deadline)
         return Utilization.from_api(raw)
 

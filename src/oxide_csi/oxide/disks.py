@@ -22,6 +22,7 @@ DISKS = "/v1/disks"
 SNAPSHOT = "/v1/snapshots/{snapshot}"
 SNAPSHOTS = "/v1/snapshots"
 IMAGES = "/v1/images"
+IMAGE = "/v1/images/{image}"
 
 
 def _different(kind: str, name: str, what: list[str]) -> errors.AlreadyExists:
@@ -201,6 +202,23 @@ class DiskOps(ClientBase):
         )
 
     # ---- images --------------------------------------------------------------------------
+
+    async def get_image(self, image: NameOrId, *, deadline: float | None = None) -> Image:
+        """An image by UUID, or by name: the project's image of that name, else the silo's.
+
+        A name without ``project`` selects a silo image in Nexus, so the fallback is the same
+        request without it.
+        """
+        path = self._path(IMAGE, image=image)
+        if is_uuid(image):
+            return Image.from_api(await self._t.request("GET", IMAGE, path, deadline=deadline))
+        try:
+            raw = await self._t.request(
+                "GET", IMAGE, path, query={"project": self._cfg.project}, deadline=deadline
+            )
+        except errors.NotFound:
+            raw = await self._t.request("GET", IMAGE, path, deadline=deadline)
+        return Image.from_api(raw)
 
     async def list_images(
         self,

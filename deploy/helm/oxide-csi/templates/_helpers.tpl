@@ -144,8 +144,6 @@ capabilities:
   value: {{ .Values.logLevel | quote }}
 - name: LOG_FORMAT
   value: {{ .Values.logFormat | quote }}
-- name: OXIDE_MAX_DISKS_PER_INSTANCE
-  value: {{ .Values.oxide.maxDisksPerInstance | quote }}
 {{- end }}
 
 {{/*

@@ -34,6 +34,7 @@ from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
 from oxide_csi.controller.attach.worker import CycleObserver, InstanceWorker, WorkerSettings
+from oxide_csi.controller.naming import serial_clash
 from oxide_csi.controller.slots import SlotLimit, fixed_slot_limit
 from oxide_csi.oxide import Disk, Instance, OxideClient
 from oxide_csi.oxide import errors as oxide_errors
@@ -184,8 +185,9 @@ class AttachCoordinator:
         if inst.run_state not in _ACCEPTING:
             raise errors.FailedPrecondition(f"{what}: the instance is {inst.run_state}")
         try:
-            listed = {
-                d.id async for d in self._client.list_instance_disks(inst.id, deadline=deadline)
+            present = {
+                d.id: d.name
+                async for d in self._client.list_instance_disks(inst.id, deadline=deadline)
             }
             max_disks = await self._slot_limit(deadline)
         except oxide_errors.OxideError as exc:
@@ -193,9 +195,10 @@ class AttachCoordinator:
         # The listing awaited: a concurrent retry may have queued this very operation.
         joined = self._join(disk, inst, OpKind.ATTACH)
         if joined is None:
+            self._check_serial(disk, inst, present)
             worker = self._worker(inst.id, inst.name)
             attaches, detaches = worker.reserved()
-            used = len((listed | attaches) - detaches)
+            used = len((set(present) | attaches) - detaches)
             if used >= max_disks:
                 raise errors.ResourceExhausted(
                     f"{what}: instance {inst.name!r} has no free disk slot "
@@ -237,6 +240,20 @@ class AttachCoordinator:
             worker = InstanceWorker(instance_id, instance_name, self._settings)
             self._workers[instance_id] = worker
         return worker
+
+    def _check_serial(self, disk: Disk, inst: Instance, present: dict[str, str]) -> None:
+        """Refuse, before anything is stopped, a disk the guest could not tell from another."""
+        queued = [
+            op.disk_name
+            for op in self._by_disk.values()
+            if op.instance_id == inst.id and op.kind is OpKind.ATTACH
+        ]
+        clash = serial_clash(disk.name, [*present.values(), *queued])
+        if clash is not None:
+            raise errors.FailedPrecondition(
+                f"disk {disk.name!r} would show the same NVMe serial (the first 20 bytes of the "
+                f"name) as disk {clash!r} on instance {inst.name!r}; rename one of them"
+            )
 
     def _join(self, disk: Disk, inst: Instance, kind: OpKind) -> PendingOp | None:
         """The in-flight operation to wait on, None if there is none; Aborted if the disk is
