@@ -142,3 +142,30 @@ def test_endpoints(text: str, address: str) -> None:
 def test_bad_endpoints(text: str) -> None:
     with pytest.raises(EndpointError):
         parse_endpoint(text)
+
+
+def test_token_file_and_ca_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(f"  {TOKEN}\n")
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    env = {
+        "OXIDE_HOST": "https://rack.example",
+        "OXIDE_TOKEN_FILE": str(token_file),
+        "OXIDE_PROJECT": "k8s",
+        "OXIDE_CA_FILE": str(ca),
+    }
+    config = build_serve_config({"mode": "controller"}, env)
+    assert config.oxide is not None
+    assert config.oxide.credentials.token.reveal() == TOKEN
+    assert config.oxide.credentials.token_file == token_file
+    assert config.oxide.ca_file == ca
+    assert TOKEN not in repr(config)
+    # OXIDE_TOKEN wins over the file; a missing CA file or an empty token file is refused
+    direct = resolve_credentials({**env, "OXIDE_TOKEN": "oxide-token-direct"})
+    assert direct.token_file is None and direct.token.reveal() == "oxide-token-direct"
+    with pytest.raises(ConfigError, match="OXIDE_CA_FILE"):
+        build_serve_config({"mode": "controller"}, {**env, "OXIDE_CA_FILE": str(tmp_path / "x")})
+    token_file.write_text("\n")
+    with pytest.raises(ConfigError, match="OXIDE_TOKEN_FILE"):
+        build_serve_config({"mode": "controller"}, env)

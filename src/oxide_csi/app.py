@@ -42,6 +42,10 @@ def oxide_client_config(settings: OxideSettings) -> OxideConfig:
         project=settings.project,
         api_version=settings.api_version,
         user_agent=f"oxide-csi/{__version__}",
+        ca_file=str(settings.ca_file) if settings.ca_file else None,
+        token_file=str(settings.credentials.token_file)
+        if settings.credentials.token_file
+        else None,
     )
 
 
@@ -154,11 +158,13 @@ async def build_plugin(config: ServeConfig) -> Plugin:
     if config.mode.runs_controller:
         assert config.oxide is not None
         from oxide_csi.oxide import OxideClient
+        from oxide_csi.secrets import register as register_secret
 
         client = await resources.enter_async_context(
             OxideClient(
                 oxide_client_config(config.oxide),
                 on_request=metrics.on_request if metrics is not None else None,
+                on_token=register_secret,  # a rotated token is redacted like the first
             )
         )
         readiness = CachedReadiness(client.get_project)

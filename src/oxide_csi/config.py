@@ -58,6 +58,8 @@ class OxideSettings:
     credentials: OxideCredentials
     project: str
     api_version: str = DEFAULT_API_VERSION
+    #: CA bundle (PEM) trusted besides the system's, for a rack with a private CA.
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,7 @@ def oxide_settings(
     profile: str | None = None,
     project: str | None = None,
     api_version: str | None = None,
+    ca_file: str | None = None,
 ) -> OxideSettings:
     try:
         creds = resolve_credentials(env, host=host, token=token, profile=profile)
@@ -189,7 +192,15 @@ def oxide_settings(
     version = api_version or env.get("OXIDE_API_VERSION") or DEFAULT_API_VERSION
     if not _API_VERSION_RE.match(version):
         raise ConfigError(f"OXIDE_API_VERSION must look like 2026021301.0.0, got {version!r}")
-    return OxideSettings(credentials=creds, project=project, api_version=version)
+    ca = ca_file or env.get("OXIDE_CA_FILE")
+    if ca and not Path(ca).is_file():
+        raise ConfigError(f"OXIDE_CA_FILE {ca!r} is not a readable file")
+    return OxideSettings(
+        credentials=creds,
+        project=project,
+        api_version=version,
+        ca_file=Path(ca) if ca else None,
+    )
 
 
 def build_serve_config(
@@ -220,6 +231,7 @@ def build_serve_config(
             profile=_pick(args.get("oxide_profile"), env),
             project=_pick(args.get("oxide_project"), env),
             api_version=_pick(args.get("api_version"), env),
+            ca_file=_pick(args.get("oxide_ca_file"), env),
         )
         state_dir = _pick(args.get("state_dir"), env, "OXIDE_CSI_STATE_DIR")
         window_raw = _pick(args.get("attach_batch_window"), env, "OXIDE_CSI_ATTACH_BATCH_WINDOW")

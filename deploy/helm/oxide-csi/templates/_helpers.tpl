@@ -167,3 +167,8 @@ true
 true
 {{- end }}
 {{- end }}
+
+{{/* "true" when the controller trusts an extra CA bundle from a Secret or a ConfigMap. */}}
+{{- define "oxide-csi.caBundle" -}}
+{{- with .Values.oxide.caBundle }}{{ if or .secretName .configMapName }}true{{ end }}{{ end }}
+{{- end }}
