@@ -185,6 +185,11 @@ async def test_existing_disks_as_static_volumes(rig: Rig) -> None:
     assert (await rig.client.get_disk(disk["id"])).state == "detached"  # never deleted
     listed = await rig.stub.ListVolumes(csi_pb2.ListVolumesRequest())
     assert disk["id"] not in {e.volume.volume_id for e in listed.entries}
+    boot = (await rig.client.get_instance("instance-0")).boot_disk_id
+    assert boot is not None
+    as_volume = await error_of(rig.publish(boot, node))  # a node's own root: never a volume
+    assert as_volume.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "boot disk" in str(as_volume.details())
 
 
 async def test_disks_sharing_a_serial_are_refused_before_any_stop(rig: Rig) -> None:

@@ -172,6 +172,8 @@ class AttachCoordinator:
         if joined is not None:
             await self._wait(joined, deadline, what)
             return joined.result()
+        if inst.boot_disk_id == disk.id:  # a static volume naming it: never a pod's volume
+            raise errors.FailedPrecondition(f"{what}: it is the instance's boot disk")
         if disk.state == "attached" and disk.instance_id == inst.id:
             return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
         if disk.state in _TRANSIENT_DISK:
