@@ -176,3 +176,18 @@ async def test_unpublish_leaves_a_directory_with_foreign_content(node: Node) -> 
     code = await code_of(node.unpublish(target))
     assert code == grpc.StatusCode.FAILED_PRECONDITION
     assert (target / "somebody's").read_text() == "data"
+
+
+def test_only_the_controller_decides_formatting_and_read_only() -> None:
+    """A static PersistentVolume's volume_context is whatever its author wrote; the
+    controller's publish_context wins, so "blank" there never gets an existing disk formatted."""
+    facts = node_context.volume_facts
+    serial = {node_context.CTX_SERIAL: SERIAL_A}
+    forged = {**serial, node_context.CTX_SOURCE: "blank"}
+    static = {**serial, node_context.CTX_SOURCE: "static"}
+    assert facts(static, forged).known_new is False
+    assert facts({}, forged).known_new is True  # an older controller's publish: as before
+    assert facts(serial, {node_context.CTX_SOURCE: "image"}).known_new is False
+    read_only = {**serial, node_context.CTX_READ_ONLY: "true"}
+    assert facts(read_only, {}).read_only and facts({}, read_only).read_only
+    assert not facts(serial, {}).read_only

@@ -46,7 +46,7 @@ def rack_slot_limit(client: OxideClient, ceiling: int | None) -> SlotLimit:
     return limit
 
 
-async def announce_generation(client: OxideClient) -> None:
+async def announce_generation(client: OxideClient, *, first_pause: float = 1.0) -> None:
     """Find out the rack's generation at start-up and log it once.
 
     Runs in the background: a rack that cannot be reached yet must not hold up the server
@@ -54,7 +54,7 @@ async def announce_generation(client: OxideClient) -> None:
     knows. Whatever asks first (this, or the first CreateVolume or attach) does the probing;
     the client keeps the answer.
     """
-    pause = 1.0
+    pause = first_pause
     while True:
         try:
             found = await client.generation()
