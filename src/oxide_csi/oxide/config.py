@@ -58,7 +58,7 @@ class OxideConfig:
     insecure: bool = False
     #: A file holding the token, read again whenever it changes (``token`` is its content at
     #: start); None: ``token`` for the life of the client.
-    token_file: str | None = None
+    token_file: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.host)
