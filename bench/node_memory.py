@@ -16,7 +16,7 @@ write that is fsynced; NodeUnpublish/NodeUnstage; ControllerUnpublish and Delete
 
 Baselines in the same run: a bare Python interpreter, and ones that have imported the node
 plugin's modules without serving, with and without the ``ssl`` module (which the node plugin
-leaves out, see ``oxide_csi/launch.py``) -- what any Python gRPC plugin pays before doing
+leaves out, see ``oxide_csi/ssl_gate.py``) -- what any Python gRPC plugin pays before doing
 anything. Target: under 45 MB for the chart's default, idle and at the peak. Needs root.
 Run: ``.venv/bin/python -m bench.node_memory``.
 """
@@ -47,7 +47,7 @@ from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 
 MIB = 1 << 20
 PLUGIN_IMPORTS = "import oxide_csi.app, oxide_csi.server.grpc_server"
-BLOCK_SSL = "import oxide_csi.launch; oxide_csi.launch.block_ssl()"
+BLOCK_SSL = "import oxide_csi.ssl_gate; oxide_csi.ssl_gate.block_ssl()"
 SLOTS = 7
 
 
@@ -216,7 +216,7 @@ def main() -> None:
         {
             "process": "python + plugin modules imported, no ssl (baseline)",
             "rss_mib": baseline_rss(
-                f"import oxide_csi.launch as l; l.block_ssl()\n{PLUGIN_IMPORTS}"
+                f"import oxide_csi.ssl_gate as l; l.block_ssl()\n{PLUGIN_IMPORTS}"
             ),
         },
     ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from oxide_csi.launch import block_ssl
+from oxide_csi.ssl_gate import block_ssl
 
 
 def main() -> None:

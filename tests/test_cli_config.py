@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from oxide_csi import __version__
-from oxide_csi.config import ConfigError, Mode, build_serve_config
+from oxide_csi.config import Mode, build_serve_config
+from oxide_csi.config_common import ConfigError
 from oxide_csi.credentials import resolve_credentials
 from oxide_csi.endpoint import EndpointError, parse_endpoint
 

@@ -13,11 +13,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import grpc
-
-from oxide_csi import __version__
 from oxide_csi.config import ControllerSettings, NodeSettings, OxideSettings, ServeConfig
-from oxide_csi.csi_v1 import csi_pb2_grpc
 from oxide_csi.readiness import CachedReadiness
 from oxide_csi.server.grpc_server import Registration, ServerSpec
 from oxide_csi.servicers.identity import IdentityServicer
@@ -41,7 +37,6 @@ def oxide_client_config(settings: OxideSettings) -> OxideConfig:
         token=settings.credentials.token.reveal(),
         project=settings.project,
         api_version=settings.api_version,
-        user_agent=f"oxide-csi/{__version__}",
         ca_file=str(settings.ca_file) if settings.ca_file else None,
         token_file=str(settings.credentials.token_file)
         if settings.credentials.token_file
@@ -89,10 +84,10 @@ def node_servicer(settings: NodeSettings) -> NodeServicer:
     """The node servicer. It gets no Oxide client: it finds disks by the serial it is told.
 
     Dev mode sets ``loop_device_dir``: the loop devices backed by files in it are then this
-    node's disks (see :func:`oxide_csi.node.identity.identity_sources`).
+    node's disks (see :func:`oxide_csi.node.device_identity.identity_sources`).
     """
+    from oxide_csi.node.device_identity import identity_sources
     from oxide_csi.node.devices import DeviceFinder
-    from oxide_csi.node.identity import identity_sources
     from oxide_csi.node.paths import PathGuard
     from oxide_csi.servicers.node import NodeServicer
 
@@ -176,27 +171,15 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         resources.push_async_callback(_start_in_background(coordinator))
         resources.push_async_callback(_in_background(announce_generation(client)))
         resources.push_async_callback(sweep_periodically(client))
-
-        def register_controller(server: grpc.aio.Server) -> None:
-            csi_pb2_grpc.add_ControllerServicer_to_server(controller, server)
-
-        registrations.append(register_controller)
+        registrations.append(controller.register)
         services.append("csi.v1.Controller")
     if config.mode.runs_node:
         assert config.node is not None
         node = node_servicer(config.node)
-
-        def register_node(server: grpc.aio.Server) -> None:
-            csi_pb2_grpc.add_NodeServicer_to_server(node, server)
-
-        registrations.append(register_node)
+        registrations.append(node.register)
         services.append("csi.v1.Node")
     identity = IdentityServicer(controller=config.mode.runs_controller, readiness=readiness)
-
-    def register_identity(server: grpc.aio.Server) -> None:
-        csi_pb2_grpc.add_IdentityServicer_to_server(identity, server)
-
-    registrations.append(register_identity)
+    registrations.append(identity.register)
     spec = ServerSpec(
         endpoint=config.endpoint,
         registrations=registrations,

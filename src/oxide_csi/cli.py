@@ -14,16 +14,11 @@ import sys
 from collections.abc import Sequence
 
 from oxide_csi import DRIVER_NAME, __version__
-from oxide_csi.config import (
-    DEFAULT_API_VERSION,
-    DEFAULT_KUBELET_DIR,
-    ConfigError,
-    Mode,
-    ServeConfig,
-)
+from oxide_csi.config import DEFAULT_KUBELET_DIR, Mode, ServeConfig
+from oxide_csi.config_common import DEFAULT_API_VERSION, ConfigError
 from oxide_csi.dev import add_dev_parser
-from oxide_csi.launch import allow_ssl
 from oxide_csi.logsetup import LEVELS, configure_logging
+from oxide_csi.ssl_gate import allow_ssl
 
 EXIT_CONFIG = 2
 
@@ -91,7 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
     # The token is read from the environment only: a flag would show it in `ps`.
     config = build_serve_config(vars(args), os.environ)
     if config.mode.runs_controller or config.metrics is not None:
-        allow_ssl()  # see oxide_csi.launch
+        allow_ssl()  # see oxide_csi.ssl_gate
     configure_logging(args.log_level or "info", args.log_format)
     return _run(config)
 

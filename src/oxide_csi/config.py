@@ -14,13 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from oxide_csi.config_common import API_VERSION_PATTERN, DEFAULT_API_VERSION, ConfigError
 from oxide_csi.credentials import CredentialsError, OxideCredentials, resolve_credentials
 from oxide_csi.endpoint import Endpoint, EndpointError, parse_endpoint
 
-#: The API version sent in the ``api-version`` header. 2026021301.0.0 is the first version with
-#: ``disk_backend`` and is served by every Oxide release since v18, so it is the safe default;
-#: racks newer than that accept it too.
-DEFAULT_API_VERSION = "2026021301.0.0"
 #: The node's disk slots per instance, boot disk included, when no flag says otherwise. The
 #: node holds no credentials and cannot ask the rack: 8 fits every release (v17 and older allow
 #: 8, v18 on 12); a cluster on v18+ racks passes 12. The controller asks the rack instead (see
@@ -30,11 +27,6 @@ DEFAULT_KUBELET_DIR = Path("/var/lib/kubelet")
 DEFAULT_ENDPOINT = "unix:///csi/csi.sock"
 
 _NAME_RE = re.compile(r"^[a-z](|[a-z0-9-]*[a-z0-9])$")
-_API_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed. The message is one line and never holds a secret."""
 
 
 class Mode(StrEnum):
@@ -190,7 +182,7 @@ def oxide_settings(
     if not (is_valid_name(project) or _is_uuid(project)):
         raise ConfigError(f"OXIDE_PROJECT must be an Oxide name or UUID, got {project!r}")
     version = api_version or env.get("OXIDE_API_VERSION") or DEFAULT_API_VERSION
-    if not _API_VERSION_RE.match(version):
+    if not API_VERSION_PATTERN.match(version):
         raise ConfigError(f"OXIDE_API_VERSION must look like 2026021301.0.0, got {version!r}")
     ca = ca_file or env.get("OXIDE_CA_FILE")
     if ca and not Path(ca).is_file():

@@ -31,7 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oxide_csi.config import ConfigError, ServeConfig, build_serve_config
+from oxide_csi.config import ServeConfig, build_serve_config
+from oxide_csi.config_common import ConfigError
 
 if TYPE_CHECKING:
     from oxide_csi.devplane import DevicePlane

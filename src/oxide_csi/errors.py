@@ -6,7 +6,7 @@ tested and reused without a server, and so that exactly one place -- the table i
 ``oxide_csi.server.interceptor`` -- decides which CSI status code each failure becomes. Each
 class names the *situation*, in the words of the CSI specification, not the code.
 
-The Oxide client has its own hierarchy (``oxide_csi.oxide.errors``) because it knows nothing of
+The Oxide client has its own hierarchy (``oxide_csi.oxide.api_errors``) because it knows nothing of
 CSI; the interceptor's table covers both.
 """
 

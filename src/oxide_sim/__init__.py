@@ -5,8 +5,8 @@ bodies, selector rules, pagination and state machines, plus /sim hooks for tests
 fault injection, faulted disks, failing starts). It imports nothing of ``oxide_csi``.
 """
 
-from oxide_sim.config import FaultConfig, SimConfig
 from oxide_sim.core import InstanceHook
 from oxide_sim.server import SimulatorServer
+from oxide_sim.sim_config import FaultConfig, SimConfig
 
 __all__ = ["FaultConfig", "InstanceHook", "SimConfig", "SimulatorServer"]

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from oxide_sim.config import SimConfig
 from oxide_sim.core import Core
-from oxide_sim.errors import (
+from oxide_sim.error_responses import (
     ApiError,
     bad_body,
     injected,
@@ -33,6 +32,7 @@ from oxide_sim.handlers_v1 import V1_ROUTES
 from oxide_sim.names import parse_api_version
 from oxide_sim.releases import downgrade
 from oxide_sim.routing import Request, Response, Router
+from oxide_sim.sim_config import SimConfig
 from oxide_sim.stats import RequestStats
 from oxide_sim.traffic import TrafficLog, redact_headers
 
@@ -58,7 +58,7 @@ class App:
         path = cfg.resolved_traffic_log()
         self.traffic = TrafficLog(path) if path is not None else None
         self.v1 = Router(V1_ROUTES)
-        self.sim = Router(sim_routes(self))
+        self.sim = Router(sim_routes(self.faults, self.stats))
         self.release = cfg.played
         newest = cfg.newest_api_version
         self._max_version = parse_api_version(newest) if newest is not None else None

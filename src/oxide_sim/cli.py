@@ -18,9 +18,9 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from oxide_sim.config import SimConfig
 from oxide_sim.releases import NEWEST, OLDEST, Release, parse_release, release
 from oxide_sim.server import SimulatorServer
+from oxide_sim.sim_config import SimConfig
 
 TOKEN_ENV = "OXIDE_SIM_TOKEN"  # noqa: S105 -- the variable's name, not a secret
 DEFAULT_LISTEN = "127.0.0.1:12220"

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from oxide_sim.backing import BackingStore
-from oxide_sim.config import SimConfig
-from oxide_sim.errors import invalid_request, not_found
+from oxide_sim.error_responses import invalid_request, not_found
 from oxide_sim.model import DiskRec, InstanceRec, ProjectRec, SnapshotRec, State, new_id, now_iso
 from oxide_sim.persistence import StateFile
 from oxide_sim.scheduler import Scheduler
+from oxide_sim.sim_config import SimConfig
 from oxide_sim.views import disk_view, instance_view
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from oxide_sim.config import FAULT_PHASES, FaultConfig
+from oxide_sim.sim_config import FAULT_PHASES, FaultConfig
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from oxide_sim.core import NameOrId
-from oxide_sim.errors import bad_path, bad_query
+from oxide_sim.error_responses import bad_path, bad_query
 from oxide_sim.names import parse_name_or_id
-from oxide_sim.pagination import ListParams, parse_list_query
+from oxide_sim.paged_lists import ListParams, parse_list_query
 from oxide_sim.routing import Request
 
 

@@ -6,41 +6,42 @@ faulted disk, an instance that cannot find capacity, a flaky network (``/sim/fau
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from oxide_sim import ops_disks, ops_instances
-from oxide_sim.errors import ApiError
-from oxide_sim.faults import parse_fault_config
+from oxide_sim.error_responses import ApiError
+from oxide_sim.faults import FaultInjector, parse_fault_config
 from oxide_sim.names import parse_name_or_id, parse_uuid
 from oxide_sim.routing import Request, Response, Route
-
-if TYPE_CHECKING:
-    from oxide_sim.app import App
+from oxide_sim.stats import RequestStats
 
 
 def _bad(message: str) -> ApiError:
     return ApiError(400, "InvalidRequest", message)
 
 
-def sim_routes(app: App) -> list[Route]:
-    def stats(req: Request) -> Response:
+def sim_routes(faults: FaultInjector, stats: RequestStats) -> list[Route]:
+    """The hooks, bound to the server's fault injector and request counters (not to the app,
+    which builds its routers from these: the app depends on the hooks, never the reverse)."""
+
+    def stats_get(req: Request) -> Response:
         body: dict[str, Any] = {
-            "requests": app.stats.snapshot(),
+            "requests": stats.snapshot(),
             "instances": ops_instances.instance_stats(req.core),
-            "faults_injected": app.faults.injected,
-            "latency_injected": app.faults.latency_injected,
+            "faults_injected": faults.injected,
+            "latency_injected": faults.latency_injected,
         }
         return Response(200, body)
 
     def faults_get(req: Request) -> Response:
-        return Response(200, app.faults.cfg.to_json())
+        return Response(200, faults.cfg.to_json())
 
     def faults_put(req: Request) -> Response:
         try:
-            cfg = parse_fault_config(req.body, app.faults.cfg)
+            cfg = parse_fault_config(req.body, faults.cfg)
         except (ValueError, TypeError) as exc:
             raise _bad(str(exc)) from None
-        app.faults.configure(cfg)
+        faults.configure(cfg)
         return Response(200, cfg.to_json())
 
     def disk_fault(req: Request) -> Response:
@@ -62,7 +63,7 @@ def sim_routes(app: App) -> list[Route]:
         return Response(200, ops_instances.set_start_failures(req.core, sel, count))
 
     return [
-        Route("/sim/stats", {"GET": stats}, authenticated=False),
+        Route("/sim/stats", {"GET": stats_get}, authenticated=False),
         Route(
             "/sim/faults",
             {"GET": faults_get, "PUT": faults_put},

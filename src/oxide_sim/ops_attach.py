@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from oxide_sim.core import Core, NameOrId
-from oxide_sim.errors import invalid_request
+from oxide_sim.error_responses import invalid_request
 from oxide_sim.model import DiskRec, InstanceRec
 from oxide_sim.views import disk_view
 

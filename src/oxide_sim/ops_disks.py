@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from oxide_sim.core import Core, NameOrId
-from oxide_sim.errors import (
+from oxide_sim.error_responses import (
     already_exists,
     insufficient_capacity,
     invalid_request,
@@ -27,7 +27,7 @@ from oxide_sim.errors import (
     not_found,
 )
 from oxide_sim.model import DiskRec, new_id, now_iso
-from oxide_sim.pagination import ListParams, paginate
+from oxide_sim.paged_lists import ListParams, paginate
 from oxide_sim.rules import DiskCreate, check_disk_size
 from oxide_sim.views import disk_view
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from oxide_sim.core import Core, NameOrId
-from oxide_sim.errors import already_exists, invalid_request, not_found
+from oxide_sim.error_responses import already_exists, invalid_request, not_found
 from oxide_sim.model import ImageRec, new_id, now_iso
-from oxide_sim.pagination import ListParams, paginate
+from oxide_sim.paged_lists import ListParams, paginate
 from oxide_sim.rules import ImageCreate
 from oxide_sim.views import image_view
 

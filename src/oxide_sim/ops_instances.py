@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from oxide_sim.core import Core, NameOrId
-from oxide_sim.errors import conflict, insufficient_capacity, invalid_request, not_found
-from oxide_sim.pagination import ListParams, paginate
+from oxide_sim.error_responses import conflict, insufficient_capacity, invalid_request, not_found
+from oxide_sim.paged_lists import ListParams, paginate
 from oxide_sim.views import disk_view, instance_view
 
 

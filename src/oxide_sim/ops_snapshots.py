@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from oxide_sim.core import Core, NameOrId
-from oxide_sim.errors import already_exists, insufficient_capacity, invalid_request
+from oxide_sim.error_responses import already_exists, insufficient_capacity, invalid_request
 from oxide_sim.model import SnapshotRec, new_id, now_iso
-from oxide_sim.pagination import ListParams, paginate
+from oxide_sim.paged_lists import ListParams, paginate
 from oxide_sim.rules import SnapshotCreate
 from oxide_sim.views import snapshot_view
 

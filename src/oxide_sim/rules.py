@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from oxide_sim.errors import bad_body, invalid_value
+from oxide_sim.error_responses import bad_body, invalid_value
 from oxide_sim.names import byte_count, check_name, parse_name_or_id, parse_uuid
 
 GIB = 2**30

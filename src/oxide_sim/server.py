@@ -17,8 +17,8 @@ from types import TracebackType
 from typing import Any
 
 from oxide_sim.app import App
-from oxide_sim.config import SimConfig
 from oxide_sim.core import Core, InstanceHook
+from oxide_sim.sim_config import SimConfig
 
 log = logging.getLogger(__name__)
 

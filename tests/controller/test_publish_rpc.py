@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2
-from oxide_csi.servicers.controller_views import CTX_SERIAL
+from oxide_csi.volume_contract import CTX_SERIAL
 from tests.controller.conftest import Mode, Rig, mount_cap
 from tests.rpc import code_of
 

@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2
-from oxide_csi.servicers.controller_views import CTX_READ_ONLY, CTX_SERIAL, CTX_SOURCE
+from oxide_csi.volume_contract import CTX_READ_ONLY, CTX_SERIAL, CTX_SOURCE
 from tests.controller.conftest import GIB, TOKEN, Rig
 from tests.rpc import code_of, error_of
 

@@ -10,7 +10,7 @@ import grpc
 
 from oxide_csi.controller import naming
 from oxide_csi.csi_v1 import csi_pb2
-from oxide_csi.servicers.controller_views import CTX_SERIAL, CTX_SOURCE
+from oxide_csi.volume_contract import CTX_SERIAL, CTX_SOURCE
 from tests.controller.conftest import GIB, Mode, Rig, block_cap, mount_cap
 from tests.rpc import code_of
 

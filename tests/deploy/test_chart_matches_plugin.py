@@ -21,6 +21,7 @@ from oxide_csi.config import (
 )
 from oxide_csi.controller import parameters
 from oxide_csi.metrics import PluginMetrics
+from oxide_csi.volume_contract import FS_TYPES
 from tests.deploy.chart import CHART_DIR, DRIVER, REPO, SOCKET, args_dict, containers, node, render
 
 GUIDE = REPO / "docs" / "operator-guide.md"
@@ -52,7 +53,7 @@ def test_schema_parameters_are_the_plugins() -> None:
     sc = _schema()["properties"]["storageClasses"]["items"]["properties"]["parameters"]
     assert set(sc["properties"]) == set(parameters.KNOWN_PARAMETERS)
     assert tuple(sc["properties"]["diskType"]["enum"]) == parameters.DISK_TYPES
-    assert tuple(sc["properties"]["fsType"]["enum"]) == parameters.FS_TYPES
+    assert tuple(sc["properties"]["fsType"]["enum"]) == FS_TYPES
     sizes = sc["properties"]["blockSize"]["anyOf"]
     assert {tuple(int(v) for v in s["enum"]) for s in sizes} == {parameters.BLOCK_SIZES}
     assert list(sc["patternProperties"]) == ["^" + re.escape(parameters.KUBERNETES_PREFIX)]
@@ -63,7 +64,7 @@ def test_guide_documents_every_storage_class_parameter() -> None:
     for name in parameters.KNOWN_PARAMETERS:
         assert f"| `{name}` |" in guide
         assert f"| `{name}` |" in README.read_text()
-    for value in (*parameters.FS_TYPES, *map(str, parameters.BLOCK_SIZES)):
+    for value in (*FS_TYPES, *map(str, parameters.BLOCK_SIZES)):
         assert f"`{value}`" in guide
 
 

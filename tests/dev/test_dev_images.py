@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
-from oxide_csi.servicers.controller_views import CTX_SERIAL
+from oxide_csi.volume_contract import CTX_SERIAL
 from tests.dev.devproc import create_and_publish, dev_args, mount_capability, unpublish
 from tests.dev.helpers import ROOT_MARKS, loops_in, release_dev_state
 

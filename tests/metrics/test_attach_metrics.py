@@ -12,12 +12,12 @@ import httpx
 from oxide_csi import errors
 from oxide_csi.controller.attach import (
     AttachCoordinator,
-    MemoryAttachRecordStore,
     StartPolicy,
 )
 from oxide_csi.metrics import ObservedRecordStore, PluginMetrics
 from oxide_csi.oxide import OxideClient, OxideConfig
 from oxide_sim import SimConfig, SimulatorServer
+from tests.controller.attach.memory_store import MemoryAttachRecordStore
 
 TOKEN = "oxide-token-metricstests0123456789ab"
 GIB = 1 << 30

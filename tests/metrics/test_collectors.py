@@ -8,12 +8,12 @@ from prometheus_client import generate_latest
 from oxide_csi.controller.attach import (
     AttachRecord,
     CycleReport,
-    MemoryAttachRecordStore,
     OpKind,
     OpRecord,
     Phase,
 )
 from oxide_csi.metrics import ObservedRecordStore, PluginMetrics
+from tests.controller.attach.memory_store import MemoryAttachRecordStore
 
 
 def value(metrics: PluginMetrics, name: str, **labels: str) -> float:

@@ -7,7 +7,8 @@ import socket
 import httpx
 import pytest
 
-from oxide_csi.config import ConfigError, MetricsAddress, build_serve_config, parse_metrics_address
+from oxide_csi.config import MetricsAddress, build_serve_config, parse_metrics_address
+from oxide_csi.config_common import ConfigError
 from oxide_csi.metrics import MetricsServer, PluginMetrics
 from oxide_csi.server.listener import ListenError
 

@@ -15,8 +15,8 @@ import grpc
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
+from oxide_csi.node.device_identity import LoopBackingFileSource
 from oxide_csi.node.devices import DeviceFinder
-from oxide_csi.node.identity import LoopBackingFileSource
 from oxide_csi.node.paths import PathGuard
 from oxide_csi.servicers.node import NodeServicer
 from tests.node.plane import Plane

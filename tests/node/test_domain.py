@@ -13,18 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from oxide_csi.controller.naming import is_managed_serial
 from oxide_csi.errors import InvalidArgument, Unavailable
-from oxide_csi.node.devices import DeviceFinder
-from oxide_csi.node.identity import (
+from oxide_csi.node.device_identity import (
     LoopBackingFileSource,
     NvmeSerialSource,
     check_expected_serial,
     identity_sources,
     serial_from_disk_name,
 )
+from oxide_csi.node.devices import DeviceFinder
 from oxide_csi.node.mountinfo import parse_line
 from oxide_csi.node.mounts import check_mount_flags
+from oxide_csi.volume_contract import is_managed_serial
 from tests.node.conftest import SERIAL_A, SERIAL_B
 from tests.node.plane import Plane
 

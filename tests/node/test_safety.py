@@ -9,8 +9,8 @@ import grpc
 import pytest
 
 from oxide_csi.errors import Unavailable
+from oxide_csi.node.device_identity import LoopBackingFileSource
 from oxide_csi.node.devices import DeviceFinder
-from oxide_csi.node.identity import LoopBackingFileSource
 from oxide_csi.node.mounts import Mounter
 from oxide_csi.node.stage import Stager
 from tests.node.conftest import SERIAL_A, SERIAL_B, Node, NodeFactory, block_cap, mount_cap

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from oxide_csi.oxide import OxideClient, errors
+from oxide_csi.oxide import OxideClient, api_errors
 from tests.oxide.conftest import ClientFactory
 from tests.oxide.simkit import GIB, Sim, lift_faults_after
 
@@ -71,7 +71,7 @@ async def test_create_disk_ambiguous_but_name_taken_by_another_disk(
 ) -> None:
     await client.create_disk("amb-d", size=GIB)
     sim.faults(drop_rate=1.0, phase="after", path_regex="^/v1/disks$")
-    with pytest.raises(errors.AlreadyExists, match="different size"):
+    with pytest.raises(api_errors.OxideAlreadyExists, match="different size"):
         await client.create_disk("amb-d", size=3 * GIB)
     assert sim.hits(POST_DISKS) == 2  # the first create, and ours, once
 
@@ -83,7 +83,7 @@ async def test_create_disk_ambiguous_with_other_read_only_flag(
     snap = await client.create_snapshot("amb-ro-snap", disk="amb-ro-src")
     await client.create_disk("amb-ro", size=GIB, snapshot_id=snap.id)
     sim.faults(drop_rate=1.0, phase="after", path_regex="^/v1/disks$")
-    with pytest.raises(errors.AlreadyExists, match="read-only flag"):
+    with pytest.raises(api_errors.OxideAlreadyExists, match="read-only flag"):
         await client.create_disk("amb-ro", size=GIB, snapshot_id=snap.id, read_only=True)
     # Same properties: the existing disk is ours.
     same = await client.create_disk("amb-ro", size=GIB, snapshot_id=snap.id)
@@ -96,7 +96,7 @@ async def test_create_disk_never_reposted_when_lookup_is_impossible(
     client, _ = client_factory(sim, max_attempts=3)
     # Everything under /v1/disks fails after acting: the lookup cannot answer either.
     sim.faults(drop_rate=1.0, phase="after", path_regex="^/v1/disks")
-    with pytest.raises(errors.Unavailable):
+    with pytest.raises(api_errors.OxideUnavailable):
         await client.create_disk("amb-e", size=GIB)
     assert sim.hits(POST_DISKS) == 1
     assert sim.hits(VIEW_DISK) == 3
@@ -121,7 +121,7 @@ async def test_create_snapshot_ambiguous_of_another_disk_is_already_exists(
     await client.create_disk("amb-y", size=GIB)
     await client.create_snapshot("amb-s2", disk="amb-x")
     sim.faults(drop_rate=1.0, phase="after", path_regex="^/v1/snapshots$")
-    with pytest.raises(errors.AlreadyExists, match="source disk"):
+    with pytest.raises(api_errors.OxideAlreadyExists, match="source disk"):
         await client.create_snapshot("amb-s2", disk="amb-y")
 
 
@@ -186,7 +186,7 @@ async def test_attach_refused_after_ambiguous_try_is_not_resolved_as_done(
     await client.attach_disk("instance-0", "amb-other")
     sim.faults(error_rate=1.0, error_statuses=[500], phase="before", path_regex="/attach$")
     rec.after = lift_faults_after(sim, "POST", "/v1/instances/{instance}/disks/attach")
-    with pytest.raises(errors.InvalidRequest, match="attached to another instance"):
+    with pytest.raises(api_errors.OxideInvalidRequest, match="attached to another instance"):
         await client.attach_disk("instance-1", "amb-other")
     attach = "/v1/instances/{instance}/disks/attach"
     assert [a.status for a in rec.attempts if a.template == attach] == [202, 500, 400]

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from oxide_csi.oxide import DEFAULT_API_VERSION, OxideClient, errors
+from oxide_csi.oxide import DEFAULT_API_VERSION, OxideClient, api_errors
 from tests.oxide.conftest import ClientFactory, SimFactory
 from tests.oxide.simkit import GIB, PROJECT, Sim
 
@@ -73,7 +73,7 @@ async def test_disk_view_list_and_delete(sim: Sim, client: OxideClient) -> None:
     names = [d.name async for d in client.list_disks()]
     assert "vol-b" in names
     await client.delete_disk("vol-b")
-    with pytest.raises(errors.NotFound):
+    with pytest.raises(api_errors.OxideNotFound):
         await client.get_disk(created.id)
     assert "vol-b" not in [d.name async for d in client.list_disks()]
 
@@ -102,7 +102,7 @@ async def test_snapshot_lifecycle_and_disk_from_snapshot(sim: Sim, client: Oxide
     }
 
     await client.delete_snapshot("snap-1")
-    with pytest.raises(errors.NotFound):
+    with pytest.raises(api_errors.OxideNotFound):
         await client.get_snapshot(snap.id)
     assert [s async for s in client.list_snapshots()] == []
 
@@ -110,7 +110,7 @@ async def test_snapshot_lifecycle_and_disk_from_snapshot(sim: Sim, client: Oxide
 async def test_disk_from_image_sends_image_source(sim: Sim, client: OxideClient) -> None:
     image_id = str(uuid.uuid4())
     # No image has that id, so the rack's answer is 404; the body is what matters.
-    with pytest.raises(errors.NotFound):
+    with pytest.raises(api_errors.OxideNotFound):
         await client.create_disk("vol-img", size=GIB, image_id=image_id)
     body = _last(sim, "POST", "/v1/disks")["request_body"]
     assert isinstance(body, dict)
@@ -121,11 +121,11 @@ async def test_disk_from_image_sends_image_source(sim: Sim, client: OxideClient)
 
 
 async def test_disk_source_arguments_are_checked_locally(sim: Sim, client: OxideClient) -> None:
-    with pytest.raises(errors.InvalidRequest):
+    with pytest.raises(api_errors.OxideInvalidRequest):
         await client.create_disk(
             "x", size=GIB, snapshot_id=str(uuid.uuid4()), image_id=str(uuid.uuid4())
         )
-    with pytest.raises(errors.InvalidRequest):
+    with pytest.raises(api_errors.OxideInvalidRequest):
         await client.create_disk("x", size=GIB, read_only=True)
     assert sim.hits("POST /v1/disks") == 0
 
@@ -182,7 +182,7 @@ async def test_stop_attach_detach_start(sim: Sim, client: OxideClient) -> None:
 
 async def test_attach_to_running_instance_is_refused(sim: Sim, client: OxideClient) -> None:
     await client.create_disk("vol-run", size=GIB)
-    with pytest.raises(errors.InvalidRequest, match="not fully stopped"):
+    with pytest.raises(api_errors.OxideInvalidRequest, match="not fully stopped"):
         await client.attach_disk("instance-0", "vol-run")
     assert sim.hits("POST /v1/instances/{instance}/disks/attach") == 1
 
@@ -205,5 +205,5 @@ async def test_configured_api_version_is_sent(
     assert isinstance(headers, dict)
     assert headers["api-version"] == "2026072800.0.0"
     too_new, _ = client_factory(sim, api_version="2026072801.0.0")
-    with pytest.raises(errors.UnsupportedApiVersion):
+    with pytest.raises(api_errors.OxideUnsupportedApiVersion):
         await too_new.me()

@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from oxide_csi.oxide import OxideClient, errors
-from oxide_csi.oxide.errors import from_response
+from oxide_csi.oxide import OxideClient, api_errors
+from oxide_csi.oxide.api_errors import from_response
 from tests.oxide.conftest import ClientFactory, SimFactory
 from tests.oxide.simkit import GIB, Sim
 
@@ -26,7 +26,7 @@ def _request_id_of_last(sim: Sim) -> str:
 
 
 async def test_not_found(sim: Sim, client: OxideClient) -> None:
-    with pytest.raises(errors.NotFound) as caught:
+    with pytest.raises(api_errors.OxideNotFound) as caught:
         await client.get_disk("no-such-disk")
     err = caught.value
     assert (err.status, err.error_code, err.attempt) == (404, "ObjectNotFound", 1)
@@ -39,7 +39,7 @@ async def test_not_found(sim: Sim, client: OxideClient) -> None:
 
 async def test_already_exists(sim: Sim, client: OxideClient) -> None:
     await client.create_disk("dup", size=GIB)
-    with pytest.raises(errors.AlreadyExists) as caught:
+    with pytest.raises(api_errors.OxideAlreadyExists) as caught:
         await client.create_disk("dup", size=GIB)
     assert (caught.value.status, caught.value.error_code) == (400, "ObjectAlreadyExists")
     # A first-attempt ObjectAlreadyExists is the caller's to judge: exactly one more POST.
@@ -47,9 +47,9 @@ async def test_already_exists(sim: Sim, client: OxideClient) -> None:
 
 
 async def test_invalid_value_is_invalid_request(sim: Sim, client: OxideClient) -> None:
-    with pytest.raises(errors.InvalidRequest) as caught:
+    with pytest.raises(api_errors.OxideInvalidRequest) as caught:
         await client.create_disk("odd", size=GIB + 512)
-    assert not isinstance(caught.value, errors.AlreadyExists)
+    assert not isinstance(caught.value, api_errors.OxideAlreadyExists)
     assert (caught.value.status, caught.value.error_code) == (400, "InvalidValue")
     assert "multiple of" in caught.value.message
 
@@ -59,7 +59,7 @@ async def test_state_conflict(sim_factory: SimFactory, client_factory: ClientFac
     client, _ = client_factory(sim)
     await client.stop_instance("instance-0")
     # Stopping takes a while here; a start now must be refused, not resolved as done.
-    with pytest.raises(errors.Conflict) as caught:
+    with pytest.raises(api_errors.OxideConflict) as caught:
         await client.start_instance("instance-0")
     assert caught.value.status == 409
     assert "finish stopping" in caught.value.message
@@ -70,7 +70,7 @@ async def test_insufficient_capacity_on_start(sim: Sim, client: OxideClient) -> 
     await client.stop_instance("instance-0")
     await client.wait_instance("instance-0", {"stopped"})
     sim.start_failures("instance-0", 1)
-    with pytest.raises(errors.InsufficientCapacity) as caught:
+    with pytest.raises(api_errors.OxideInsufficientCapacity) as caught:
         await client.start_instance("instance-0")
     assert (caught.value.status, caught.value.error_code) == (507, "InsufficientCapacity")
     assert sim.hits("POST /v1/instances/{instance}/start") == 1  # 507 is not retried
@@ -79,7 +79,7 @@ async def test_insufficient_capacity_on_start(sim: Sim, client: OxideClient) -> 
 
 async def test_unauthorized(sim: Sim, client_factory: ClientFactory) -> None:
     client, rec = client_factory(sim, token="not-the-token")
-    with pytest.raises(errors.Unauthorized) as caught:
+    with pytest.raises(api_errors.OxideUnauthorized) as caught:
         await client.me()
     assert caught.value.status == 401
     assert len(rec.attempts) == 1
@@ -88,16 +88,16 @@ async def test_unauthorized(sim: Sim, client_factory: ClientFactory) -> None:
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
-        (403, errors.Forbidden),
-        (500, errors.ServerError),
-        (502, errors.ServerError),
-        (503, errors.Unavailable),
-        (504, errors.Unavailable),
-        (429, errors.RateLimited),
+        (403, api_errors.OxideForbidden),
+        (500, api_errors.OxideServerError),
+        (502, api_errors.OxideServerError),
+        (503, api_errors.OxideUnavailable),
+        (504, api_errors.OxideUnavailable),
+        (429, api_errors.OxideRateLimited),
     ],
 )
 async def test_status_classes(
-    sim: Sim, client_factory: ClientFactory, status: int, cls: type[errors.OxideError]
+    sim: Sim, client_factory: ClientFactory, status: int, cls: type[api_errors.OxideError]
 ) -> None:
     client, rec = client_factory(sim, max_attempts=2)
     sim.faults(error_rate=1.0, error_statuses=[status])
@@ -112,15 +112,15 @@ async def test_status_classes(
 
 async def test_not_found_project_is_not_found(sim: Sim, client_factory: ClientFactory) -> None:
     client, _ = client_factory(sim, project="elsewhere")
-    with pytest.raises(errors.NotFound, match='project with name "elsewhere"'):
+    with pytest.raises(api_errors.OxideNotFound, match='project with name "elsewhere"'):
         await client.get_project()
-    with pytest.raises(errors.NotFound):
+    with pytest.raises(api_errors.OxideNotFound):
         [d async for d in client.list_disks()]
 
 
 async def test_dropshot_error_without_code(sim: Sim, client: OxideClient) -> None:
     # A name the server cannot parse is refused by dropshot itself, without an error_code.
-    with pytest.raises(errors.InvalidRequest) as caught:
+    with pytest.raises(api_errors.OxideInvalidRequest) as caught:
         await client.get_disk("Upper-Case")
     assert caught.value.error_code is None
     assert caught.value.request_id
@@ -129,14 +129,14 @@ async def test_dropshot_error_without_code(sim: Sim, client: OxideClient) -> Non
 def test_non_json_error_bodies_keep_a_short_excerpt() -> None:
     page = b"<html>" + b"x" * 1000 + b"</html>"
     err = from_response(502, page, {"x-request-id": "r-1"}, context="GET /v1/me")
-    assert isinstance(err, errors.ServerError)
+    assert isinstance(err, api_errors.OxideServerError)
     assert err.request_id == "r-1"
     assert len(err.message) < 300
     empty = from_response(503, b"", {"retry-after": "2"}, context="GET /v1/me")
-    assert isinstance(empty, errors.Unavailable)
+    assert isinstance(empty, api_errors.OxideUnavailable)
     assert "no error body" in empty.message
     limited = from_response(429, b"{}", {"retry-after": "1.5"}, context="GET /v1/me")
-    assert isinstance(limited, errors.RateLimited)
+    assert isinstance(limited, api_errors.OxideRateLimited)
     assert limited.retry_after == 1.5
     dated = from_response(429, b"{}", {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, context="x")
     assert dated.retry_after is None
@@ -145,10 +145,10 @@ def test_non_json_error_bodies_keep_a_short_excerpt() -> None:
 def test_version_refusal_is_its_own_class() -> None:
     body = b'{"request_id": "r", "message": "server does not support this API version: 9.0.0"}'
     err = from_response(400, body, {}, context="GET /v1/me")
-    assert isinstance(err, errors.UnsupportedApiVersion)
-    assert isinstance(err, errors.InvalidRequest)
+    assert isinstance(err, api_errors.OxideUnsupportedApiVersion)
+    assert isinstance(err, api_errors.OxideInvalidRequest)
 
 
 async def test_unknown_id_is_not_found(sim: Sim, client: OxideClient) -> None:
-    with pytest.raises(errors.NotFound, match="with id"):
+    with pytest.raises(api_errors.OxideNotFound, match="with id"):
         await client.get_instance(uuid.uuid4())

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from oxide_csi.oxide import OxideClient, errors
+from oxide_csi.oxide import OxideClient, api_errors
 from oxide_csi.oxide.generation import Generation
 from tests.oxide.conftest import ClientFactory, SimFactory
 from tests.oxide.simkit import GIB
@@ -72,9 +72,9 @@ async def test_older_rack_refuses_read_only_and_local_unsent(
     client, _ = client_factory(sim)
     disk = await client.create_disk("ro-src", size=GIB)
     snap = await client.create_snapshot("ro-snap", disk=disk.id)
-    with pytest.raises(errors.InvalidRequest, match="release v18"):
+    with pytest.raises(api_errors.OxideInvalidRequest, match="release v18"):
         await client.create_disk("ro", size=GIB, snapshot_id=snap.id, read_only=True)
-    with pytest.raises(errors.InvalidRequest, match="release v18"):
+    with pytest.raises(api_errors.OxideInvalidRequest, match="release v18"):
         await client.create_disk("loc", size=GIB, local=True)
     assert len(_creates(sim.requests())) == 1
 
@@ -90,5 +90,5 @@ async def test_newer_rack_makes_read_only_and_local_disks(
     assert ro.read_only and ro.snapshot_id == snap.id
     local = await client.create_disk("loc", size=2 * GIB, local=True)
     assert local.disk_type == "local" and local.block_size == 4096
-    with pytest.raises(errors.InvalidRequest, match="local disk"):
+    with pytest.raises(api_errors.OxideInvalidRequest, match="local disk"):
         await client.create_snapshot("loc-snap", disk=local.id)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from oxide_csi.oxide import OxideClient, errors
+from oxide_csi.oxide import OxideClient, api_errors
 from tests.oxide.rack_access import ConnectProxy, TlsFront, make_ca
 from tests.oxide.simkit import TOKEN, Sim, client_config
 
@@ -40,7 +40,7 @@ async def test_private_ca_file_is_trusted(tls_rack: tuple[str, Path], clean_env:
     async with OxideClient(client_config(url, ca_file=str(ca))) as client:
         assert (await client.me()).id
     async with OxideClient(client_config(url, max_attempts=1)) as untrusted:
-        with pytest.raises(errors.Unavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(api_errors.OxideUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
             await untrusted.me()
 
 
@@ -77,11 +77,11 @@ async def test_token_file_is_read_again_when_it_changes(sim: Sim, tmp_path: Path
     async with OxideClient(cfg, on_token=seen.append) as client:
         await client.me()
         _replace(token_file, "oxide-token-rotated-but-not-yet-known\n")
-        with pytest.raises(errors.Unauthorized):
+        with pytest.raises(api_errors.OxideUnauthorized):
             await client.me()  # the new token went out
         assert seen == ["oxide-token-rotated-but-not-yet-known"]
         _replace(token_file, "")  # a broken file: the last good token stays in use
-        with pytest.raises(errors.Unauthorized):
+        with pytest.raises(api_errors.OxideUnauthorized):
             await client.me()
         _replace(token_file, TOKEN)
         assert (await client.me()).id

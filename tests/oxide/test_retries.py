@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from oxide_csi.oxide import OxideClient, errors
+from oxide_csi.oxide import OxideClient, api_errors
 from oxide_csi.oxide.retry import backoff_delay
 from tests.oxide.conftest import ClientFactory
 from tests.oxide.simkit import GIB, Attempt, Sim, client_config, deadline_in, lift_faults_after
@@ -23,9 +23,11 @@ from tests.oxide.simkit import GIB, Attempt, Sim, client_config, deadline_in, li
 ME = "GET /v1/me"
 
 
-@pytest.mark.parametrize(("status", "cls"), [(503, errors.Unavailable), (500, errors.ServerError)])
+@pytest.mark.parametrize(
+    ("status", "cls"), [(503, api_errors.OxideUnavailable), (500, api_errors.OxideServerError)]
+)
 async def test_retries_are_bounded_by_max_attempts(
-    sim: Sim, client_factory: ClientFactory, status: int, cls: type[errors.OxideError]
+    sim: Sim, client_factory: ClientFactory, status: int, cls: type[api_errors.OxideError]
 ) -> None:
     client, rec = client_factory(sim, max_attempts=3)
     sim.faults(error_rate=1.0, error_statuses=[status])
@@ -41,7 +43,7 @@ async def test_rate_limit_gives_rate_limited_after_max_attempts(
 ) -> None:
     client, rec = client_factory(sim, max_attempts=4)
     sim.faults(rate_limit_rate=1.0)
-    with pytest.raises(errors.RateLimited):
+    with pytest.raises(api_errors.OxideRateLimited):
         await client.get_project()
     assert len(rec.attempts) == sim.hits("GET /v1/projects/{project}") == 4
 
@@ -63,7 +65,7 @@ async def test_client_errors_are_not_retried(
 ) -> None:
     client, rec = client_factory(sim)
     sim.faults(error_rate=1.0, error_statuses=[status])
-    with pytest.raises(errors.OxideError) as caught:
+    with pytest.raises(api_errors.OxideError) as caught:
         await client.get_instance("instance-0")
     assert caught.value.status == status
     assert len(rec.attempts) == sim.hits("GET /v1/instances/{instance}") == 1
@@ -72,22 +74,22 @@ async def test_client_errors_are_not_retried(
 @pytest.mark.parametrize(
     ("settings", "cls"),
     [
-        ({"error_rate": 1.0, "error_statuses": [503]}, errors.Unavailable),
-        ({"rate_limit_rate": 1.0}, errors.RateLimited),
-        ({"drop_rate": 1.0}, errors.Unavailable),
+        ({"error_rate": 1.0, "error_statuses": [503]}, api_errors.OxideUnavailable),
+        ({"rate_limit_rate": 1.0}, api_errors.OxideRateLimited),
+        ({"drop_rate": 1.0}, api_errors.OxideUnavailable),
     ],
 )
 async def test_deadline_ends_retrying_with_timeout(
     sim: Sim,
     client_factory: ClientFactory,
     settings: dict[str, object],
-    cls: type[errors.OxideError],
+    cls: type[api_errors.OxideError],
 ) -> None:
     # Many attempts allowed, backoff long enough that the deadline comes first.
     client, rec = client_factory(sim, max_attempts=1000, backoff_base=0.02, backoff_max=0.05)
     sim.faults(**settings)
     deadline = deadline_in(0.3)
-    with pytest.raises(errors.Timeout) as caught:
+    with pytest.raises(api_errors.OxideTimeout) as caught:
         await client.me(deadline=deadline)
     assert time.monotonic() >= deadline - 0.002  # gave up because of the deadline...
     assert isinstance(caught.value.last_error, cls)  # ...while retrying this failure
@@ -96,7 +98,7 @@ async def test_deadline_ends_retrying_with_timeout(
 
 
 async def test_passed_deadline_sends_nothing(sim: Sim, client: OxideClient) -> None:
-    with pytest.raises(errors.Timeout):
+    with pytest.raises(api_errors.OxideTimeout):
         await client.me(deadline=time.monotonic() - 1)
     assert sim.hits(ME) == 0
 
@@ -106,7 +108,7 @@ async def test_per_attempt_timeout_turns_a_stall_into_unavailable(
 ) -> None:
     client, rec = client_factory(sim, request_timeout=0.05, max_attempts=2)
     sim.faults(latency_ms=400, latency_rate=1.0)
-    with pytest.raises(errors.Unavailable) as caught:
+    with pytest.raises(api_errors.OxideUnavailable) as caught:
         await client.me()
     assert caught.value.status is None
     assert [a.status for a in rec.attempts] == [None, None]
@@ -115,7 +117,7 @@ async def test_per_attempt_timeout_turns_a_stall_into_unavailable(
 async def test_stall_at_the_deadline_is_a_timeout(sim: Sim, client_factory: ClientFactory) -> None:
     client, rec = client_factory(sim, request_timeout=5.0)
     sim.faults(latency_ms=400, latency_rate=1.0)
-    with pytest.raises(errors.Timeout):
+    with pytest.raises(api_errors.OxideTimeout):
         await client.me(deadline=deadline_in(0.1))
     assert len(rec.attempts) == 1
 
@@ -141,12 +143,12 @@ async def test_delete_repeated_after_a_lost_answer_counts_as_done(
     await client.delete_disk("del-me")
     assert [a.status for a in rec.attempts if a.method == "DELETE"] == [None, 404]
     assert sim.hits("DELETE /v1/disks/{disk}") == 2
-    with pytest.raises(errors.NotFound):
+    with pytest.raises(api_errors.OxideNotFound):
         await client.get_disk("del-me")
 
 
 async def test_delete_of_a_missing_disk_is_not_found(sim: Sim, client: OxideClient) -> None:
-    with pytest.raises(errors.NotFound):
+    with pytest.raises(api_errors.OxideNotFound):
         await client.delete_disk("never-was")
 
 
@@ -163,7 +165,7 @@ async def test_connection_refused_is_unavailable_and_bounded(
         recorder.append(Attempt(method, template, status, n))
 
     async with OxideClient(cfg, on_request=observe) as client:
-        with pytest.raises(errors.Unavailable, match="ConnectError"):
+        with pytest.raises(api_errors.OxideUnavailable, match="ConnectError"):
             await client.me()
     assert [a.attempt for a in recorder] == [1, 2, 3]
 

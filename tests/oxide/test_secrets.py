@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from oxide_csi.oxide import OxideClient, errors
+from oxide_csi.oxide import OxideClient, api_errors
 from tests.oxide.conftest import ClientFactory
 from tests.oxide.simkit import GIB, TOKEN, Sim, client_config, deadline_in
 
@@ -37,7 +37,7 @@ async def test_token_absent_from_logs_errors_and_reprs(
     texts: list[str] = [repr(client), str(client), repr(client.config), str(client.config)]
 
     async def expect_failure(call: object) -> None:
-        with pytest.raises(errors.OxideError) as caught:
+        with pytest.raises(api_errors.OxideError) as caught:
             await call  # type: ignore[misc]
         texts.extend(_texts(caught.value))
 
@@ -68,7 +68,7 @@ async def test_token_absent_from_logs_errors_and_reprs(
 
 async def test_token_echoed_by_the_server_is_redacted(sim: Sim, client: OxideClient) -> None:
     # The token is a valid name here, so the server's 404 message repeats it verbatim.
-    with pytest.raises(errors.NotFound) as caught:
+    with pytest.raises(api_errors.OxideNotFound) as caught:
         await client.get_disk(TOKEN)
     assert "<redacted>" in caught.value.message
     for text in _texts(caught.value):

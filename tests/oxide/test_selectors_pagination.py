@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from oxide_csi.oxide import OxideClient, errors, is_uuid
+from oxide_csi.oxide import OxideClient, api_errors, is_uuid
 from tests.oxide.conftest import ClientFactory
 from tests.oxide.simkit import GIB, PROJECT, Sim
 
@@ -69,14 +69,14 @@ def test_is_uuid() -> None:
 async def test_impossible_selectors_never_reach_the_wire(
     sim: Sim, client: OxideClient, bad: str
 ) -> None:
-    with pytest.raises(errors.InvalidRequest):
+    with pytest.raises(api_errors.OxideInvalidRequest):
         await client.get_disk(bad)
     assert sim.hits("GET /v1/disks/{disk}") == 0
 
 
 async def test_names_are_percent_encoded_as_one_segment(sim: Sim, client: OxideClient) -> None:
     # Not a valid Oxide name; the server must see it whole (and refuse it), not as a path.
-    with pytest.raises(errors.InvalidRequest):
+    with pytest.raises(api_errors.OxideInvalidRequest):
         await client.get_disk("a/b?c")
     assert sim.hits("GET /v1/disks/{disk}") == 1
 

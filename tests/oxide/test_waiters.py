@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from oxide_csi.oxide import errors
+from oxide_csi.oxide import api_errors
 from tests.oxide.conftest import ClientFactory, SimFactory
 from tests.oxide.simkit import GIB, Sim, deadline_in, lift_faults_after
 
@@ -73,7 +73,7 @@ async def test_wait_gives_up_at_the_deadline(
     sim = sim_factory(stop_seconds=30.0)
     client, rec = client_factory(sim)
     await client.stop_instance("instance-1")
-    with pytest.raises(errors.Timeout, match="last seen stopping"):
+    with pytest.raises(api_errors.OxideTimeout, match="last seen stopping"):
         await client.wait_instance("instance-1", {"stopped"}, deadline=deadline_in(0.15))
     assert rec.count("GET", "/v1/instances/{instance}") >= 1
 
@@ -84,7 +84,7 @@ async def test_wait_without_deadline_uses_wait_timeout(
     sim = sim_factory(disk_create_seconds=30.0)
     client, _ = client_factory(sim, wait_timeout=0.1)
     await client.create_disk("w-slow", size=GIB)
-    with pytest.raises(errors.Timeout, match="last seen creating"):
+    with pytest.raises(api_errors.OxideTimeout, match="last seen creating"):
         await client.wait_disk("w-slow")
 
 
@@ -95,7 +95,7 @@ async def test_faulted_disk_ends_the_wait(
     client, _ = client_factory(sim)
     disk = await client.create_disk("w-bad", size=GIB)
     sim.fault_disk(disk.id)
-    with pytest.raises(errors.UnexpectedState) as caught:
+    with pytest.raises(api_errors.OxideUnexpectedState) as caught:
         await client.wait_disk(disk.id, deadline=deadline_in(5))
     assert (caught.value.kind, caught.value.state) == ("disk", "faulted")
 
@@ -125,6 +125,6 @@ async def test_wait_for_a_missing_resource_fails_at_once(
     sim: Sim, client_factory: ClientFactory
 ) -> None:
     client, rec = client_factory(sim)
-    with pytest.raises(errors.NotFound):
+    with pytest.raises(api_errors.OxideNotFound):
         await client.wait_disk("w-none", deadline=deadline_in(5))
     assert len(rec.attempts) == 1

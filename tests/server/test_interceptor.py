@@ -13,7 +13,7 @@ import pytest
 from oxide_csi import errors
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_csi.logsetup import configure_logging
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import api_errors
 from oxide_csi.server.error_codes import CODE_TABLE
 from tests.server.inprocess import serving
 
@@ -43,11 +43,13 @@ def logs() -> io.StringIO:
 
 
 def _instance(klass: type[BaseException]) -> BaseException:
-    if klass is oxide_errors.UnexpectedState:
-        return oxide_errors.UnexpectedState("faulted", kind="disk", resource="d", state="faulted")
-    if klass is oxide_errors.Timeout:
-        return oxide_errors.Timeout("deadline passed")
-    if issubclass(klass, oxide_errors.OxideError):
+    if klass is api_errors.OxideUnexpectedState:
+        return api_errors.OxideUnexpectedState(
+            "faulted", kind="disk", resource="d", state="faulted"
+        )
+    if klass is api_errors.OxideTimeout:
+        return api_errors.OxideTimeout("deadline passed")
+    if issubclass(klass, api_errors.OxideError):
         return klass("oxide said no", status=400, error_code="X", request_id="r-1")
     return klass("domain said no")
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
-from oxide_csi.launch import serves_node_only
+from oxide_csi.ssl_gate import serves_node_only
 
 
 @pytest.mark.parametrize(

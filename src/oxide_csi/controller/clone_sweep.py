@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from oxide_csi.controller import naming
-from oxide_csi.oxide import OxideClient, errors
+from oxide_csi.oxide import OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
 
@@ -51,7 +51,7 @@ async def sweep_clone_snapshots(
         and snap.state != "creating"
     ]
     for name in stale:
-        with contextlib.suppress(errors.NotFound):
+        with contextlib.suppress(api_errors.OxideNotFound):
             await client.delete_snapshot(name, deadline=deadline)
         log.info("deleted the temporary snapshot of an abandoned clone", snapshot=name)
     return stale

@@ -14,18 +14,16 @@ import hashlib
 import re
 from collections.abc import Iterable
 
-DISK_PREFIX = "csi-"
+from oxide_csi.volume_contract import DISK_PREFIX, NAME_HASH_CHARS, is_managed_serial, serial_for
+
 SNAPSHOT_PREFIX = "snap-"
 CLONE_SNAPSHOT_PREFIX = "clone-"
-SERIAL_LEN = 20
 MAX_NAME_LEN = 63
-_HASH_CHARS = SERIAL_LEN - len(DISK_PREFIX)
-_SERIAL_RE = re.compile(rf"^{DISK_PREFIX}[0-9a-f]{{{_HASH_CHARS}}}$")
-_CLONE_RE = re.compile(rf"^{CLONE_SNAPSHOT_PREFIX}[0-9a-f]{{{_HASH_CHARS}}}(-|$)")
+_CLONE_RE = re.compile(rf"^{CLONE_SNAPSHOT_PREFIX}[0-9a-f]{{{NAME_HASH_CHARS}}}(-|$)")
 
 
 def _digest(csi_name: str) -> str:
-    return hashlib.sha256(csi_name.encode()).hexdigest()[:_HASH_CHARS]
+    return hashlib.sha256(csi_name.encode()).hexdigest()[:NAME_HASH_CHARS]
 
 
 def _slug(text: str) -> str:
@@ -60,11 +58,6 @@ def is_clone_snapshot(name: str) -> bool:
     return bool(_CLONE_RE.match(name))
 
 
-def serial_for(disk: str) -> str:
-    """The NVMe serial the guest will show for an Oxide disk name."""
-    return disk.encode()[:SERIAL_LEN].decode(errors="ignore")
-
-
 def serial_clash(name: str, others: Iterable[str]) -> str | None:
     """The first of ``others`` (disk names) the guest would see with the same serial as ``name``.
 
@@ -74,11 +67,6 @@ def serial_clash(name: str, others: Iterable[str]) -> str | None:
     """
     serial = serial_for(name)
     return next((other for other in others if other != name and serial_for(other) == serial), None)
-
-
-def is_managed_serial(serial: str) -> bool:
-    """True for serials of disks this plugin created (the node uses it to count slots)."""
-    return bool(_SERIAL_RE.match(serial.strip()))
 
 
 def is_managed_disk(name: str) -> bool:

@@ -15,12 +15,12 @@ from oxide_csi.config import is_valid_name
 from oxide_csi.controller.metadata import Source
 from oxide_csi.errors import InvalidArgument, OutOfRange
 from oxide_csi.oxide.selectors import is_uuid
+from oxide_csi.volume_contract import FS_TYPES
 
 GIB = 1 << 30
 MIN_BYTES = 1 * GIB
 MAX_BYTES = 1023 * GIB
 BLOCK_SIZES = (512, 2048, 4096)
-FS_TYPES = ("ext4", "xfs")
 DEFAULT_FS = "ext4"
 
 PARAM_BLOCK_SIZE = "blockSize"

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from oxide_csi.oxide import OxideClient, errors
+from oxide_csi.oxide import OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +58,7 @@ async def announce_generation(client: OxideClient, *, first_pause: float = 1.0) 
     while True:
         try:
             found = await client.generation()
-        except errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             log.warning("cannot find out the Oxide API generation yet", error=str(exc))
             await asyncio.sleep(pause)
             pause = min(pause * 2, _RETRY_MAX)

@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from oxide_csi.controller import naming
-from oxide_csi.controller.inflight import KeyedLocks
 from oxide_csi.controller.metadata import MARKER
 from oxide_csi.controller.volumes import VolumeManager
 from oxide_csi.errors import AlreadyExists, FailedPrecondition, NotFound
-from oxide_csi.oxide import OxideClient, Snapshot, errors, is_uuid
+from oxide_csi.inflight import KeyedLocks
+from oxide_csi.oxide import OxideClient, Snapshot, api_errors, is_uuid
 
 
 def describe(csi_name: str) -> str:
@@ -96,7 +96,7 @@ class SnapshotManager:
         found = await self.find(snapshot_id, deadline=deadline)
         if found is None:
             return
-        with contextlib.suppress(errors.NotFound):
+        with contextlib.suppress(api_errors.OxideNotFound):
             await self._client.delete_snapshot(found.snapshot.id, deadline=deadline)
 
     async def find(self, snapshot_id: str, *, deadline: float) -> VolumeSnapshot | None:
@@ -105,7 +105,7 @@ class SnapshotManager:
             return None
         try:
             snap = await self._client.get_snapshot(snapshot_id, deadline=deadline)
-        except errors.NotFound:
+        except api_errors.OxideNotFound:
             return None
         found = managed_snapshot(snap)
         if found is None:
@@ -121,5 +121,5 @@ class SnapshotManager:
     async def _find_by_name(self, name: str, deadline: float) -> Snapshot | None:
         try:
             return await self._client.get_snapshot(name, deadline=deadline)
-        except errors.NotFound:
+        except api_errors.OxideNotFound:
             return None

@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from oxide_csi.controller import naming
-from oxide_csi.controller.inflight import KeyedLocks
 from oxide_csi.controller.metadata import Source, VolumeMeta
 from oxide_csi.controller.parameters import fits, round_capacity
 from oxide_csi.errors import (
@@ -31,7 +30,9 @@ from oxide_csi.errors import (
     NotFound,
     OutOfRange,
 )
-from oxide_csi.oxide import Disk, Image, OxideClient, Snapshot, Utilization, errors, is_uuid
+from oxide_csi.inflight import KeyedLocks
+from oxide_csi.oxide import Disk, Image, OxideClient, Snapshot, Utilization, api_errors, is_uuid
+from oxide_csi.volume_contract import serial_for
 
 #: Disk states in which the disk belongs to an instance.
 ATTACHED_STATES = frozenset({"attaching", "attached", "detaching"})
@@ -74,7 +75,7 @@ class Volume:
 
     @property
     def serial(self) -> str:
-        return naming.serial_for(self.disk.name)
+        return serial_for(self.disk.name)
 
     @property
     def attached_to(self) -> str | None:
@@ -160,7 +161,7 @@ class VolumeManager:
                     f"volume {volume_id} is {volume.disk.state} on instance "
                     f"{volume.disk.instance_id}; unpublish it first"
                 )
-            with contextlib.suppress(errors.NotFound):
+            with contextlib.suppress(api_errors.OxideNotFound):
                 await self._client.delete_disk(volume_id, deadline=deadline)
 
     async def find(
@@ -177,7 +178,7 @@ class VolumeManager:
             return None
         try:
             disk = await self._client.get_disk(volume_id, deadline=deadline)
-        except errors.NotFound:
+        except api_errors.OxideNotFound:
             return None
         if static_ok:
             return static(disk)
@@ -215,7 +216,7 @@ class VolumeManager:
         names: dict[str, str] = {}
         if len(attached) == 1:
             (instance_id,) = attached.values()
-            with contextlib.suppress(errors.NotFound):
+            with contextlib.suppress(api_errors.OxideNotFound):
                 instance = await self._client.get_instance(instance_id, deadline=deadline)
                 names[instance.id] = instance.name
         else:
@@ -235,7 +236,7 @@ class VolumeManager:
     async def _find_by_name(self, name: str, deadline: float) -> Disk | None:
         try:
             return await self._client.get_disk(name, deadline=deadline)
-        except errors.NotFound:
+        except api_errors.OxideNotFound:
             return None
 
     def _compatible(self, disk: Disk, req: VolumeRequest) -> Volume:
@@ -313,7 +314,7 @@ class VolumeManager:
     async def _source_image(self, image: str, deadline: float) -> Image:
         try:
             return await self._client.get_image(image, deadline=deadline)
-        except errors.NotFound:
+        except api_errors.OxideNotFound:
             raise NotFound(
                 f"image {image!r} is neither an image of the project nor of the silo"
             ) from None
@@ -328,10 +329,10 @@ class VolumeManager:
         name = naming.clone_snapshot_name(target)
         try:
             snap = await self._client.get_snapshot(name, deadline=deadline)
-        except errors.NotFound:
+        except api_errors.OxideNotFound:
             snap = None
         if snap is not None and snap.disk_id.lower() != source_disk_id.lower():
-            with contextlib.suppress(errors.NotFound):
+            with contextlib.suppress(api_errors.OxideNotFound):
                 await self._client.delete_snapshot(snap.id, deadline=deadline)
             snap = None
         if snap is None:
@@ -351,7 +352,7 @@ class VolumeManager:
             raise missing
         try:
             snap = await self._client.get_snapshot(snapshot_id, deadline=deadline)
-        except errors.NotFound:
+        except api_errors.OxideNotFound:
             raise missing from None
         if snap.state != "ready":
             snap = await self._client.wait_snapshot(snap.id, deadline=deadline)
@@ -369,7 +370,7 @@ class VolumeManager:
     async def _drop_clone_snapshot(self, req: VolumeRequest, deadline: float) -> None:
         if req.source != Source.VOLUME:
             return
-        with contextlib.suppress(errors.NotFound):
+        with contextlib.suppress(api_errors.OxideNotFound):
             await self._client.delete_snapshot(
                 naming.clone_snapshot_name(req.name), deadline=deadline
             )

@@ -37,7 +37,7 @@ from oxide_csi.devplane.loops import (
 )
 from oxide_csi.devplane.unmount import mounts_of, mounts_under, unmount_matching
 from oxide_csi.errors import CSIError
-from oxide_csi.node.identity import serial_from_disk_name
+from oxide_csi.node.device_identity import serial_from_disk_name
 
 log = structlog.get_logger(__name__)
 

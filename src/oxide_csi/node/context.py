@@ -1,10 +1,9 @@
 """What the node learns from the controller through ``publish_context`` and ``volume_context``.
 
 The node holds no credentials, so these maps are all it knows about a volume besides the
-devices it sees. The keys are the controller's (:mod:`oxide_csi.servicers.controller_views`);
-they are repeated here, not imported, so that the node does not load the controller's servicer
-and, through it, the Oxide client (it shares only the small naming and locking helpers of
-``oxide_csi.controller``) -- a test pins the two sets of keys together.
+devices it sees. The keys live in :mod:`oxide_csi.volume_contract`, which the controller's
+servicer writes them from too, so the node reads them without loading the controller package
+or, through it, the Oxide client.
 
 Defaults lean to safety: a volume whose context does not say it was created blank is never
 formatted, and a serial that is missing is an argument error, not a reason to pick a device.
@@ -16,13 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from oxide_csi.errors import InvalidArgument
-from oxide_csi.node.identity import check_expected_serial
-
-CTX_SERIAL = "oxide.computer/serial"
-CTX_DISK_NAME = "oxide.computer/disk-name"
-CTX_SOURCE = "oxide.computer/source"
-CTX_FS_TYPE = "oxide.computer/fs-type"
-CTX_READ_ONLY = "oxide.computer/read-only"
+from oxide_csi.node.device_identity import check_expected_serial
+from oxide_csi.volume_contract import CTX_FS_TYPE, CTX_READ_ONLY, CTX_SERIAL, CTX_SOURCE
 
 #: The only ``source`` that allows formatting: the controller created the disk empty.
 SOURCE_BLANK = "blank"

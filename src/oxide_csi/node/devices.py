@@ -25,7 +25,7 @@ import structlog
 
 from oxide_csi.errors import Unavailable
 from oxide_csi.node.blockdev import major_minor, stat_block_device, sysfs_block_dir
-from oxide_csi.node.identity import IdentitySource, NvmeSerialSource, check_expected_serial
+from oxide_csi.node.device_identity import IdentitySource, NvmeSerialSource, check_expected_serial
 
 log = structlog.get_logger(__name__)
 
@@ -65,7 +65,7 @@ class DeviceFinder:
     """Scans sysfs for disks, matches serials, and verifies a device's identity.
 
     ``sources`` decides which kinds of device count as disks (see
-    :func:`oxide_csi.node.identity.identity_sources`): NVMe on a real instance (the default),
+    :func:`oxide_csi.node.device_identity.identity_sources`): NVMe on a real instance (the default),
     the dev device directory's loop devices in dev mode.
     """
 

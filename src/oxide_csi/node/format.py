@@ -31,10 +31,9 @@ from oxide_csi.errors import FailedPrecondition, Internal, InvalidArgument
 from oxide_csi.node.devices import BlockDevice
 from oxide_csi.node.probe import Content, probe, reads_as_empty
 from oxide_csi.node.tools import run_tool
+from oxide_csi.volume_contract import FS_TYPES
 
 log = structlog.get_logger(__name__)
-
-SUPPORTED_FS_TYPES = ("ext4", "xfs")
 
 #: Serialises every mkfs in this process (see the module docstring).
 FORMAT_LOCK = threading.Lock()
@@ -54,9 +53,9 @@ DEFAULT_MKFS_TIMEOUT = 120.0
 
 
 def check_fs_type(fs_type: str) -> str:
-    if fs_type not in SUPPORTED_FS_TYPES:
+    if fs_type not in FS_TYPES:
         raise InvalidArgument(
-            f"filesystem type {fs_type!r} is not supported (use {' or '.join(SUPPORTED_FS_TYPES)})"
+            f"filesystem type {fs_type!r} is not supported (use {' or '.join(FS_TYPES)})"
         )
     return fs_type
 

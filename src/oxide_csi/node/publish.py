@@ -24,8 +24,8 @@ import structlog
 
 from oxide_csi.errors import AlreadyExists, FailedPrecondition
 from oxide_csi.node.blockdev import major_minor, stat_block_device
+from oxide_csi.node.device_identity import check_expected_serial
 from oxide_csi.node.devices import DeviceFinder
-from oxide_csi.node.identity import check_expected_serial
 from oxide_csi.node.mountinfo import MountInfo
 from oxide_csi.node.mounts import Mounter, check_mount_flags, ensure_dir, ensure_file
 

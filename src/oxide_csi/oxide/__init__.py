@@ -1,13 +1,14 @@
 """Async client of the Oxide rack API (disks, snapshots, instances), independent of CSI and gRPC.
 
-``OxideClient`` is the entry point; ``errors`` holds the typed failures every method raises.
+``OxideClient`` is the entry point; ``api_errors`` holds the typed failures every method raises.
 """
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from oxide_csi.oxide import errors
-from oxide_csi.oxide.config import DEFAULT_API_VERSION, ConfigError, OxideConfig
+from oxide_csi.config_common import DEFAULT_API_VERSION, ConfigError
+from oxide_csi.oxide import api_errors
+from oxide_csi.oxide.client_config import OxideConfig
 from oxide_csi.oxide.selectors import NameOrId, is_uuid
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def __getattr__(name: str) -> Any:
     """Load the client (and httpx with it) and the response models on first use only.
 
     The gRPC layer maps this package's errors to status codes in every process, the node
-    plugin's included, which never talks to Oxide; importing ``errors`` must cost it neither
+    plugin's included, which never talks to Oxide; importing ``api_errors`` must cost it neither
     httpx nor the models, memory paid on every node of a cluster.
     """
     module = _LAZY.get(name)
@@ -61,6 +62,6 @@ __all__ = [
     "RequestObserver",
     "Snapshot",
     "Utilization",
-    "errors",
+    "api_errors",
     "is_uuid",
 ]

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from oxide_csi.oxide.config import OxideConfig
+from oxide_csi.oxide.client_config import OxideConfig
 from oxide_csi.oxide.generation import Generation, detect_generation
-from oxide_csi.oxide.pagination import paginate
+from oxide_csi.oxide.page_walk import paginate
 from oxide_csi.oxide.selectors import NameOrId, path_segment, project_query
 from oxide_csi.oxide.transport import Transport
 

@@ -15,7 +15,7 @@ from types import TracebackType
 
 import httpx
 
-from oxide_csi.oxide.config import OxideConfig
+from oxide_csi.oxide.client_config import OxideConfig
 from oxide_csi.oxide.disks import DiskOps
 from oxide_csi.oxide.instances import InstanceOps
 from oxide_csi.oxide.models import CurrentUser, Disk, Instance, Project, Snapshot, Utilization
@@ -85,7 +85,7 @@ class OxideClient(DiskOps, InstanceOps):
         )
 
     async def get_project(self, *, deadline: float | None = None) -> Project:
-        """The configured project; a NotFound here means the configuration is wrong."""
+        """The configured project; an OxideNotFound here means the configuration is wrong."""
         template = "/v1/projects/{project}"
         path = template.format(project=path_segment(self._cfg.project))
         return Project.from_api(await self._t.request("GET", template, path, deadline=deadline))

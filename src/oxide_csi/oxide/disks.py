@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from oxide_csi.oxide import errors
+from oxide_csi.oxide import api_errors
 from oxide_csi.oxide.base import ClientBase
 from oxide_csi.oxide.generation import Generation
 from oxide_csi.oxide.models import Disk, Image, Snapshot
@@ -25,8 +25,8 @@ IMAGES = "/v1/images"
 IMAGE = "/v1/images/{image}"
 
 
-def _different(kind: str, name: str, what: list[str]) -> errors.AlreadyExists:
-    return errors.AlreadyExists(
+def _different(kind: str, name: str, what: list[str]) -> api_errors.OxideAlreadyExists:
+    return api_errors.OxideAlreadyExists(
         f"{kind} {name!r} already exists with a different {', '.join(what)}",
         status=400,
         error_code="ObjectAlreadyExists",
@@ -72,7 +72,7 @@ class DiskOps(ClientBase):
         that is in fact ours. So after such a failure we look the disk up by name: if it
         exists with the size, block size, source, read-only flag and description we asked
         for, that is our disk and we return it; if it exists otherwise we raise
-        ``AlreadyExists``; if it does not exist the create did not happen and we repeat it.
+        ``OxideAlreadyExists``; if it does not exist the create did not happen and we repeat it.
         The POST is repeated without a lookup only after failures that prove nothing happened
         (connection refused, 429) or that normally mean so (503); an ``ObjectAlreadyExists``
         on any repeated attempt is then resolved by the same lookup. A disk that existed
@@ -87,10 +87,10 @@ class DiskOps(ClientBase):
             **_source_fields(shape, block_size, snapshot_id, image_id, read_only, local),
         }
 
-        async def resolve(_: errors.OxideError) -> Resolved | None:
+        async def resolve(_: api_errors.OxideError) -> Resolved | None:
             try:
                 raw = await self._view(DISK, "disk", name, deadline)
-            except errors.NotFound:
+            except api_errors.OxideNotFound:
                 return None
             found = Disk.from_api(raw)
             wrong = []
@@ -161,10 +161,10 @@ class DiskOps(ClientBase):
         """
         body = {"name": normalize(name), "description": description, "disk": normalize(disk)}
 
-        async def resolve(_: errors.OxideError) -> Resolved | None:
+        async def resolve(_: api_errors.OxideError) -> Resolved | None:
             try:
                 raw = await self._view(SNAPSHOT, "snapshot", name, deadline)
-            except errors.NotFound:
+            except api_errors.OxideNotFound:
                 return None
             found = Snapshot.from_api(raw)
             disk_id = (
@@ -216,7 +216,7 @@ class DiskOps(ClientBase):
             raw = await self._t.request(
                 "GET", IMAGE, path, query={"project": self._cfg.project}, deadline=deadline
             )
-        except errors.NotFound:
+        except api_errors.OxideNotFound:
             raw = await self._t.request("GET", IMAGE, path, deadline=deadline)
         return Image.from_api(raw)
 
@@ -242,13 +242,15 @@ def _source_fields(
 ) -> dict[str, Any]:
     """The part of a DiskCreate body that says what the disk is made of, in the rack's shape."""
     if snapshot_id is not None and image_id is not None:
-        raise errors.InvalidRequest("a disk has one source: snapshot_id or image_id, not both")
+        raise api_errors.OxideInvalidRequest(
+            "a disk has one source: snapshot_id or image_id, not both"
+        )
     if (read_only or local) and not shape.disk_backend:
         what = "read-only" if read_only else "local"
-        raise errors.InvalidRequest(f"{what} disks need Oxide release v18 or later")
+        raise api_errors.OxideInvalidRequest(f"{what} disks need Oxide release v18 or later")
     if local:
         if snapshot_id is not None or image_id is not None or read_only:
-            raise errors.InvalidRequest("a local disk is always blank and writable")
+            raise api_errors.OxideInvalidRequest("a local disk is always blank and writable")
         return {"disk_backend": {"type": "local"}}
     source: dict[str, Any]
     if snapshot_id is not None:
@@ -259,7 +261,7 @@ def _source_fields(
         source = {"type": "blank", "block_size": block_size}
     if read_only:
         if source["type"] == "blank":
-            raise errors.InvalidRequest("a blank disk cannot be read-only")
+            raise api_errors.OxideInvalidRequest("a blank disk cannot be read-only")
         source["read_only"] = True
     if not shape.disk_backend:
         return {"disk_source": source}
@@ -270,6 +272,6 @@ def _norm(uuid_text: str | None) -> str:
     return (uuid_text or "").lower()
 
 
-async def _gone(error: errors.OxideError) -> Resolved | None:
+async def _gone(error: api_errors.OxideError) -> Resolved | None:
     """For a repeated delete: a 404 after an earlier, possibly applied attempt means done."""
-    return Resolved(None) if isinstance(error, errors.NotFound) else None
+    return Resolved(None) if isinstance(error, api_errors.OxideNotFound) else None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from oxide_csi.oxide import errors
+from oxide_csi.oxide import api_errors
 from oxide_csi.oxide.transport import Transport
 
 #: Newer than any rack serves: a versioned Nexus must refuse it.
@@ -51,6 +51,6 @@ async def detect_generation(transport: Transport, *, deadline: float | None) -> 
             deadline=deadline,
             headers={"api-version": PROBE_API_VERSION},
         )
-    except errors.UnsupportedApiVersion:
+    except api_errors.OxideUnsupportedApiVersion:
         return Generation.VERSIONED
     return Generation.UNVERSIONED

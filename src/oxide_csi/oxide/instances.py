@@ -8,7 +8,7 @@ unchanged). Still, after an ambiguous failure (500, dropped connection, read tim
 transport does not repeat the POST blindly: a stop is a hard power-off, and the first try may
 have landed long ago. It asks the resolver, which looks at the resource: if it is at, or on
 its way to, the target, the call succeeded; only if not is the POST repeated. Should a repeat
-meet a client error (a ``Conflict`` because the first try already moved the instance on to
+meet a client error (an ``OxideConflict`` because the first try already moved the instance on to
 ``stopping``, say), the same look decides.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from oxide_csi.oxide import errors
+from oxide_csi.oxide import api_errors
 from oxide_csi.oxide.base import ClientBase
 from oxide_csi.oxide.disks import DISK
 from oxide_csi.oxide.models import Disk, Instance
@@ -76,7 +76,7 @@ class InstanceOps(ClientBase):
         A disk name is looked up in the instance's project by the server.
         """
 
-        async def resolve(_: errors.OxideError) -> Resolved | None:
+        async def resolve(_: api_errors.OxideError) -> Resolved | None:
             found = await self._disk_or_none(disk, deadline)
             if found is None:
                 return None
@@ -97,7 +97,7 @@ class InstanceOps(ClientBase):
     ) -> Disk:
         """Detach ``disk`` from the (stopped) ``instance``; returns the disk."""
 
-        async def resolve(_: errors.OxideError) -> Resolved | None:
+        async def resolve(_: api_errors.OxideError) -> Resolved | None:
             found = await self._disk_or_none(disk, deadline)
             if found is None:
                 return None
@@ -139,10 +139,10 @@ class InstanceOps(ClientBase):
     def _instance_in(
         self, instance: NameOrId, states: frozenset[str], deadline: float | None
     ) -> Resolver:
-        async def resolve(_: errors.OxideError) -> Resolved | None:
+        async def resolve(_: api_errors.OxideError) -> Resolved | None:
             try:
                 raw = await self._view(INSTANCE, "instance", instance, deadline)
-            except errors.NotFound:
+            except api_errors.OxideNotFound:
                 return None
             if Instance.from_api(raw).run_state in states:
                 return Resolved(raw)
@@ -156,7 +156,7 @@ class InstanceOps(ClientBase):
         """The disk and its raw JSON (returned as the call's result when resolved), or None."""
         try:
             raw = await self._view(DISK, "disk", disk, deadline)
-        except errors.NotFound:
+        except api_errors.OxideNotFound:
             return None
         return Disk.from_api(raw), raw
 

@@ -2,7 +2,7 @@
 
 Only the fields the plugin reads are kept; unknown fields are ignored so a newer rack that adds
 fields does not break us. Fields the document marks required but that older racks (v18) lack are
-optional here. A body missing a field we rely on raises ``UnexpectedResponse`` at parse time,
+optional here. A body missing a field we rely on raises ``OxideUnexpectedResponse`` at parse time,
 close to the request that produced it, instead of a ``KeyError`` somewhere in the CSI layer.
 """
 
@@ -13,19 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from oxide_csi.oxide.errors import UnexpectedResponse
+from oxide_csi.oxide.api_errors import OxideUnexpectedResponse
 
 #: Disk states in which ``DiskState`` carries the instance the disk belongs to.
 _DISK_STATES_WITH_INSTANCE = frozenset({"attaching", "attached", "detaching"})
 
 
-def _fail(kind: str, key: str, why: str) -> UnexpectedResponse:
-    return UnexpectedResponse(f"malformed {kind} in response: field {key!r} {why}")
+def _fail(kind: str, key: str, why: str) -> OxideUnexpectedResponse:
+    return OxideUnexpectedResponse(f"malformed {kind} in response: field {key!r} {why}")
 
 
 def _obj(value: Any, kind: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise UnexpectedResponse(f"malformed {kind} in response: not a JSON object")
+        raise OxideUnexpectedResponse(f"malformed {kind} in response: not a JSON object")
     return value
 
 

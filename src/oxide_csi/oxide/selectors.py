@@ -11,7 +11,7 @@ import re
 import uuid
 from urllib.parse import quote
 
-from oxide_csi.oxide.errors import InvalidRequest
+from oxide_csi.oxide.api_errors import OxideInvalidRequest
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -26,7 +26,7 @@ def normalize(value: NameOrId) -> str:
     """
     text = str(value)
     if not text or text in (".", "..") or any(c.isspace() for c in text):
-        raise InvalidRequest(f"not a valid name or id: {text!r}")
+        raise OxideInvalidRequest(f"not a valid name or id: {text!r}")
     return text
 
 

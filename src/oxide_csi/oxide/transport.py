@@ -4,7 +4,7 @@ Every request goes through ``Transport.request``, which owns the whole retry loo
 rules live in one place:
 
 * every attempt is bounded by ``request_timeout`` and by the caller's deadline, the whole loop
-  by ``max_attempts`` and the deadline; giving up raises the last typed error, or ``Timeout``
+  by ``max_attempts`` and the deadline; giving up raises the last typed error, or ``OxideTimeout``
   when it was the deadline that ran out;
 * between attempts we sleep a full-jitter exponential backoff, or the server's ``Retry-After``
   on 429 when it sent one (never past the deadline);
@@ -33,8 +33,8 @@ from typing import Any
 
 import httpx
 
-from oxide_csi.oxide import errors
-from oxide_csi.oxide.config import OxideConfig
+from oxide_csi.oxide import api_errors
+from oxide_csi.oxide.client_config import OxideConfig
 from oxide_csi.oxide.retry import (
     CREATE_RETRY_DIRECTLY,
     RESOLVABLE_STATUSES,
@@ -78,7 +78,7 @@ class Resolved:
 #: Looks at the server's state after an ambiguous failure (given the error that prompted the
 #: look). Returns ``Resolved`` when the wanted outcome is there, None when it is not (so a retry
 #: may go ahead, or the error stands), or raises.
-Resolver = Callable[[errors.OxideError], Awaitable[Resolved | None]]
+Resolver = Callable[[api_errors.OxideError], Awaitable[Resolved | None]]
 
 
 def _ssl_context(cfg: OxideConfig) -> ssl.SSLContext | bool:
@@ -190,7 +190,7 @@ class Transport:
         """
         context = f"{method} {template}"
         maybe_applied = False
-        last: errors.OxideError | None = None
+        last: api_errors.OxideError | None = None
         attempt = 0
         while True:
             attempt += 1
@@ -233,7 +233,7 @@ class Transport:
                 raise error
             await self._sleep_before_retry(attempt, error, deadline, context)
 
-    async def _resolve_or_raise(self, resolve: Resolver, error: errors.OxideError) -> Any:
+    async def _resolve_or_raise(self, resolve: Resolver, error: api_errors.OxideError) -> Any:
         found = await resolve(error)
         if found is None:
             raise error
@@ -241,7 +241,7 @@ class Transport:
         return found.value
 
     def _attempt_budget(
-        self, deadline: float | None, context: str, last: errors.OxideError | None
+        self, deadline: float | None, context: str, last: api_errors.OxideError | None
     ) -> float:
         if deadline is None:
             return self._cfg.request_timeout
@@ -260,8 +260,8 @@ class Transport:
         deadline: float | None,
         attempt: int,
         context: str,
-        last: errors.OxideError | None,
-    ) -> tuple[errors.OxideError | None, Verdict | None, Any]:
+        last: api_errors.OxideError | None,
+    ) -> tuple[api_errors.OxideError | None, Verdict | None, Any]:
         """One try; returns (None, None, value) on success or (error, verdict, None)."""
         started = time.monotonic()
         status: int | None = None
@@ -280,11 +280,11 @@ class Transport:
             except TimeoutError:
                 if deadline is not None and time.monotonic() >= deadline - _MIN_ATTEMPT_SECONDS:
                     raise _timeout(context, last) from None
-                silent = errors.Unavailable(f"{context}: no response within {budget:.3g}s")
+                silent = api_errors.OxideUnavailable(f"{context}: no response within {budget:.3g}s")
                 return silent, Verdict(transient=True, maybe_applied=True), None
             except httpx.TransportError as exc:
                 why = self._scrub(str(exc)) or "no detail"
-                broken = errors.Unavailable(f"{context}: {type(exc).__name__}: {why}")
+                broken = api_errors.OxideUnavailable(f"{context}: {type(exc).__name__}: {why}")
                 return broken, verdict_for_exception(exc), None
         finally:
             self._observe(method, template, status, time.monotonic() - started, attempt)
@@ -301,7 +301,7 @@ class Transport:
         if 200 <= status < 300:
             return None, None, self._parse_success(content, context)
         scrubbed = content.replace(self._tokens.current().encode(), b"<redacted>")
-        refused = errors.from_response(status, scrubbed, response.headers, context=context)
+        refused = api_errors.from_response(status, scrubbed, response.headers, context=context)
         return refused, verdict_for_status(status), None
 
     def _parse_success(self, content: bytes, context: str) -> Any:
@@ -310,10 +310,12 @@ class Transport:
         try:
             return json.loads(content)
         except ValueError:
-            raise errors.UnexpectedResponse(f"{context}: response body is not JSON") from None
+            raise api_errors.OxideUnexpectedResponse(
+                f"{context}: response body is not JSON"
+            ) from None
 
     async def _sleep_before_retry(
-        self, attempt: int, error: errors.OxideError, deadline: float | None, context: str
+        self, attempt: int, error: api_errors.OxideError, deadline: float | None, context: str
     ) -> None:
         delay = backoff_delay(attempt, self._cfg.backoff_base, self._cfg.backoff_max, self._rng)
         hinted = error.retry_after if error.status == 429 else None
@@ -350,6 +352,6 @@ class Transport:
         return text.replace(self._tokens.current(), "<redacted>")
 
 
-def _timeout(context: str, last: errors.OxideError | None) -> errors.Timeout:
+def _timeout(context: str, last: api_errors.OxideError | None) -> api_errors.OxideTimeout:
     why = f"; last error: {last}" if last is not None else ""
-    return errors.Timeout(f"{context}: deadline exceeded{why}", last_error=last)
+    return api_errors.OxideTimeout(f"{context}: deadline exceeded{why}", last_error=last)

@@ -3,8 +3,8 @@
 Oxide's state changes are asynchronous: ``stop`` answers 202 with the instance ``stopping``, a
 new disk may be ``creating``. Callers need "wait until X, but not forever, and tell me at once
 if it can no longer happen": poll (see ``Polling`` for how often), return as soon as the state
-is wanted, raise ``UnexpectedState`` on a state the resource does not leave by itself
-(a faulted disk, a failed instance), and ``Timeout`` at the deadline. Transient API failures
+is wanted, raise ``OxideUnexpectedState`` on a state the resource does not leave by itself
+(a faulted disk, a failed instance), and ``OxideTimeout`` at the deadline. Transient API failures
 while polling are ridden out until the deadline, because a waiter's whole point is patience.
 """
 
@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 
-from oxide_csi.oxide import errors
+from oxide_csi.oxide import api_errors
 from oxide_csi.oxide.polling import Polling, TransitionMemory
 
 T = TypeVar("T")
@@ -25,7 +25,7 @@ DISK_FAIL_STATES = frozenset({"faulted", "destroyed"})
 INSTANCE_FAIL_STATES = frozenset({"failed", "destroyed"})
 SNAPSHOT_FAIL_STATES = frozenset({"faulted", "destroyed"})
 
-_TRANSIENT = (errors.Unavailable, errors.ServerError, errors.RateLimited)
+_TRANSIENT = (api_errors.OxideUnavailable, api_errors.OxideServerError, api_errors.OxideRateLimited)
 
 
 async def wait_for_state(
@@ -52,11 +52,11 @@ async def wait_for_state(
     expected = memory.expected(key) if memory is not None else None
     looks = 0
     last_state: str | None = None
-    last_error: errors.OxideError | None = None
+    last_error: api_errors.OxideError | None = None
     while True:
         try:
             current = await fetch(deadline)
-        except errors.Timeout as exc:
+        except api_errors.OxideTimeout as exc:
             raise _too_late(kind, name, want, last_state, exc.last_error or last_error) from None
         except _TRANSIENT as exc:
             last_error = exc
@@ -68,7 +68,7 @@ async def wait_for_state(
                     memory.observe(key, time.monotonic() - started)
                 return current
             if last_state in fatal:
-                raise errors.UnexpectedState(
+                raise api_errors.OxideUnexpectedState(
                     f"{kind} {name!r} is {last_state}, which it will not leave by itself "
                     f"(waited for {_fmt(want)})",
                     kind=kind,
@@ -93,10 +93,10 @@ def _too_late(
     name: str,
     want: Collection[str],
     state: str | None,
-    last_error: errors.OxideError | None,
-) -> errors.Timeout:
+    last_error: api_errors.OxideError | None,
+) -> api_errors.OxideTimeout:
     seen = f"last seen {state}" if state is not None else "state never seen"
-    return errors.Timeout(
+    return api_errors.OxideTimeout(
         f"{kind} {name!r} did not become {_fmt(want)} before the deadline ({seen})",
         last_error=last_error,
     )

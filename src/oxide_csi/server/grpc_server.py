@@ -31,7 +31,7 @@ from oxide_csi.server.listener import (
 
 log = structlog.get_logger("oxide_csi.server")
 
-#: Registers one servicer on a server (e.g. ``csi_pb2_grpc.add_IdentityServicer_to_server``).
+#: Registers one servicer on a server (each servicer's ``register`` method).
 Registration = Callable[[grpc.aio.Server], None]
 
 

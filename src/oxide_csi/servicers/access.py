@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from oxide_csi.controller.parameters import FS_TYPES
 from oxide_csi.csi_v1 import csi_pb2
 from oxide_csi.errors import InvalidArgument
+from oxide_csi.volume_contract import FS_TYPES
 
 Mode = csi_pb2.VolumeCapability.AccessMode
 SUPPORTED_MODES = frozenset(

@@ -15,8 +15,8 @@ from typing import Any, Protocol, TypeAlias
 
 import grpc
 
+from oxide_csi.controller.list_tokens import page
 from oxide_csi.controller.metadata import Source
-from oxide_csi.controller.paging import page
 from oxide_csi.controller.parameters import choose_source, parse_parameters
 from oxide_csi.controller.snapshots import SnapshotManager, VolumeSnapshot
 from oxide_csi.controller.volumes import VolumeManager, VolumeRequest
@@ -74,6 +74,10 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
         self._snapshots = snapshots
         self._attacher = attacher
         self._default_timeout = default_timeout
+
+    def register(self, server: grpc.aio.Server) -> None:
+        """Add this servicer to ``server``; the generated stubs stay inside the servicers."""
+        csi_pb2_grpc.add_ControllerServicer_to_server(self, server)
 
     def _deadline(self, context: Context) -> float:
         """Absolute monotonic deadline: the caller's, or our default when it sent none."""

@@ -16,13 +16,13 @@ from oxide_csi.controller.snapshots import VolumeSnapshot
 from oxide_csi.controller.volumes import Volume
 from oxide_csi.csi_v1 import csi_pb2
 from oxide_csi.oxide.models import Utilization
-
-#: volume_context / publish_context keys the node reads.
-CTX_DISK_NAME = "oxide.computer/disk-name"
-CTX_SERIAL = "oxide.computer/serial"
-CTX_SOURCE = "oxide.computer/source"
-CTX_FS_TYPE = "oxide.computer/fs-type"
-CTX_READ_ONLY = "oxide.computer/read-only"
+from oxide_csi.volume_contract import (
+    CTX_DISK_NAME,
+    CTX_FS_TYPE,
+    CTX_READ_ONLY,
+    CTX_SERIAL,
+    CTX_SOURCE,
+)
 
 
 def volume_context(volume: Volume) -> dict[str, str]:

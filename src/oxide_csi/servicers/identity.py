@@ -25,6 +25,10 @@ class IdentityServicer(csi_pb2_grpc.IdentityServicer):
         self._controller = controller
         self._readiness = readiness
 
+    def register(self, server: grpc.aio.Server) -> None:
+        """Add this servicer to ``server``; the generated stubs stay inside the servicers."""
+        csi_pb2_grpc.add_IdentityServicer_to_server(self, server)
+
     async def GetPluginInfo(
         self, request: csi_pb2.GetPluginInfoRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> csi_pb2.GetPluginInfoResponse:

@@ -31,11 +31,10 @@ from typing import Any, TypeAlias, TypeVar
 
 import grpc
 
-from oxide_csi.controller.inflight import KeyedLocks
-from oxide_csi.controller.naming import is_managed_serial
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_csi.errors import FailedPrecondition, InvalidArgument, NotFound
-from oxide_csi.node.context import CTX_SERIAL, expected_serial, volume_facts
+from oxide_csi.inflight import KeyedLocks
+from oxide_csi.node.context import expected_serial, volume_facts
 from oxide_csi.node.devices import BlockDevice, DeviceFinder
 from oxide_csi.node.mounts import Mounter
 from oxide_csi.node.paths import PathGuard
@@ -44,6 +43,7 @@ from oxide_csi.node.stage import Stager
 from oxide_csi.node.stats import VolumeStats, volume_stats
 from oxide_csi.servicers import access
 from oxide_csi.servicers.fields import require as _require
+from oxide_csi.volume_contract import CTX_SERIAL, is_managed_serial
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 Cap = csi_pb2.NodeServiceCapability.RPC
@@ -106,6 +106,10 @@ class NodeServicer(csi_pb2_grpc.NodeServicer):
         self._locks = KeyedLocks()
 
     # ---- helpers -------------------------------------------------------------------------
+
+    def register(self, server: grpc.aio.Server) -> None:
+        """Add this servicer to ``server``; the generated stubs stay inside the servicers."""
+        csi_pb2_grpc.add_NodeServicer_to_server(self, server)
 
     async def _device(self, serial: str, context: Context) -> BlockDevice:
         """The device with ``serial``, waiting for it within the caller's deadline."""

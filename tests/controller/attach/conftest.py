@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from oxide_csi.controller.attach import AttachCoordinator, MemoryAttachRecordStore, StartPolicy
+from oxide_csi.controller.attach import AttachCoordinator, StartPolicy
 from oxide_csi.controller.attach.records import AttachRecordStore
 from oxide_csi.oxide import Disk, OxideClient, OxideConfig
 from oxide_sim import SimConfig, SimulatorServer
+from tests.controller.attach.memory_store import MemoryAttachRecordStore
 
 TOKEN = "attach-test-token"
 GIB = 1 << 30

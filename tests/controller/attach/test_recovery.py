@@ -10,12 +10,12 @@ from oxide_csi import errors
 from oxide_csi.controller.attach import (
     AttachRecord,
     FileAttachRecordStore,
-    MemoryAttachRecordStore,
     OpKind,
     OpRecord,
     Phase,
 )
 from tests.controller.attach.conftest import CoordinatorFactory, Rack, soon
+from tests.controller.attach.memory_store import MemoryAttachRecordStore
 
 INSTANCE = "instance-0"
 

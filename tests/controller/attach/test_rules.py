@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from oxide_csi import errors
-from oxide_csi.controller.attach import MemoryAttachRecordStore
 from tests.controller.attach.conftest import CoordinatorFactory, Rack, soon, until
+from tests.controller.attach.memory_store import MemoryAttachRecordStore
 
 INSTANCE = "instance-0"
 OTHER = "instance-1"

@@ -12,10 +12,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from oxide_csi.controller.attach import AttachCoordinator, MemoryAttachRecordStore, StartPolicy
+from oxide_csi.controller.attach import AttachCoordinator, StartPolicy
 from oxide_csi.oxide import OxideClient
 from oxide_sim import SimConfig, SimulatorServer
 from tests.controller.attach.conftest import GIB, TOKEN, client_config, soon
+from tests.controller.attach.memory_store import MemoryAttachRecordStore
 
 INSTANCE = "instance-0"
 

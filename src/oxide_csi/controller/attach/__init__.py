@@ -12,7 +12,6 @@ from oxide_csi.controller.attach.power import StartPolicy
 from oxide_csi.controller.attach.records import (
     AttachRecord,
     AttachRecordStore,
-    MemoryAttachRecordStore,
     OpKind,
     OpRecord,
     Phase,
@@ -27,7 +26,6 @@ __all__ = [
     "CycleObserver",
     "CycleReport",
     "FileAttachRecordStore",
-    "MemoryAttachRecordStore",
     "OpKind",
     "OpRecord",
     "Phase",

@@ -36,8 +36,7 @@ from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
 from oxide_csi.controller.attach.worker import CycleObserver, InstanceWorker, WorkerSettings
 from oxide_csi.controller.naming import serial_clash
 from oxide_csi.controller.slots import SlotLimit, fixed_slot_limit
-from oxide_csi.oxide import Disk, Instance, OxideClient
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import Disk, Instance, OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
 
@@ -192,7 +191,7 @@ class AttachCoordinator:
                 async for d in self._client.list_instance_disks(inst.id, deadline=deadline)
             }
             max_disks = await self._slot_limit(deadline)
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             raise translate(exc, what) from exc
         # The listing awaited: a concurrent retry may have queued this very operation.
         joined = self._join(disk, inst, OpKind.ATTACH)
@@ -299,15 +298,15 @@ class AttachCoordinator:
     async def _instance(self, instance: str, deadline: float, what: str) -> Instance:
         try:
             return await self._client.get_instance(instance, deadline=deadline)
-        except oxide_errors.NotFound:
+        except api_errors.OxideNotFound:
             raise errors.NotFound(f"{what}: instance {instance!r} does not exist") from None
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             raise translate(exc, what) from exc
 
     async def _disk(self, disk_id: str, deadline: float, what: str) -> Disk:
         try:
             return await self._client.get_disk(disk_id, deadline=deadline)
-        except oxide_errors.NotFound:
+        except api_errors.OxideNotFound:
             raise errors.NotFound(f"{what}: disk {disk_id!r} does not exist") from None
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             raise translate(exc, what) from exc

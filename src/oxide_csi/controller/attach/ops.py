@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.records import OpKind
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import api_errors
 
 
 @dataclass(frozen=True)
@@ -76,21 +76,21 @@ def translate(exc: BaseException, what: str) -> Exception:
     """
     if isinstance(exc, errors.CSIError):
         return exc
-    if isinstance(exc, oxide_errors.NotFound):
+    if isinstance(exc, api_errors.OxideNotFound):
         return errors.NotFound(f"{what}: {exc.message}")
-    if isinstance(exc, oxide_errors.InvalidRequest):
+    if isinstance(exc, api_errors.OxideInvalidRequest):
         if _NO_SLOT in exc.message:
             return errors.ResourceExhausted(f"{what}: {exc.message}")
         return errors.FailedPrecondition(f"{what}: {exc.message}")
-    if isinstance(exc, oxide_errors.Conflict):
+    if isinstance(exc, api_errors.OxideConflict):
         return errors.Aborted(f"{what}: {exc.message}")
-    if isinstance(exc, oxide_errors.Timeout):
+    if isinstance(exc, api_errors.OxideTimeout):
         return errors.DeadlineExceeded(f"{what}: {exc.message}")
-    if isinstance(exc, oxide_errors.UnexpectedState):
+    if isinstance(exc, api_errors.OxideUnexpectedState):
         return errors.FailedPrecondition(f"{what}: {exc.message}")
-    if isinstance(exc, oxide_errors.Unauthorized | oxide_errors.Forbidden):
+    if isinstance(exc, api_errors.OxideUnauthorized | api_errors.OxideForbidden):
         return exc
-    if isinstance(exc, oxide_errors.OxideError):
+    if isinstance(exc, api_errors.OxideError):
         return errors.Unavailable(f"{what}: {exc}")
     if isinstance(exc, OSError):
         # The record store failed (disk full, read-only state dir): nothing was stopped.

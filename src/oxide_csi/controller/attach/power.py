@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from oxide_csi.oxide import OxideClient, errors
+from oxide_csi.oxide import OxideClient, api_errors
 from oxide_csi.oxide.models import Instance
 
 log = structlog.get_logger(__name__)
@@ -58,7 +58,7 @@ async def start_and_wait(
         try:
             await client.start_instance(instance_id, deadline=deadline)
             break
-        except (errors.InsufficientCapacity, errors.Conflict) as exc:
+        except (api_errors.OxideInsufficientCapacity, api_errors.OxideConflict) as exc:
             if time.monotonic() + delay >= deadline:
                 raise
             log.warning(

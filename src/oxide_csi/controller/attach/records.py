@@ -13,7 +13,7 @@ Where records live is pluggable through :class:`AttachRecordStore`:
   ``--state-dir`` (one JSON file per instance, written atomically);
 * cluster: a ConfigMap in the controller's namespace (future work), so a controller pod that
   is rescheduled to another node still finds its records;
-* tests: :class:`MemoryAttachRecordStore`.
+* tests: ``MemoryAttachRecordStore`` (``tests/controller/attach/memory_store.py``).
 """
 
 from __future__ import annotations
@@ -127,22 +127,3 @@ class AttachRecordStore(Protocol):
     async def delete(self, instance_id: str) -> None: ...
 
     async def load_all(self) -> list[AttachRecord]: ...
-
-
-class MemoryAttachRecordStore:
-    """Records in a dict: survives nothing, for tests and for callers that opt out of safety."""
-
-    def __init__(self) -> None:
-        self._records: dict[str, AttachRecord] = {}
-
-    async def load(self, instance_id: str) -> AttachRecord | None:
-        return self._records.get(instance_id)
-
-    async def save(self, record: AttachRecord) -> None:
-        self._records[record.instance_id] = record
-
-    async def delete(self, instance_id: str) -> None:
-        self._records.pop(instance_id, None)
-
-    async def load_all(self) -> list[AttachRecord]:
-        return list(self._records.values())

@@ -54,8 +54,7 @@ from oxide_csi.failpoints import (
     ATTACH_BEFORE_START,
     failpoint,
 )
-from oxide_csi.oxide import OxideClient
-from oxide_csi.oxide import errors as oxide_errors
+from oxide_csi.oxide import OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
 
@@ -241,7 +240,7 @@ class InstanceWorker:
         leftovers = record.ops if record is not None else ()
         try:
             inst = await client.get_instance(self.instance_id, deadline=deadline)
-        except oxide_errors.NotFound:
+        except api_errors.OxideNotFound:
             self._instance_gone()
             await store.delete(self.instance_id)
             return
@@ -329,11 +328,11 @@ class InstanceWorker:
             return
         try:
             await self._change(op.kind, op.disk_id, deadline)
-        except oxide_errors.NotFound as exc:
+        except api_errors.OxideNotFound as exc:
             if op.kind is OpKind.DETACH:
                 return  # the disk is gone: as detached as it gets
             op.fail(translate(exc, what))
-        except (oxide_errors.OxideError, errors.CSIError) as exc:
+        except (api_errors.OxideError, errors.CSIError) as exc:
             log.warning(
                 "disk operation failed", op=op.kind.value, disk=op.disk_name, error=str(exc)
             )
@@ -354,7 +353,7 @@ class InstanceWorker:
                 continue
             try:
                 await self._change(op.kind, op.disk_id, deadline)
-            except oxide_errors.OxideError as exc:
+            except api_errors.OxideError as exc:
                 log.warning(
                     "leftover disk operation failed; dropped",
                     op=op.kind.value,
@@ -373,7 +372,7 @@ class InstanceWorker:
             if self._off_since is not None:
                 self._meter.stopped_seconds = time.monotonic() - self._off_since
                 self._off_since = None
-        except oxide_errors.OxideError as exc:
+        except api_errors.OxideError as exc:
             # The record stays: periodic recovery keeps trying to start the instance.
             failure = errors.Unavailable(
                 f"disks changed on instance {self.instance_name!r}, but it could not be "

@@ -7,24 +7,16 @@ the configuration, or a test failure that prints it, never discloses the credent
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from oxide_csi import __version__
+from oxide_csi.config_common import (
+    API_VERSION_PATTERN,
+    DEFAULT_API_VERSION,
+    USER_AGENT,
+    ConfigError,
+)
 from oxide_csi.oxide.polling import Polling
-
-#: First API version whose disk-create body has ``disk_backend`` (release v18). Nexus serves every
-#: version from 2025112000.0.0 up to its own newest, so pinning the oldest version whose shapes
-#: we send keeps the plugin working on every rack from v18 on; newer pins are refused by older
-#: racks with 400 "server does not support this API version".
-DEFAULT_API_VERSION = "2026021301.0.0"
-
-_API_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-
-
-class ConfigError(ValueError):
-    """The configuration cannot work; the message names the field and never the token."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +40,7 @@ class OxideConfig:
     max_attempts: int = 5
     backoff_base: float = 0.2
     backoff_max: float = 5.0
-    user_agent: str = f"oxide-csi/{__version__}"
+    user_agent: str = USER_AGENT
     page_size: int = 100
     poll_initial: float = 0.1
     poll_ratio: float = 0.05
@@ -68,7 +60,7 @@ class OxideConfig:
             raise ConfigError("token must be a non-empty single line")
         if not self.project:
             raise ConfigError("project must not be empty")
-        if not _API_VERSION.match(self.api_version):
+        if not API_VERSION_PATTERN.match(self.api_version):
             raise ConfigError(
                 f"api_version must look like 2026021301.0.0, got {self.api_version!r}"
             )

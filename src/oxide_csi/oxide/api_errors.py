@@ -2,9 +2,11 @@
 
 Every answer Nexus gives outside 2xx carries ``{"request_id", "message", "error_code"?}``; dropshot
 itself leaves ``error_code`` out when it rejects a request before Nexus sees it (bad query string,
-unknown route). Callers above the client branch on the *class* (``NotFound`` means "gone",
-``AlreadyExists`` means "name taken"), so the mapping from status and code to class lives here,
-in one table, and nowhere else.
+unknown route). Callers above the client branch on the *class* (``OxideNotFound`` means "gone",
+``OxideAlreadyExists`` means "name taken"), so the mapping from status and code to class lives here,
+in one table, and nowhere else. Every class carries the ``Oxide`` prefix so that it cannot be
+mistaken for the plugin's domain errors (``oxide_csi.errors.NotFound`` and the like), which
+the layers above raise.
 
 Messages are built only from what the server sent plus the method and path template; the
 transport scrubs the bearer token out of any server text before it gets here, so ``str()`` and
@@ -67,15 +69,15 @@ class OxideError(Exception):
         )
 
 
-class NotFound(OxideError):
+class OxideNotFound(OxideError):
     """404: the named resource (or the project, or the route) does not exist."""
 
 
-class AlreadyExists(OxideError):
+class OxideAlreadyExists(OxideError):
     """400 ``ObjectAlreadyExists``: a resource with that name already exists in the project."""
 
 
-class InvalidRequest(OxideError):
+class OxideInvalidRequest(OxideError):
     """Any other 400: the server refused the request as malformed or not allowed now.
 
     Nexus answers several state conflicts this way too (attaching to a running instance,
@@ -83,39 +85,39 @@ class InvalidRequest(OxideError):
     """
 
 
-class UnsupportedApiVersion(InvalidRequest):
+class OxideUnsupportedApiVersion(OxideInvalidRequest):
     """400: the rack is older than the ``api-version`` this client sends; configure an older one."""
 
 
-class Unauthorized(OxideError):
+class OxideUnauthorized(OxideError):
     """401: the token is missing, wrong or expired."""
 
 
-class Forbidden(OxideError):
+class OxideForbidden(OxideError):
     """403: the token's user may not do this in this project or silo."""
 
 
-class Conflict(OxideError):
+class OxideConflict(OxideError):
     """409: the resource is in a state that does not allow this now (e.g. still stopping)."""
 
 
-class RateLimited(OxideError):
+class OxideRateLimited(OxideError):
     """429: too many requests; ``retry_after`` holds the server's hint in seconds, if any."""
 
 
-class InsufficientCapacity(OxideError):
+class OxideInsufficientCapacity(OxideError):
     """507: the rack or silo has no room (storage quota, no sled able to run the instance)."""
 
 
-class ServerError(OxideError):
+class OxideServerError(OxideError):
     """500/502 and other unexpected 5xx: the server or a proxy failed; it may have acted."""
 
 
-class Unavailable(OxideError):
+class OxideUnavailable(OxideError):
     """503, 504, or no usable response (connection refused or dropped, per-attempt timeout)."""
 
 
-class Timeout(OxideError):
+class OxideTimeout(OxideError):
     """The caller's deadline passed before the operation finished.
 
     ``last_error`` is the failure that was being retried when time ran out, if any.
@@ -126,11 +128,11 @@ class Timeout(OxideError):
         self.last_error = last_error
 
 
-class UnexpectedResponse(OxideError):
+class OxideUnexpectedResponse(OxideError):
     """A 2xx answer whose body is not what the API document says (missing field, not JSON)."""
 
 
-class UnexpectedState(OxideError):
+class OxideUnexpectedState(OxideError):
     """A waiter saw the resource reach a state it cannot come back from (faulted, failed)."""
 
     def __init__(self, message: str, *, kind: str, resource: str, state: str) -> None:
@@ -143,25 +145,25 @@ class UnexpectedState(OxideError):
 def _class_for(status: int, error_code: str | None, message: str) -> type[OxideError]:
     if status == 400:
         if error_code == "ObjectAlreadyExists":
-            return AlreadyExists
+            return OxideAlreadyExists
         if _VERSION_TOO_NEW in message.lower():
-            return UnsupportedApiVersion
-        return InvalidRequest
+            return OxideUnsupportedApiVersion
+        return OxideInvalidRequest
     by_status: dict[int, type[OxideError]] = {
-        401: Unauthorized,
-        403: Forbidden,
-        404: NotFound,
-        409: Conflict,
-        429: RateLimited,
-        503: Unavailable,
-        504: Unavailable,
-        507: InsufficientCapacity,
+        401: OxideUnauthorized,
+        403: OxideForbidden,
+        404: OxideNotFound,
+        409: OxideConflict,
+        429: OxideRateLimited,
+        503: OxideUnavailable,
+        504: OxideUnavailable,
+        507: OxideInsufficientCapacity,
     }
     if status in by_status:
         return by_status[status]
     if status >= 500:
-        return ServerError
-    return InvalidRequest
+        return OxideServerError
+    return OxideInvalidRequest
 
 
 def parse_retry_after(value: str | None) -> float | None:

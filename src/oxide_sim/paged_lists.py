@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from oxide_sim.errors import bad_query
+from oxide_sim.error_responses import bad_query
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10000

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from oxide_csi.oxide.errors import UnexpectedResponse
+from oxide_csi.oxide.api_errors import OxideUnexpectedResponse
 from oxide_csi.oxide.transport import Transport
 
 
@@ -40,7 +40,7 @@ async def paginate(
             params["page_token"] = token
         page = await transport.request("GET", template, path, query=params, deadline=deadline)
         if not isinstance(page, dict) or not isinstance(page.get("items"), list):
-            raise UnexpectedResponse(f"GET {template}: page has no 'items' list")
+            raise OxideUnexpectedResponse(f"GET {template}: page has no 'items' list")
         items: list[Any] = page["items"]
         for item in items:
             yield item
@@ -48,6 +48,6 @@ async def paginate(
         if not items or not isinstance(next_page, str) or not next_page:
             return
         if next_page in seen_tokens:
-            raise UnexpectedResponse(f"GET {template}: server repeated a page token")
+            raise OxideUnexpectedResponse(f"GET {template}: server repeated a page token")
         seen_tokens.add(next_page)
         token = next_page

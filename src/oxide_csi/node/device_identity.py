@@ -21,11 +21,8 @@ import re
 from pathlib import Path
 from typing import Protocol
 
-from oxide_csi.controller.naming import serial_for
 from oxide_csi.errors import InvalidArgument
-
-#: Width of the NVMe serial number field (Identify Controller, bytes 4..23).
-SERIAL_BYTES = 20
+from oxide_csi.volume_contract import SERIAL_BYTES, serial_for
 
 _LOOP_DELETED = " (deleted)"
 
