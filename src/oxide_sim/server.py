@@ -108,6 +108,9 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    #: socketserver's default backlog of 5 resets connections when many clients connect at
+    #: once on a busy machine (a burst of attaches, the concurrency tests); Nexus does not.
+    request_queue_size = 128
 
     def __init__(self, addr: tuple[str, int], app: App) -> None:
         self.app = app
