@@ -44,7 +44,8 @@ LABEL org.opencontainers.image.title="oxide-csi" \
       org.opencontainers.image.licenses="MPL-2.0"
 
 # e2fsprogs: mkfs.ext4, e2fsck; xfsprogs: mkfs.xfs; util-linux and mount: blkid, mount,
-# umount, findmnt. No libudev: devices are found by reading sysfs (see node/devices.py).
+# umount, findmnt; util-linux brings libudev1, which pyudev's uevent monitor loads (a stage
+# waiting for a hot-plugged disk; devices themselves are found by reading sysfs).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         e2fsprogs=1.47.0-* \

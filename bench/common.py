@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -243,4 +244,11 @@ def sample(
 
 
 def controller_env(sim: Simulator) -> dict[str, str]:
-    return {"OXIDE_HOST": sim.url, "OXIDE_TOKEN": sim.token, "OXIDE_PROJECT": "default"}
+    """The controller's settings against ``sim``. The benchmark runner is none of the simulated
+    instances, so the self power-off guard gets a fresh id that names none of them."""
+    return {
+        "OXIDE_HOST": sim.url,
+        "OXIDE_TOKEN": sim.token,
+        "OXIDE_PROJECT": "default",
+        "OXIDE_CSI_CONTROLLER_INSTANCE_ID": str(uuid.uuid4()),
+    }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,9 @@ def plugin_env() -> dict[str, str]:
     """A clean environment for plugin processes: no Oxide settings leak in from the caller."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OXIDE_", "CSI_"))}
     env["HOME"] = tempfile.mkdtemp(prefix="ocsi-home-", dir="/tmp")
+    # The controller's self power-off guard fails closed without DMI (as on this machine): the
+    # test runner is no simulated instance, so it guards a fresh id that names none of them.
+    env["OXIDE_CSI_CONTROLLER_INSTANCE_ID"] = str(uuid.uuid4())
     return env
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from oxide_csi import __version__
+from oxide_csi import __version__, cli
 from oxide_csi.config import Mode, build_serve_config
 from oxide_csi.config_common import ConfigError
 from oxide_csi.credentials import resolve_credentials
@@ -102,11 +102,19 @@ def test_flags_win_over_environment() -> None:
         "OXIDE_TOKEN": TOKEN,
         "OXIDE_PROJECT": "envproj",
         "CSI_ENDPOINT": "unix:///env.sock",
+        "OXIDE_CSI_CONTROLLER_INSTANCE_ID": "none",
     }
+    own = "0b8f7a52-93a4-4a4c-b0a2-5e0f3cc1d2e1"
     config = build_serve_config(
-        {"mode": "controller", "endpoint": "tcp://127.0.0.1:7000", "oxide_project": "flagproj"},
+        {
+            "mode": "controller",
+            "endpoint": "tcp://127.0.0.1:7000",
+            "oxide_project": "flagproj",
+            "controller_instance_id": own.upper(),
+        },
         env,
     )
+    assert config.controller is not None and config.controller.controller_instance_id == own
     assert str(config.endpoint) == "tcp://127.0.0.1:7000"
     assert config.oxide is not None and config.oxide.project == "flagproj"
     assert config.oxide.api_version == "2026021301.0.0"
@@ -155,6 +163,7 @@ def test_token_file_and_ca_file(tmp_path: Path) -> None:
         "OXIDE_TOKEN_FILE": str(token_file),
         "OXIDE_PROJECT": "k8s",
         "OXIDE_CA_FILE": str(ca),
+        "OXIDE_CSI_CONTROLLER_INSTANCE_ID": "none",
     }
     config = build_serve_config({"mode": "controller"}, env)
     assert config.oxide is not None
@@ -170,3 +179,31 @@ def test_token_file_and_ca_file(tmp_path: Path) -> None:
     token_file.write_text("\n")
     with pytest.raises(ConfigError, match="OXIDE_TOKEN_FILE"):
         build_serve_config({"mode": "controller"}, env)
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "hot"),
+    [
+        ({}, {}, False),  # off by default
+        ({"hot_attach": True}, {}, True),
+        ({}, {"OXIDE_CSI_HOT_ATTACH": "true"}, True),
+        ({}, {"OXIDE_CSI_HOT_ATTACH": "0"}, False),
+        ({"hot_attach": True}, {"OXIDE_CSI_HOT_ATTACH": "false"}, True),  # the flag wins
+    ],
+)
+def test_hot_attach_switch(flags: dict[str, object], env: dict[str, str], hot: bool) -> None:
+    base = {"OXIDE_HOST": "https://r", "OXIDE_TOKEN": TOKEN, "OXIDE_PROJECT": "p"}
+    base["OXIDE_CSI_CONTROLLER_INSTANCE_ID"] = "none"  # no product_uuid on a test machine
+    config = build_serve_config({"mode": "controller", **flags}, {**base, **env})
+    assert config.controller is not None and config.controller.hot_attach is hot
+    assert config.controller.hot_attach_timeout == 60
+
+
+def test_hot_attach_flags_on_the_command_line(plugin_env) -> None:
+    env = {**plugin_env, "OXIDE_HOST": "https://r", "OXIDE_TOKEN": TOKEN, "OXIDE_PROJECT": "p"}
+    env["OXIDE_CSI_HOT_ATTACH"] = "maybe"
+    result = _run(["serve", "--mode", "controller", "--hot-attach-timeout", "5"], env)
+    assert result.returncode == 2
+    assert "OXIDE_CSI_HOT_ATTACH must be true or false" in result.stderr
+    args = cli._parser().parse_args(["serve", "--hot-attach", "--hot-attach-timeout", "5"])
+    assert args.hot_attach is True and args.hot_attach_timeout == "5"

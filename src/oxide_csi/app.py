@@ -13,10 +13,14 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import structlog
+from grpc_health.v1 import health
+
 from oxide_csi.config import ControllerSettings, NodeSettings, OxideSettings, ServeConfig
-from oxide_csi.readiness import CachedReadiness
 from oxide_csi.server.grpc_server import Registration, ServerSpec
 from oxide_csi.servicers.identity import IdentityServicer
+
+log = structlog.get_logger(__name__)
 
 # The controller and node parts are imported where they are built, not here: a node plugin runs
 # on every node, and every module it does not load (httpx, the Oxide client, the controller,
@@ -56,6 +60,7 @@ def controller_parts(
         AttachCoordinator,
         AttachRecordStore,
         FileAttachRecordStore,
+        HotAttach,
     )
     from oxide_csi.controller.slots import rack_slot_limit
     from oxide_csi.controller.snapshots import SnapshotManager
@@ -70,14 +75,30 @@ def controller_parts(
         client,
         max_disks=rack_slot_limit(client, settings.max_disks_per_instance),
         batch_window=settings.batch_window,
+        op_timeout=settings.cycle_timeout,
         record=record,
         on_cycle=metrics.on_cycle if metrics is not None else None,
+        hot=HotAttach(client, timeout=settings.hot_attach_timeout) if settings.hot_attach else None,
+        own_instance_id=settings.controller_instance_id,
     )
+    _log_guard(settings.controller_instance_id)
     if metrics is not None:
         metrics.track_in_flight(coordinator.in_flight)
     volumes = VolumeManager(client)
     servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), coordinator)
     return servicer, coordinator
+
+
+def _log_guard(own_instance_id: str | None) -> None:
+    """Say at every start which instance the controller will never power off -- or, loudly,
+    that the operator turned that guard off."""
+    if own_instance_id is None:
+        log.warning(
+            "self power-off guard is OFF (--controller-instance-id=none): a publish to the "
+            "instance this controller runs on would stop it mid-cycle"
+        )
+    else:
+        log.info("self power-off guard on", controller_instance_id=own_instance_id)
 
 
 def node_servicer(settings: NodeSettings) -> NodeServicer:
@@ -89,13 +110,16 @@ def node_servicer(settings: NodeSettings) -> NodeServicer:
     from oxide_csi.node.device_identity import identity_sources
     from oxide_csi.node.devices import DeviceFinder
     from oxide_csi.node.paths import PathGuard
+    from oxide_csi.node.uevents import BlockDeviceEvents
     from oxide_csi.servicers.node import NodeServicer
 
     return NodeServicer(
         node_id=settings.node_id,
         max_disks_per_instance=settings.max_disks_per_instance,
         guard=PathGuard(settings.kubelet_dir),
-        finder=DeviceFinder(sources=identity_sources(settings.loop_device_dir)),
+        finder=DeviceFinder(
+            sources=identity_sources(settings.loop_device_dir), events=BlockDeviceEvents()
+        ),
     )
 
 
@@ -142,7 +166,7 @@ async def build_plugin(config: ServeConfig) -> Plugin:
     resources = AsyncExitStack()
     registrations: list[Registration] = []
     services = ["csi.v1.Identity"]
-    readiness = CachedReadiness(None)
+    health_servicer = health.aio.HealthServicer()
     metrics: PluginMetrics | None = None
     if config.metrics is not None:
         from oxide_csi.metrics import MetricsServer, PluginMetrics
@@ -162,7 +186,14 @@ async def build_plugin(config: ServeConfig) -> Plugin:
                 on_token=register_secret,  # a rotated token is redacted like the first
             )
         )
-        readiness = CachedReadiness(client.get_project)
+        from oxide_csi.backend_health import BackendHealth
+
+        backend = BackendHealth(client.get_project, health_servicer=health_servicer)
+        if metrics is not None:
+            from oxide_csi.metrics.backend import track_backend
+
+            track_backend(metrics.registry, backend)
+        resources.push_async_callback(backend.start())
         assert config.controller is not None
         controller, coordinator = controller_parts(client, config.controller, metrics)
         from oxide_csi.controller.clone_sweep import sweep_periodically
@@ -178,7 +209,7 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         node = node_servicer(config.node)
         registrations.append(node.register)
         services.append("csi.v1.Node")
-    identity = IdentityServicer(controller=config.mode.runs_controller, readiness=readiness)
+    identity = IdentityServicer(controller=config.mode.runs_controller)
     registrations.append(identity.register)
     spec = ServerSpec(
         endpoint=config.endpoint,
@@ -186,5 +217,6 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         service_names=services,
         shutdown_grace=config.shutdown_grace,
         on_call=metrics.on_call if metrics is not None else None,
+        health_servicer=health_servicer,
     )
     return Plugin(spec=spec, resources=resources)

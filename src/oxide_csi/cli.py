@@ -1,7 +1,8 @@
 """The ``oxide-csi`` command line.
 
 Subcommands: ``serve`` runs the plugin (controller, node, or both), ``simulator`` runs the
-simulated Oxide API, ``dev`` runs everything on one machine. Configuration problems end with one
+simulated Oxide API, ``dev`` runs everything on one machine; ``call`` and ``demo`` are clients
+of a running plugin (:mod:`oxide_csi.tools`). Configuration problems end with one
 line on stderr naming what is wrong and exit code 2 -- never a traceback, never the token.
 """
 
@@ -12,6 +13,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from oxide_csi import DRIVER_NAME, __version__
 from oxide_csi.config import DEFAULT_KUBELET_DIR, Mode, ServeConfig
@@ -19,6 +21,7 @@ from oxide_csi.config_common import DEFAULT_API_VERSION, ConfigError
 from oxide_csi.dev import add_dev_parser
 from oxide_csi.logsetup import LEVELS, configure_logging
 from oxide_csi.ssl_gate import allow_ssl
+from oxide_csi.tools.commands import add_call_parser, add_demo_parser
 
 EXIT_CONFIG = 2
 
@@ -61,10 +64,29 @@ def _parser() -> argparse.ArgumentParser:
         "and this flag only lowers it",
     )
     serve.add_argument("--state-dir", help="controller's durable attach record directory")
+    serve.add_argument(
+        "--controller-instance-id",
+        help="UUID of the instance the controller runs on, never powered off (default: read "
+        "from DMI product_uuid; 'none' turns the guard off) ($OXIDE_CSI_CONTROLLER_INSTANCE_ID)",
+    )
+    serve.add_argument(
+        "--attach-cycle-timeout",
+        help="seconds one attach cycle (stop, apply, start with retries) may take (default 600)",
+    )
     serve.add_argument("--shutdown-grace", help="seconds in-flight calls get on SIGTERM")
     serve.add_argument(
         "--attach-batch-window",
         help="seconds the controller gathers attach/detach work per instance (default 2)",
+    )
+    serve.add_argument(
+        "--hot-attach",
+        action="store_true",
+        help="attach/detach on running instances first, for hot-plug racks "
+        "($OXIDE_CSI_HOT_ATTACH; default off)",
+    )
+    serve.add_argument(
+        "--hot-attach-timeout",
+        help="seconds a hot-attached device may take to appear in the guest (default 60)",
     )
     serve.add_argument(
         "--metrics-address",
@@ -74,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
 
     add_dev_parser(sub)
     _add_logging_flags(sub.choices["dev"])
+    add_call_parser(sub)
+    add_demo_parser(sub)
 
     # Listed for --help only: main() hands its arguments to the simulator's own parser.
     sub.add_parser("simulator", help="run the simulated Oxide API (see: simulator --help)")
@@ -84,7 +108,10 @@ def _serve(args: argparse.Namespace) -> int:
     from oxide_csi.config import build_serve_config
 
     # The token is read from the environment only: a flag would show it in `ps`.
-    config = build_serve_config(vars(args), os.environ)
+    # OXIDE_CSI_SYSFS_ROOT: where sysfs is mounted (a container may mount the host's elsewhere;
+    # tests point it at a directory of their own to control the DMI product_uuid).
+    sys_root = Path(os.environ.get("OXIDE_CSI_SYSFS_ROOT") or "/sys")
+    config = build_serve_config(vars(args), os.environ, sys_root=sys_root)
     if config.mode.runs_controller or config.metrics is not None:
         allow_ssl()  # see oxide_csi.ssl_gate
     configure_logging(args.log_level or "info", args.log_format)
@@ -127,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "dev":
             return _dev(args)
+        if hasattr(args, "run"):  # the client tools
+            return int(args.run(args))
     except ConfigError as exc:
         print(f"oxide-csi: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

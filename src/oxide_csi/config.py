@@ -23,6 +23,15 @@ from oxide_csi.endpoint import Endpoint, EndpointError, parse_endpoint
 #: 8, v18 on 12); a cluster on v18+ racks passes 12. The controller asks the rack instead (see
 #: :mod:`oxide_csi.controller.slots`); the flag can only lower what the rack allows.
 DEFAULT_MAX_DISKS = 8
+#: Oxide's hard limit of disks per instance today (v18+, boot disk counted): a setting above it
+#: would let the controller power an instance off for an attach Oxide is bound to refuse.
+OXIDE_MAX_DISKS = 12
+#: How long one attach cycle (stop, apply, start with its retries after 507) may take; the
+#: chart's terminationGracePeriodSeconds is derived from it, since SIGTERM lets a cycle that
+#: has stopped its instance run on until the instance is started again.
+DEFAULT_CYCLE_TIMEOUT = 600.0
+#: ``--controller-instance-id`` value that turns the self power-off guard off.
+GUARD_OFF = "none"
 DEFAULT_KUBELET_DIR = Path("/var/lib/kubelet")
 DEFAULT_ENDPOINT = "unix:///csi/csi.sock"
 
@@ -71,6 +80,17 @@ class ControllerSettings:
     state_dir: Path = Path("/var/lib/oxide-csi")
     #: How long the attach coordinator waits for more work before stopping an instance.
     batch_window: float = 2.0
+    #: Try attach/detach on the running instance first (a hot-plug rack); off by default.
+    hot_attach: bool = False
+    #: How long a hot-attached disk's device may take to appear in the guest before a
+    #: re-publish repairs it with a power cycle (see ``controller/attach/hot.py``).
+    hot_attach_timeout: float = 60.0
+    #: The instance this controller runs on (lower-case UUID), which it must never power off;
+    #: None only when the operator turned the guard off (``--controller-instance-id=none``).
+    #: Configuration resolution fails closed, this default is for in-process callers.
+    controller_instance_id: str | None = None
+    #: Bound of one attach cycle, start retries included (see ``DEFAULT_CYCLE_TIMEOUT``).
+    cycle_timeout: float = DEFAULT_CYCLE_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -141,6 +161,18 @@ def _float_setting(raw: str | None, what: str, default: float, high: float) -> f
     return value
 
 
+def _bool_setting(flag: object, env: Mapping[str, str], name: str) -> bool:
+    """A switch: the flag given (True), else the environment's true/false, else off."""
+    if flag is True:
+        return True
+    raw = (flag if isinstance(flag, str) and flag else env.get(name, "")).strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def parse_metrics_address(raw: str | None) -> MetricsAddress | None:
     """``HOST:PORT`` or ``[V6]:PORT``; empty or absent turns the endpoint off."""
     if not raw:
@@ -161,6 +193,33 @@ def read_product_uuid(sys_root: Path = Path("/sys")) -> str | None:
     except OSError:
         return None
     return text if _is_uuid(text) else None
+
+
+def controller_instance_id(raw: str | None, sys_root: Path) -> str | None:
+    """The instance the controller must never power off: the flag or variable, else DMI.
+
+    Fails closed: with neither an id nor a readable ``product_uuid`` (not root, no DMI, a
+    container without /sys) the controller does not start, because a controller that does not
+    know where it runs may stop its own instance mid-cycle and strand it (nobody is left to
+    start it again). ``none`` is the operator's explicit "I know": None is returned.
+    """
+    if raw is not None:
+        text = raw.strip().lower()
+        if text == GUARD_OFF:
+            return None
+        if not _is_uuid(text):
+            raise ConfigError(
+                f"controller instance id must be the instance's UUID or {GUARD_OFF!r}, got {raw!r}"
+            )
+        return str(uuid.UUID(text))
+    found = read_product_uuid(sys_root)
+    if found is None:
+        raise ConfigError(
+            f"controller instance unknown: cannot read {sys_root}/class/dmi/id/product_uuid "
+            "(root needed); pass --controller-instance-id=<UUID of the instance this runs on> "
+            f"(OXIDE_CSI_CONTROLLER_INSTANCE_ID), or {GUARD_OFF!r} to turn the guard off"
+        )
+    return found
 
 
 def oxide_settings(
@@ -210,7 +269,9 @@ def build_serve_config(
     except EndpointError as exc:
         raise ConfigError(str(exc)) from None
     raw_max_disks = _pick(args.get("max_disks_per_instance"), env, "OXIDE_MAX_DISKS_PER_INSTANCE")
-    max_disks = _int_setting(raw_max_disks, "max disks per instance", DEFAULT_MAX_DISKS, 2, 64)
+    max_disks = _int_setting(
+        raw_max_disks, "max disks per instance", DEFAULT_MAX_DISKS, 2, OXIDE_MAX_DISKS
+    )
     grace_raw = _pick(args.get("shutdown_grace"), env, "CSI_SHUTDOWN_GRACE")
     grace = float(_int_setting(grace_raw, "shutdown grace (seconds)", 30, 0, 3600))
 
@@ -227,11 +288,30 @@ def build_serve_config(
         )
         state_dir = _pick(args.get("state_dir"), env, "OXIDE_CSI_STATE_DIR")
         window_raw = _pick(args.get("attach_batch_window"), env, "OXIDE_CSI_ATTACH_BATCH_WINDOW")
+        cycle_raw = _pick(args.get("attach_cycle_timeout"), env, "OXIDE_CSI_ATTACH_CYCLE_TIMEOUT")
+        own = _pick(args.get("controller_instance_id"), env, "OXIDE_CSI_CONTROLLER_INSTANCE_ID")
         controller = ControllerSettings(
             max_disks_per_instance=max_disks if raw_max_disks is not None else None,
             state_dir=Path(state_dir) if state_dir else ControllerSettings.state_dir,
             batch_window=_float_setting(
                 window_raw, "attach batch window (seconds)", ControllerSettings.batch_window, 60
+            ),
+            hot_attach=_bool_setting(args.get("hot_attach"), env, "OXIDE_CSI_HOT_ATTACH"),
+            hot_attach_timeout=_float_setting(
+                _pick(args.get("hot_attach_timeout"), env, "OXIDE_CSI_HOT_ATTACH_TIMEOUT"),
+                "hot attach timeout (seconds)",
+                ControllerSettings.hot_attach_timeout,
+                3600,
+            ),
+            controller_instance_id=controller_instance_id(own, sys_root),
+            cycle_timeout=float(
+                _int_setting(
+                    cycle_raw,
+                    "attach cycle timeout (seconds)",
+                    int(DEFAULT_CYCLE_TIMEOUT),
+                    30,
+                    3600,
+                )
             ),
         )
     if mode.runs_node:

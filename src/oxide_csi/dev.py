@@ -13,15 +13,25 @@ identity check as on a rack. Hence root, as the node plugin needs.
 
 State under ``--state-dir`` survives a restart: ``sim/`` (the simulated rack), ``disks/`` (the
 disks' sparse data files), ``controller/`` (the attach record). ``devices/`` (links named by
-serial, the loop devices' backing files) and the kubelet directory (``kubelet/`` unless
-``--kubelet-dir``) hold only what a reboot would lose; they are emptied on exit and, after a
-crash, at the next start -- dev mode owns that kubelet directory, so do not point it at a real
-kubelet's. Data is never deleted.
+serial, the loop devices' backing files) holds only what a reboot would lose: its devices are
+released on exit and, after a crash, at the next start -- and with them every mount they back
+(filesystems on them, bind mounts of those, bind mounts of their device nodes), found through
+mountinfo. Nothing else under the kubelet directory is touched, ever: dev mode may run beside a
+real kubelet (``--hotplug``, see the README's recipe), whose pod volumes, tokens and other
+drivers' volumes live there too. Data is never deleted. ``oxide.env`` (mode 0600) holds what a
+client needs: the simulated Oxide's URL, token and project, the CSI endpoint and the kubelet
+directory.
+
+Why ``--hotplug`` is needed for a kubelet directory outside the state directory: a simulated
+stop takes every device of the instance away while the machine, and so a real kubelet with its
+pods, keeps running -- nothing a real power-off would ever do to a running pod. A hot-plug
+rack attaches without stopping, and the plugin's hot attach (on with ``--hotplug``) uses it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -69,12 +79,19 @@ def add_dev_parser(sub: Any) -> None:
         help="disk slots per instance (default: the release's, 8 up to v17, 12 since)",
     )
     dev.add_argument("--metrics-address", default="", help="serve Prometheus metrics on HOST:PORT")
+    dev.add_argument(
+        "--hotplug",
+        action="store_true",
+        help="play a hot-plug rack (attach/detach while running) and turn hot attach on; "
+        "needed for a kubelet dir outside the state dir",
+    )
 
 
 def run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> int:
     """Start the simulator and the device plane, then ``serve`` the plugin until signalled."""
     from oxide_csi.devplane import DevicePlaneError
 
+    _check_kubelet_dir(args)
     if os.geteuid() != 0:
         raise ConfigError("oxide-csi dev needs root: it creates loop devices and mounts them")
     if shutil.which("losetup") is None:
@@ -86,14 +103,31 @@ def run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> in
         return 1
 
 
+def _dirs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The state directory and the kubelet directory, resolved."""
+    # resolve(), not absolute(): the node's path guard insists on a normalised kubelet dir.
+    state = Path(args.state_dir).resolve()
+    kubelet_dir = Path(args.kubelet_dir).resolve() if args.kubelet_dir else state / "kubelet"
+    return state, kubelet_dir
+
+
+def _check_kubelet_dir(args: argparse.Namespace) -> None:
+    """Refuse a kubelet directory outside the state directory unless the rack hot-plugs."""
+    state, kubelet_dir = _dirs(args)
+    if args.hotplug or (kubelet_dir.is_relative_to(state) and kubelet_dir != state):
+        return
+    raise ConfigError(
+        f"kubelet dir {kubelet_dir} is outside the state dir {state}: a simulated stop would "
+        "pull the disks of a live kubelet's pods; pass --hotplug to serve a real kubelet"
+    )
+
+
 def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> int:
     from oxide_csi.devplane import DevicePlane
     from oxide_sim import SimConfig, SimulatorServer
     from oxide_sim.releases import parse_release
 
-    # resolve(), not absolute(): the node's path guard insists on a normalised kubelet dir.
-    state = Path(args.state_dir).resolve()
-    kubelet_dir = Path(args.kubelet_dir).resolve() if args.kubelet_dir else state / "kubelet"
+    state, kubelet_dir = _dirs(args)
     host, _, port = str(args.oxide_listen).rpartition(":")
     try:
         listen = (host or "127.0.0.1", int(port or 0))
@@ -104,9 +138,7 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
             "--oxide-listen must be HOST:PORT, --release v15..v22 and "
             "--max-disks-per-instance a whole number"
         ) from None
-    # A fresh random token, unless $OXIDE_SIM_TOKEN names one: then tools (the oxide CLI, a
-    # test making an image) can reach the simulated API too.
-    token = os.environ.get("OXIDE_SIM_TOKEN") or "oxide-token-dev-" + secrets.token_hex(16)
+    token = "oxide-token-dev-" + secrets.token_hex(16)
     sim_cfg = SimConfig(
         token=token,
         instances=max(1, int(args.instances)),
@@ -117,14 +149,16 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
         release=played.number,
         max_disks_per_instance=max_disks,
         disk_data_dir=state / "disks",
+        hotplug=bool(args.hotplug),
     )
     plane = DevicePlane(DEV_INSTANCE, devices_dir=state / "devices", data_dir=state / "disks")
-    # Reap what a crashed run left (its mounts, its loop devices), before anything binds anew.
-    plane.release_everything(kubelet_dir)
+    # Reap what a crashed run left (its devices and their mounts), before anything binds anew.
+    plane.release_everything()
     kubelet_dir.mkdir(parents=True, exist_ok=True)
     sim = SimulatorServer(sim_cfg)
     # Registered before start: transitions a previous run left half-way finish with the hooks.
     sim.add_instance_hook(plane)
+    made: list[Path] = []  # directories dev mode creates for its socket, removed at exit
     try:
         sim.start()
         try:
@@ -139,10 +173,17 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                     # the node's own count; the controller asks the rack, lowered by the flag
                     "max_disks_per_instance": str(max_disks),
                     "attach_batch_window": "0.5",
+                    # The guard is off on purpose: this process plays instance-0, but a
+                    # simulated stop powers nothing off here, so publishing to instance-0 (what
+                    # the node needs) is safe. Its id would refuse exactly that, and this
+                    # machine's own DMI UUID names no simulated instance.
+                    "controller_instance_id": "none",
                     "metrics_address": args.metrics_address,
+                    "hot_attach": "true" if args.hotplug else "",
                 },
                 {"OXIDE_HOST": sim.url, "OXIDE_TOKEN": token, "OXIDE_PROJECT": sim_cfg.project},
             )
+            made = _missing_dirs(config.endpoint.path)
             assert config.node is not None
             node = dataclasses.replace(config.node, loop_device_dir=plane.devices_dir)
             config = dataclasses.replace(config, node=node)
@@ -156,11 +197,42 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                 f"oxide-csi dev: serving CSI on {args.endpoint} (kubelet dir {kubelet_dir})",
                 flush=True,
             )
+            _announce_env(state, sim.url, token, sim_cfg.project, args.endpoint, kubelet_dir)
             return serve(config)
         finally:
             sim.stop()  # no more instance transitions, so no hook runs during the clean-up
     finally:
-        plane.release_everything(kubelet_dir)
+        plane.release_everything()
+        for directory in made:  # deepest first; one that is not empty now is not only ours
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
+def _missing_dirs(socket: Path | None) -> list[Path]:
+    """The socket's ancestors that do not exist yet, deepest first: the listener creates them
+    (``/var/lib/kubelet/plugins/csi.oxide.computer`` beside a real kubelet), so they are dev
+    mode's to remove at exit -- unlike anything that was there before it started."""
+    missing: list[Path] = []
+    if socket is not None:
+        for parent in socket.parents:
+            if parent.exists():
+                break
+            missing.append(parent)
+    return missing
+
+
+def _announce_env(
+    state: Path, url: str, token: str, project: str, endpoint: str, kubelet_dir: Path
+) -> None:
+    """Print the environment a client needs and keep it in ``STATE/oxide.env``: the token is
+    new at every start, and a second terminal (or ``oxide-csi demo``) has no other way to it."""
+    from oxide_csi.tools import oxide_env
+
+    values = {"OXIDE_HOST": url, "OXIDE_TOKEN": token, "OXIDE_PROJECT": project}
+    values |= {"CSI_ENDPOINT": endpoint, "KUBELET_DIR": str(kubelet_dir)}
+    path = oxide_env.write(state, values)
+    print(f"oxide-csi dev: environment for clients (`source {path}`, or eval these lines):")
+    print(oxide_env.render(values), end="", flush=True)
 
 
 def _resume(plane: DevicePlane, url: str, token: str, project: str) -> str:

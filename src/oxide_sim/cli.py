@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from oxide_sim.names import check_name
 from oxide_sim.releases import NEWEST, OLDEST, Release, parse_release, release
 from oxide_sim.server import SimulatorServer
 from oxide_sim.sim_config import SimConfig
@@ -43,6 +44,16 @@ def _non_negative(value: str) -> float:
     if number < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative number, got {value!r}")
     return number
+
+
+def _project_name(value: str) -> str:
+    """An extra project's name: an Oxide name short enough for its instance ``NAME-0``."""
+    try:
+        check_name(value)
+        check_name(f"{value}-0")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc}") from None
+    return value
 
 
 def _count(value: str) -> int:
@@ -81,6 +92,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--project", default="default", help="project to create (default: default)")
     p.add_argument(
+        "--extra-project",
+        action="append",
+        default=[],
+        type=_project_name,
+        metavar="NAME",
+        help="another project, holding one running instance NAME-0 (repeatable)",
+    )
+    p.add_argument(
         "--instances",
         type=_count,
         default=2,
@@ -116,6 +135,11 @@ def _parser() -> argparse.ArgumentParser:
         "12 since v18)",
     )
     p.add_argument(
+        "--hotplug",
+        action="store_true",
+        help="emulate a hot-plug rack: attach/detach accepted while the instance runs",
+    )
+    p.add_argument(
         "--disk-data-dir", type=Path, help="back each disk with a sparse file in this directory"
     )
     p.add_argument(
@@ -135,6 +159,7 @@ def config_from_args(args: argparse.Namespace, token: str) -> SimConfig:
     return SimConfig(
         token=token,
         project=args.project,
+        extra_projects=list(args.extra_project),
         instances=args.instances,
         state_dir=args.state_dir,
         listen=args.listen,
@@ -143,6 +168,7 @@ def config_from_args(args: argparse.Namespace, token: str) -> SimConfig:
         attach_seconds=args.attach_seconds,
         release=args.release.number,
         max_disks_per_instance=args.max_disks,
+        hotplug=args.hotplug,
         max_api_version=args.max_api_version,
         traffic_log=args.traffic_log,
         disk_data_dir=args.disk_data_dir,

@@ -74,15 +74,18 @@ class Core:
 
     def _seed(self) -> None:
         st = self.state
-        proj = next((p for p in st.projects.values() if p.name == self.cfg.project), None)
-        if proj is None:
-            ts = now_iso()
-            proj = ProjectRec(new_id(), self.cfg.project, "simulated project", ts, ts)
-            st.projects[proj.id] = proj
-        existing = {i.name for i in st.instances.values() if i.project_id == proj.id}
-        for name in self.cfg.resolved_instance_names():
-            if name not in existing:
-                self._create_running_instance(proj, name)
+        seeds = [(self.cfg.project, self.cfg.resolved_instance_names())]
+        seeds += [(extra, [f"{extra}-0"]) for extra in self.cfg.extra_projects]
+        for project, names in seeds:
+            proj = next((p for p in st.projects.values() if p.name == project), None)
+            if proj is None:
+                ts = now_iso()
+                proj = ProjectRec(new_id(), project, "simulated project", ts, ts)
+                st.projects[proj.id] = proj
+            existing = {i.name for i in st.instances.values() if i.project_id == proj.id}
+            for name in names:
+                if name not in existing:
+                    self._create_running_instance(proj, name)
         if self.backing is not None:
             for d in st.disks.values():
                 if not self.backing.disk_path(d.id).exists():

@@ -52,15 +52,12 @@ def sim_routes(faults: FaultInjector, stats: RequestStats) -> list[Route]:
         return Response(200, ops_disks.fault_disk(req.core, disk_id))
 
     def start_failures(req: Request) -> Response:
-        body = req.body if isinstance(req.body, dict) else {}
-        count = body.get("count")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise _bad('body must be {"count": N} with N >= 0')
-        try:
-            sel = parse_name_or_id(req.params["instance"])
-        except ValueError as exc:
-            raise _bad(str(exc)) from None
-        return Response(200, ops_instances.set_start_failures(req.core, sel, count))
+        sel, count = _instance_count(req)
+        return Response(200, ops_instances.set_test_counter(req.core, sel, "start_failures", count))
+
+    def hotplug_silent(req: Request) -> Response:
+        sel, count = _instance_count(req)
+        return Response(200, ops_instances.set_test_counter(req.core, sel, "hotplug_silent", count))
 
     return [
         Route("/sim/stats", {"GET": stats_get}, authenticated=False),
@@ -81,4 +78,23 @@ def sim_routes(faults: FaultInjector, stats: RequestStats) -> list[Route]:
             frozenset({"POST"}),
             authenticated=False,
         ),
+        Route(
+            "/sim/instances/{instance}/hotplug-silent",
+            {"POST": hotplug_silent},
+            frozenset({"POST"}),
+            authenticated=False,
+        ),
     ]
+
+
+def _instance_count(req: Request) -> tuple[tuple[str, str], int]:
+    """The ``{instance}`` path parameter and a ``{"count": N}`` body (N >= 0)."""
+    body = req.body if isinstance(req.body, dict) else {}
+    count = body.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise _bad('body must be {"count": N} with N >= 0')
+    try:
+        sel = parse_name_or_id(req.params["instance"])
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    return sel, count

@@ -6,7 +6,14 @@ and calls the matching ``ops_*`` function, which applies Nexus's rules.
 
 from __future__ import annotations
 
-from oxide_sim import ops_attach, ops_disks, ops_images, ops_instances, ops_snapshots
+from oxide_sim import (
+    ops_attach,
+    ops_disks,
+    ops_images,
+    ops_instance_delete,
+    ops_instances,
+    ops_snapshots,
+)
 from oxide_sim.handlers_common import list_params, path_sel, query_sel, required_project
 from oxide_sim.routing import Request, Response, Route
 from oxide_sim.rules import (
@@ -126,6 +133,12 @@ def instance_get(req: Request) -> Response:
     return Response(200, ops_instances.get_instance(req.core, sel, query_sel(req)))
 
 
+def instance_delete(req: Request) -> Response:
+    sel = path_sel(req, "instance")
+    ops_instance_delete.delete_instance(req.core, sel, query_sel(req))
+    return Response(204)
+
+
 def instance_start(req: Request) -> Response:
     sel = path_sel(req, "instance")
     return Response(202, ops_instances.start_instance(req.core, sel, query_sel(req)))
@@ -171,7 +184,7 @@ V1_ROUTES: list[Route] = [
     ),
     Route("/v1/snapshots/{snapshot}", {"GET": snapshot_get, "DELETE": snapshot_delete}),
     Route("/v1/instances", {"GET": instances_list}),
-    Route("/v1/instances/{instance}", {"GET": instance_get}),
+    Route("/v1/instances/{instance}", {"GET": instance_get, "DELETE": instance_delete}),
     Route("/v1/instances/{instance}/start", {"POST": instance_start}),
     Route("/v1/instances/{instance}/stop", {"POST": instance_stop}),
     Route("/v1/instances/{instance}/disks", {"GET": instance_disks}),

@@ -100,6 +100,11 @@ class InstanceRec:
     stops: int = 0
     #: Remaining starts to refuse with 507 (set via /sim/instances/{instance}/start-failures).
     start_failures: int = 0
+    #: Hot-plug rack only: attaches/detaches accepted while running, and how many of the next
+    #: hot attaches keep their device from the guest (set via /sim/.../hotplug-silent).
+    hot_attaches: int = 0
+    hot_detaches: int = 0
+    hotplug_silent: int = 0
     gen: int = 0
 
 

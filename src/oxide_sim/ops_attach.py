@@ -14,6 +14,9 @@
   full ``detached -> attaching -> attached -> detaching -> detached`` machine), so a client's
   waiting on them can be tested; the rules above apply unchanged to the transitional states.
 
+- A hot-plug rack (``SimConfig.hotplug``) accepts both for a ``running`` instance too, under
+  the same rules (see ``hotplug``).
+
 Unsure: whether current Nexus refuses to detach an instance's boot disk and with what message;
 the simulator refuses with an ``InvalidRequest`` so a plugin bug that tries it shows up.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from oxide_sim import hotplug
 from oxide_sim.core import Core, NameOrId
 from oxide_sim.error_responses import invalid_request
 from oxide_sim.model import DiskRec, InstanceRec
@@ -53,15 +57,16 @@ def attach(
         if d.state in ("attached", "attaching") and d.instance_id == inst.id:
             return disk_view(d)
         if d.state in ("creating", "detached"):
-            if inst.run_state not in _NO_VMM:
+            hot = hotplug.accepts(core, inst)
+            if inst.run_state not in _NO_VMM and not hot:
                 raise invalid_request("cannot attach disk: instance is not fully stopped")
-            if inst.run_state not in ("stopped", "creating"):
+            if inst.run_state not in ("stopped", "creating") and not hot:
                 raise invalid_request(f"cannot attach disk to instance in {inst.run_state} state")
             count = sum(1 for x in core.instance_disks(inst) if x.state in _ATTACHED_STATES)
             limit = core.cfg.slot_limit
             if count >= limit:
                 raise invalid_request(f"cannot attach more than {limit} disks to instance")
-            _transition(core, d, "attaching", "attached", inst.id)
+            _transition(core, d, "attaching", "attached", inst.id, hot)
             return disk_view(d)
         if d.state in _ATTACHED_STATES:
             raise invalid_request(
@@ -80,13 +85,14 @@ def detach(
         if d.state == "detaching" and d.instance_id == inst.id:
             return disk_view(d)
         if d.state == "attached" and d.instance_id == inst.id:
-            if inst.run_state not in _NO_VMM:
+            hot = hotplug.accepts(core, inst)
+            if inst.run_state not in _NO_VMM and not hot:
                 raise invalid_request("cannot attach disk: instance is not fully stopped")
             if inst.boot_disk_id == d.id:
                 raise invalid_request(
                     f'cannot detach disk "{d.name}": it is the boot disk of the instance'
                 )
-            _transition(core, d, "detaching", "detached", inst.id)
+            _transition(core, d, "detaching", "detached", inst.id, hot)
             return disk_view(d)
         if d.state == "attaching" and d.instance_id == inst.id:
             raise invalid_request(
@@ -99,24 +105,41 @@ def detach(
         raise invalid_request(f'cannot detach disk "{d.name}": invalid state {d.state}')
 
 
-def _transition(core: Core, d: DiskRec, through: str, to: str, instance_id: str) -> None:
+def _transition(core: Core, d: DiskRec, through: str, to: str, instance_id: str, hot: bool) -> None:
     """Move ``d`` to ``to`` at once, or via ``through`` for ``attach_seconds``; the caller
-    holds the lock."""
+    holds the lock. ``hot``: the instance runs, so the guest sees the device come or go once
+    the disk has settled."""
     delay = core.cfg.attach_seconds
     if delay <= 0:
         core.set_disk_state(d, to, instance_id)
+        _settled(core, d, instance_id, hot)
         core.commit()
         return
     core.set_disk_state(d, through, instance_id)
     core.commit()
     disk_id, gen = d.id, d.gen
-    core.scheduler.call_later(delay, lambda: _finish(core, disk_id, gen, through, to))
+    core.scheduler.call_later(
+        delay, lambda: _finish(core, disk_id, gen, through, to, instance_id, hot)
+    )
 
 
-def _finish(core: Core, disk_id: str, gen: int, through: str, to: str) -> None:
+def _finish(
+    core: Core, disk_id: str, gen: int, through: str, to: str, instance_id: str, hot: bool
+) -> None:
     with core.lock:
         d = core.state.disks.get(disk_id)
         if d is None or d.gen != gen or d.state != through:
             return  # changed meanwhile (faulted, or a restart already completed it)
         core.set_disk_state(d, to)
+        _settled(core, d, instance_id, hot)
         core.commit()
+
+
+def _settled(core: Core, d: DiskRec, instance_id: str, hot: bool) -> None:
+    inst = core.state.instances.get(instance_id)
+    if not hot or inst is None:
+        return
+    if d.state == "attached":
+        hotplug.plugged(core, inst, d)
+    else:
+        hotplug.unplugged(core, inst, d)

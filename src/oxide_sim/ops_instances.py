@@ -94,21 +94,30 @@ def stop_instance(core: Core, sel: NameOrId, project: NameOrId | None) -> dict[s
         return instance_view(inst)
 
 
-def set_start_failures(core: Core, name_or_id: NameOrId, count: int) -> dict[str, Any]:
-    """Test hook: the next ``count`` starts of the instance fail with 507."""
+def set_test_counter(core: Core, name_or_id: NameOrId, counter: str, count: int) -> dict[str, Any]:
+    """Set one of an instance's test-hook counters (``start_failures``: the next starts that
+    fail with 507; ``hotplug_silent``: the next hot attaches the guest never sees). The
+    /sim hooks take an instance by id or by bare name, in any project."""
+    kind, value = name_or_id
     with core.lock:
-        kind, value = name_or_id
         for inst in core.state.instances.values():
             if (kind == "id" and inst.id == value) or (kind == "name" and inst.name == value):
-                inst.start_failures = count
+                setattr(inst, counter, count)
                 core.commit()
-                return {"instance": inst.name, "start_failures": count}
+                return {"instance": inst.name, counter: count}
         raise not_found("instance", kind, value)
 
 
 def instance_stats(core: Core) -> dict[str, Any]:
     with core.lock:
         return {
-            i.name: {"id": i.id, "stops": i.stops, "starts": i.starts, "state": i.run_state}
+            i.name: {
+                "id": i.id,
+                "stops": i.stops,
+                "starts": i.starts,
+                "hot_attaches": i.hot_attaches,
+                "hot_detaches": i.hot_detaches,
+                "state": i.run_state,
+            }
             for i in core.state.instances.values()
         }

@@ -70,6 +70,9 @@ class SimConfig:
     project: str = "default"
     instances: int = 2
     instance_names: list[str] | None = None
+    #: More projects, each seeded with one running instance ``NAME-0`` and its boot disk: what
+    #: another team's project on the same rack looks like to a plugin (which must leave it be).
+    extra_projects: list[str] = field(default_factory=list)
     state_dir: Path | None = None
     listen: tuple[str, int] = ("127.0.0.1", 0)
     stop_seconds: float = 0.05
@@ -83,6 +86,8 @@ class SimConfig:
     release: int = NEWEST
     #: Disks per instance (boot disk counted); None: the release's (8 up to v17, 12 since).
     max_disks_per_instance: int | None = None
+    #: A hot-plug rack (see ``oxide_sim.hotplug``): attach and detach accepted while running.
+    hotplug: bool = False
     #: Newest api-version accepted by a versioned release; None: the release's own.
     max_api_version: str | None = None
     traffic_log: Path | None = None

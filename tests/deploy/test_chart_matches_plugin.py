@@ -6,6 +6,7 @@ make a change on one side fail until the other side follows.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from prometheus_client import generate_latest
 
 from oxide_csi import DRIVER_NAME
+from oxide_csi.backend_health import BackendHealth
 from oxide_csi.config import (
     DEFAULT_ENDPOINT,
     DEFAULT_KUBELET_DIR,
@@ -21,6 +23,7 @@ from oxide_csi.config import (
 )
 from oxide_csi.controller import parameters
 from oxide_csi.metrics import PluginMetrics
+from oxide_csi.metrics.backend import track_backend
 from oxide_csi.volume_contract import FS_TYPES
 from tests.deploy.chart import CHART_DIR, DRIVER, REPO, SOCKET, args_dict, containers, node, render
 
@@ -69,7 +72,9 @@ def test_guide_documents_every_storage_class_parameter() -> None:
 
 
 def test_guide_lists_only_metrics_that_exist_and_all_plugin_metrics() -> None:
-    exposition = generate_latest(PluginMetrics("controller", process=False).registry).decode()
+    metrics = PluginMetrics("controller", process=False)
+    track_backend(metrics.registry, BackendHealth(lambda: asyncio.sleep(0)))  # as app.py does
+    exposition = generate_latest(metrics.registry).decode()
     exposed = set(re.findall(r"^# TYPE (oxide_csi_\w+) ", exposition, re.M))
     exposed = {name for name in exposed if not name.endswith("_created")}  # client bookkeeping
     documented = set(re.findall(r"`(oxide_csi_\w+)`", GUIDE.read_text()))

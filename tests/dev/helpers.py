@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,13 @@ def release_dev_state(state: Path) -> None:
     for names in loops_in(state / "devices").values():
         for name in names:
             detach_quietly(name)
+
+
+def eventually(predicate: Callable[[], bool], what: str, limit: float = 30.0) -> None:
+    """Wait for something dev mode does on its own after answering (a hot-unplugged device
+    leaves the guest shortly after the API said yes); fail only if it never happens."""
+    end = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.01)

@@ -47,3 +47,5 @@ def test_dev_flags() -> None:
     assert defaults.stop_seconds < 1
     assert defaults.start_seconds < 1  # fast by default: attach cycles stop and start
     assert defaults.kubelet_dir is None  # meaning STATE/kubelet
+    assert defaults.hotplug is False  # a rack that stops to attach, as Oxide's released ones
+    assert cli._parser().parse_args(["dev", "--hotplug"]).hotplug is True

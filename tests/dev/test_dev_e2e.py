@@ -14,7 +14,13 @@ import grpc
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
-from tests.dev.devproc import create_and_publish, dev_args, mount_capability
+from tests.dev.devproc import (
+    create_and_publish,
+    dev_args,
+    publish,
+    stage,
+    unpublish_unstage,
+)
 from tests.dev.helpers import (
     ROOT_MARKS,
     loops_in,
@@ -25,54 +31,6 @@ from tests.dev.helpers import (
 pytestmark = ROOT_MARKS
 
 BOOT = "instance-0-boot"
-
-
-def _stage(
-    node: csi_pb2_grpc.NodeStub, volume: csi_pb2.Volume, context: dict[str, str], staging: Path
-) -> None:
-    node.NodeStageVolume(
-        csi_pb2.NodeStageVolumeRequest(
-            volume_id=volume.volume_id,
-            publish_context=context,
-            staging_target_path=str(staging),
-            volume_capability=mount_capability("ext4"),
-            volume_context=volume.volume_context,
-        ),
-        timeout=60,
-    )
-
-
-def _publish(
-    node: csi_pb2_grpc.NodeStub,
-    volume: csi_pb2.Volume,
-    context: dict[str, str],
-    staging: Path,
-    target: Path,
-) -> None:
-    node.NodePublishVolume(
-        csi_pb2.NodePublishVolumeRequest(
-            volume_id=volume.volume_id,
-            publish_context=context,
-            staging_target_path=str(staging),
-            target_path=str(target),
-            volume_capability=mount_capability("ext4"),
-            volume_context=volume.volume_context,
-        ),
-        timeout=60,
-    )
-
-
-def _unpublish_unstage(
-    node: csi_pb2_grpc.NodeStub, volume_id: str, staging: Path, target: Path
-) -> None:
-    node.NodeUnpublishVolume(
-        csi_pb2.NodeUnpublishVolumeRequest(volume_id=volume_id, target_path=str(target)),
-        timeout=60,
-    )
-    node.NodeUnstageVolume(
-        csi_pb2.NodeUnstageVolumeRequest(volume_id=volume_id, staging_target_path=str(staging)),
-        timeout=60,
-    )
 
 
 def test_full_volume_lifecycle_through_dev(plugin_factory, plugin_env, short_tmp: Path) -> None:
@@ -97,17 +55,17 @@ def test_full_volume_lifecycle_through_dev(plugin_factory, plugin_env, short_tmp
         staging.mkdir(parents=True)
         target.parent.mkdir(parents=True)
 
-        _stage(node, volume, context, staging)
-        _publish(node, volume, context, staging, target)
+        stage(node, volume, context, staging)
+        publish(node, volume, context, staging, target)
         (target / "hello.txt").write_text("written through oxide-csi dev\n")
-        _unpublish_unstage(node, volume.volume_id, staging, target)
+        unpublish_unstage(node, volume.volume_id, staging, target)
         assert mount_points_under(kubelet) == []
 
         # staged again (the disk is never reformatted): the file is on the disk
-        _stage(node, volume, context, staging)
-        _publish(node, volume, context, staging, target)
+        stage(node, volume, context, staging)
+        publish(node, volume, context, staging, target)
         assert (target / "hello.txt").read_text() == "written through oxide-csi dev\n"
-        _unpublish_unstage(node, volume.volume_id, staging, target)
+        unpublish_unstage(node, volume.volume_id, staging, target)
 
         controller.ControllerUnpublishVolume(
             csi_pb2.ControllerUnpublishVolumeRequest(volume_id=volume.volume_id, node_id=node_id),

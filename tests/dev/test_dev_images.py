@@ -10,7 +10,6 @@ through the mount fails.
 from __future__ import annotations
 
 import errno
-import re
 from pathlib import Path
 
 import grpc
@@ -18,14 +17,17 @@ import httpx
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
+from oxide_csi.tools import oxide_env
 from oxide_csi.volume_contract import CTX_SERIAL
-from tests.dev.devproc import create_and_publish, dev_args, mount_capability, unpublish
+from tests.dev.devproc import (
+    create_and_publish,
+    dev_args,
+    mount_capability,
+    unpublish,
+)
 from tests.dev.helpers import ROOT_MARKS, loops_in, release_dev_state
 
 pytestmark = ROOT_MARKS
-
-TOKEN = "oxide-token-devimages0123456789"
-_URL = re.compile(r"simulated Oxide release v\d+ at (http://[0-9.:]+)")
 
 
 def _staged(
@@ -74,17 +76,16 @@ def test_volumes_from_an_image_hold_its_files(plugin_factory, plugin_env, short_
     endpoint = f"unix://{short_tmp / 'csi.sock'}"
     state = short_tmp / "state"
     kubelet = state / "kubelet" / "plugins/kubernetes.io/csi/csi.oxide.computer"
-    plugin = plugin_factory(
-        dev_args(endpoint, state), {**plugin_env, "OXIDE_SIM_TOKEN": TOKEN}, short_tmp
-    )
+    plugin = plugin_factory(dev_args(endpoint, state), plugin_env, short_tmp)
     try:
         channel = plugin.wait_ready(endpoint)
         node = csi_pb2_grpc.NodeStub(channel)
         controller = csi_pb2_grpc.ControllerStub(channel)
-        match = _URL.search(plugin.output())
-        assert match, plugin.output()
+        client_env = oxide_env.read(state / oxide_env.FILE_NAME)  # what dev mode tells clients
         oxide = httpx.Client(
-            base_url=match.group(1), headers={"authorization": f"Bearer {TOKEN}"}, timeout=30
+            base_url=client_env["OXIDE_HOST"],
+            headers={"authorization": f"Bearer {client_env['OXIDE_TOKEN']}"},
+            timeout=30,
         )
         node_id = node.NodeGetInfo(csi_pb2.NodeGetInfoRequest(), timeout=10).node_id
 

@@ -9,6 +9,7 @@ import httpx
 
 from oxide_csi import DRIVER_NAME
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
+from oxide_csi.tools import oxide_env
 
 
 def test_dev_serves_identity_and_controller(plugin_factory, plugin_env, short_tmp: Path) -> None:
@@ -51,6 +52,8 @@ def test_dev_serves_identity_and_controller(plugin_factory, plugin_env, short_tm
     scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     assert 'oxide_csi_grpc_requests_total{code="OK",method="CreateVolume"} 1.0' in scraped
     assert volume.capacity_bytes == 1 << 30
+    # Dev plays instance-0 and must publish to it: the guard is off, and says so at start.
+    assert "self power-off guard is OFF" in plugin.output()
     channel.close()
     plugin.terminate()
     assert plugin.wait() == 0
@@ -62,8 +65,10 @@ def test_dev_serves_identity_and_controller(plugin_factory, plugin_env, short_tm
     controller = csi_pb2_grpc.ControllerStub(channel)
     same = controller.CreateVolume(request, timeout=30).volume
     assert same.volume_id == volume.volume_id
-    output = again.output()
-    assert "oxide-token" not in output  # the dev token is never printed
+    # the dev token is shown once, as the line a user sources (issue 20), and never logged
+    token = oxide_env.read(state / oxide_env.FILE_NAME)["OXIDE_TOKEN"]
+    with_token = [line for line in again.output().splitlines() if "oxide-token" in line]
+    assert with_token == [f"export OXIDE_TOKEN={token}"]
     channel.close()
     again.terminate()
     assert again.wait() == 0

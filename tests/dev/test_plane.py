@@ -199,13 +199,20 @@ def test_busy_mount_is_detached_lazily_and_the_device_follows(
 def test_release_everything_reaps_a_crashed_run_and_nothing_else(
     plane: DevicePlane, short_tmp: Path
 ) -> None:
-    # what a SIGKILLed run leaves: a link + loop device, and a mount under its kubelet dir
+    # what a SIGKILLed run leaves: a link + loop device with a mount of it (and a bind mount of
+    # that) under its kubelet dir -- beside mounts that are not its own: tmpfs pod volumes
     (short_tmp / "devices").mkdir()
     view = disk("left-behind")
     data = make_data(short_tmp, view)
     os.link(data, short_tmp / "devices" / "left-behind")
     stale = bind_loop(short_tmp / "devices" / "left-behind")
+    subprocess.run(["mkfs.ext4", "-q", "-F", f"/dev/{stale}"], check=True, capture_output=True)
     kubelet = short_tmp / "kubelet"
+    staged, published = kubelet / "staged", kubelet / "pods" / "b" / "vol"
+    for point in (staged, published):
+        point.mkdir(parents=True)
+    subprocess.run(["mount", f"/dev/{stale}", str(staged)], check=True)
+    subprocess.run(["mount", "--bind", str(staged), str(published)], check=True)
     (kubelet / "pods" / "a").mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(kubelet / "pods" / "a")], check=True)
     (kubelet / "pods" / "a" / "nested").mkdir()
@@ -216,9 +223,13 @@ def test_release_everything_reaps_a_crashed_run_and_nothing_else(
         fh.truncate(16 * MIB)
     foreign = bind_loop(foreign_file)
     try:
-        plane.release_everything(kubelet)
+        plane.release_everything()
         assert loops_in(short_tmp / "devices") == {}
-        assert mount_points_under(short_tmp) == []
+        # only the mounts of our device went; the pod's tmpfs volumes are not ours
+        assert mount_points_under(short_tmp) == [
+            str(kubelet / "pods" / "a"),
+            str(kubelet / "pods" / "a" / "nested"),
+        ]
         assert list((short_tmp / "devices").iterdir()) == []
         assert data.exists()
         assert Path(f"/sys/block/{foreign}/loop/backing_file").exists()

@@ -142,11 +142,15 @@ def node_factory(plane: Plane, short_tmp: Path) -> NodeFactory:
 
     @asynccontextmanager
     async def start(
-        *, max_disks: int = 8, wait: float = 2.0, device_dir: Path | None = None
+        *,
+        max_disks: int = 8,
+        wait: float = 2.0,
+        device_dir: Path | None = None,
+        finder: DeviceFinder | None = None,
     ) -> AsyncIterator[Node]:
         nonlocal count
         count += 1
-        finder = DeviceFinder(
+        finder = finder or DeviceFinder(
             sources=(LoopBackingFileSource(device_dir or plane.device_dir),),
             timeout=wait,
             initial_delay=0.02,

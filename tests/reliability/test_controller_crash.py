@@ -10,8 +10,7 @@ and right before starting the instance again.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from oxide_csi import failpoints
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_sim import SimConfig, SimulatorServer
 from tests.controller.conftest import mount_cap
+from tests.plugin_process import wait_until
 from tests.reliability.report import record
 
 TOKEN = "oxide-token-crashtest0123456789abcdef"
@@ -55,14 +55,6 @@ def _disk(sim: SimulatorServer, disk_id: str) -> dict[str, Any]:
         f"{sim.url}/v1/disks/{disk_id}", headers=headers, timeout=10
     ).json()
     return found
-
-
-def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class Controller:
@@ -123,7 +115,7 @@ def test_killed_mid_cycle_then_restarted(
     assert f"failpoint {step} hit" in first.output()
 
     revived, stub = ctl.start()
-    _wait_for(lambda: _instance(sim)["state"] == "running", "recovery to start the instance")
+    wait_until(lambda: _instance(sim)["state"] == "running", "recovery to start the instance")
     call = stub.ControllerPublishVolume if operation == "attach" else stub.ControllerUnpublishVolume
     call(retried, timeout=30)  # the CO's retry succeeds
     state = _disk(sim, vol.volume_id)["state"]

@@ -9,6 +9,7 @@ so that would be a malformed request reaching Oxide). The run prints how many in
 from __future__ import annotations
 
 import os
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,6 +167,7 @@ def controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[csi_pb2_grp
     with SimulatorServer(cfg) as sim:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OXIDE_", "CSI_"))}
         env.update(OXIDE_HOST=sim.url, OXIDE_TOKEN=TOKEN, OXIDE_PROJECT="default")
+        env["OXIDE_CSI_CONTROLLER_INSTANCE_ID"] = str(uuid.uuid4())  # guard: not a sim instance
         args = [
             "serve",
             "--mode",

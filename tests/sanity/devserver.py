@@ -27,7 +27,8 @@ class DevServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.endpoint = f"unix://{root / 'csi.sock'}"
-        self.kubelet_dir = root / "kubelet"
+        # inside the state directory: dev mode refuses one outside it without --hotplug
+        self.kubelet_dir = root / "state" / "kubelet"
         self.log_path = root / "dev.log"
         self._proc: subprocess.Popen[bytes] | None = None
 

@@ -77,23 +77,10 @@ def test_controller_mode_identity_and_probe(
     assert TOKEN not in plugin.output()
 
 
-def test_probe_not_ready_when_oxide_unreachable(
-    plugin_factory, plugin_env, short_tmp: Path
-) -> None:
-    endpoint = f"unix://{short_tmp}/c.sock"
-    env = _controller_env(plugin_env, "http://127.0.0.1:9")  # discard port: nothing listens
-    plugin = plugin_factory(
-        ["serve", "--mode", "controller", "--endpoint", endpoint], env, short_tmp
-    )
-    identity = csi_pb2_grpc.IdentityStub(plugin.wait_ready(endpoint))
-    probe = identity.Probe(csi_pb2.ProbeRequest(), timeout=20)
-    assert probe.ready.value is False
-
-
 def test_sigterm_lets_slow_call_finish(
     plugin_factory, plugin_env, short_tmp: Path, sim: SimulatorServer
 ) -> None:
-    """A Probe that waits on a slow Oxide API completes although SIGTERM arrives meanwhile."""
+    """A call that waits on a slow Oxide API completes although SIGTERM arrives meanwhile."""
     httpx.put(
         f"{sim.url}/sim/faults", json={"latency_ms": 1500, "latency_rate": 1.0}
     ).raise_for_status()
@@ -102,25 +89,24 @@ def test_sigterm_lets_slow_call_finish(
     plugin = plugin_factory(
         ["serve", "--mode", "controller", "--endpoint", endpoint], env, short_tmp
     )
-    identity = csi_pb2_grpc.IdentityStub(plugin.wait_ready(endpoint))
+    controller = csi_pb2_grpc.ControllerStub(plugin.wait_ready(endpoint))
 
     outcome: dict[str, object] = {}
 
     def slow_probe() -> None:
         try:
-            outcome["response"] = identity.Probe(csi_pb2.ProbeRequest(), timeout=20)
+            outcome["response"] = controller.ListVolumes(csi_pb2.ListVolumesRequest(), timeout=20)
         except grpc.RpcError as exc:  # pragma: no cover - reported by the assertion below
             outcome["error"] = exc
 
     caller = threading.Thread(target=slow_probe)
     started = time.monotonic()
     caller.start()
-    time.sleep(0.4)  # the Probe is now waiting on the delayed HTTP response
+    time.sleep(0.4)  # the call is now waiting on the delayed HTTP response
     plugin.terminate()
     caller.join(20)
     assert "error" not in outcome, outcome.get("error")
     response = outcome["response"]
-    assert isinstance(response, csi_pb2.ProbeResponse)
-    assert response.ready.value is True
+    assert isinstance(response, csi_pb2.ListVolumesResponse)
     assert time.monotonic() - started >= 1.4  # it really waited for the slow backend
     assert plugin.wait(20) == 0

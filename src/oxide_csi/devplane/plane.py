@@ -5,7 +5,8 @@ attached to an instance appears in the guest as an NVMe device when the instance
 disappears when it is powered off. The plane reproduces that with the simulator's instance
 hooks: ``before_running`` binds a loop device for every disk attached to our instance (boot disk
 included), ``after_stopped`` takes them all away, and the node finds them by the same identity
-check it uses on a rack (the backing file's name is the serial).
+check it uses on a rack (the backing file's name is the serial). On a hot-plug rack
+(``--hotplug``) ``disk_hotplugged``/``disk_unplugged`` add or take one device while it runs.
 
 The truth about what is bound is always read back from sysfs (loop devices whose backing file
 lies in the device directory), never kept in memory, so the plane is idempotent, survives a
@@ -35,7 +36,7 @@ from oxide_csi.devplane.loops import (
     detach,
     loops_backed_in,
 )
-from oxide_csi.devplane.unmount import mounts_of, mounts_under, unmount_matching
+from oxide_csi.devplane.unmount import mounts_of, unmount_matching
 from oxide_csi.errors import CSIError
 from oxide_csi.node.device_identity import serial_from_disk_name
 
@@ -124,19 +125,53 @@ class DevicePlane:
         with self._lock:
             self._release_loops()
 
+    def disk_hotplugged(self, instance: Mapping[str, Any], disk: Mapping[str, Any]) -> None:
+        """A hot-plug rack attached ``disk`` while our instance runs: its device appears now.
+
+        A device already bound for the disk stays (a repeated call); a device of the same
+        serial bound for another disk means two disks share a serial, and the second is not
+        shown, as at boot.
+        """
+        if instance.get("name") != self.instance_name:
+            return
+        spec = DiskSpec.from_view(disk)
+        with self._lock:
+            if any(loop.backing.name == spec.serial for loop in self.bound()):
+                if self.links.is_linked(spec.serial, spec.disk_id):
+                    return
+                log.warning(
+                    "dev device plane: duplicate serial, disk not shown",
+                    serial=spec.serial,
+                    disk_id=spec.disk_id,
+                )
+                return
+            self._bind_one(spec)
+
+    def disk_unplugged(self, instance: Mapping[str, Any], disk: Mapping[str, Any]) -> None:
+        """A hot-plug rack detached ``disk`` from our running instance: its device goes now,
+        and with it any mount of it (as a yanked disk would take them)."""
+        if instance.get("name") != self.instance_name:
+            return
+        spec = DiskSpec.from_view(disk)
+        with self._lock:
+            if not self.links.is_linked(spec.serial, spec.disk_id):
+                return  # not ours to take: the serial's device shows another disk, or none
+            for loop in self.bound():
+                if loop.backing.name == spec.serial:
+                    self._release(loop)
+
     # ----- start-up and shutdown --------------------------------------------------------------
 
-    def release_everything(self, kubelet_dir: Path | None) -> None:
-        """Unmount everything under ``kubelet_dir``, then release every loop device of ours.
+    def release_everything(self) -> None:
+        """Unmount what our loop devices back, then release them all (start-up and exit).
 
-        Used at start-up (to reap what a crashed run left) and at exit. Data is never deleted:
-        only links and loop devices go.
+        At start-up this reaps what a crashed run left; at exit it is the power-off. Only our
+        own devices' mounts go (their filesystems, bind mounts of those, bind mounts of their
+        device nodes), found through mountinfo: a kubelet directory may hold a real kubelet's
+        pod volumes, tokens or another driver's volumes, and none of that is ours to touch.
+        Data is never deleted: only links and loop devices go.
         """
         with self._lock:
-            if kubelet_dir is not None:
-                count = unmount_matching(lambda ms: mounts_under(kubelet_dir, ms), self._mountinfo)
-                if count:
-                    log.info("dev device plane: unmounted", mounts=count, under=str(kubelet_dir))
             self._release_loops()
 
     def bound(self) -> list[LoopDevice]:
@@ -176,16 +211,18 @@ class DevicePlane:
             # for a wanted serial (a kept device may use it; ensure_link fixes a wrong one).
             self._release(loop, remove_link=want is None)
         for serial, spec in wanted.items():
-            if serial in kept:
-                continue
-            link = self.links.ensure_link(serial, spec.disk_id, spec.size)
-            name = attach(link, read_only=spec.read_only)
-            log.info(
-                "dev device plane: disk attached",
-                device=f"/dev/{name}",
-                serial=serial,
-                disk_id=spec.disk_id,
-            )
+            if serial not in kept:
+                self._bind_one(spec)
+
+    def _bind_one(self, spec: DiskSpec) -> None:
+        link = self.links.ensure_link(spec.serial, spec.disk_id, spec.size)
+        name = attach(link, read_only=spec.read_only)
+        log.info(
+            "dev device plane: disk attached",
+            device=f"/dev/{name}",
+            serial=spec.serial,
+            disk_id=spec.disk_id,
+        )
 
     def _release(self, loop: LoopDevice, remove_link: bool = True) -> None:
         unmount_matching(lambda ms: mounts_of(loop, ms), self._mountinfo)

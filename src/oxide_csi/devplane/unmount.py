@@ -48,12 +48,6 @@ def mounts_of(loop: LoopDevice, mounts: Iterable[MountInfo]) -> list[MountInfo]:
     ]
 
 
-def mounts_under(directory: Path, mounts: Iterable[MountInfo]) -> list[MountInfo]:
-    """Mounts whose mount point is ``directory`` or below it."""
-    real = Path(os.path.realpath(directory))
-    return [m for m in mounts if Path(m.mount_point).is_relative_to(real)]
-
-
 def unmount_point(path: str) -> None:
     """Unmount the top mount at ``path``: normally, else lazily if busy. Gone already is fine."""
     raw = os.fsencode(path)

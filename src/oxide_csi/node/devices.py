@@ -9,6 +9,10 @@ lines and is exactly what libudev would do.
 The device node is taken as ``<dev>/<kernel name>`` (devtmpfs names nodes after the kernel
 device) and is only trusted once ``stat`` shows it is a block device with the same
 ``major:minor`` as sysfs reports, so a stale node cannot stand in for the disk.
+
+Waiting for a disk that is not there yet sleeps until the kernel announces a block device
+(:mod:`oxide_csi.node.uevents`, pyudev's monitor) and then scans again; a slow rescan covers lost
+events, and where no uevents can be had the wait rescans with backoff as before.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import structlog
 from oxide_csi.errors import Unavailable
 from oxide_csi.node.blockdev import major_minor, stat_block_device, sysfs_block_dir
 from oxide_csi.node.device_identity import IdentitySource, NvmeSerialSource, check_expected_serial
+from oxide_csi.node.uevents import BlockDeviceEvents
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +83,12 @@ class DeviceFinder:
         timeout: float = 60.0,
         initial_delay: float = 0.05,
         max_delay: float = 2.0,
+        events: BlockDeviceEvents | None = None,
+        rescan_interval: float = 10.0,
     ) -> None:
+        """``events``: wake a waiting :meth:`wait_for_async` on block uevents, rescanning every
+        ``rescan_interval`` seconds anyway; without, waits rescan with backoff from
+        ``initial_delay`` to ``max_delay``."""
         if timeout < 0 or initial_delay <= 0 or max_delay < initial_delay:
             raise ValueError("timeout >= 0 and 0 < initial_delay <= max_delay required")
         self.sysfs_root = sysfs_root
@@ -87,6 +97,8 @@ class DeviceFinder:
         self.timeout = timeout
         self.initial_delay = initial_delay
         self.max_delay = max_delay
+        self.events = events
+        self.rescan_interval = rescan_interval
 
     # -- scanning ---------------------------------------------------------------------------
 
@@ -190,19 +202,30 @@ class DeviceFinder:
         raise Unavailable(f"no block device with serial {want!r} appeared within {limit:g}s")
 
     async def wait_for_async(self, serial: str, wait_seconds: float | None = None) -> BlockDevice:
-        """:meth:`wait_for` for an event loop: scans in a thread, sleeps on the loop."""
+        """:meth:`wait_for` for an event loop: scans in a thread, sleeps on the loop until a
+        block uevent arrives (or, without uevents, with backoff)."""
         want = check_expected_serial(serial)
         limit = self.timeout if wait_seconds is None else wait_seconds
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
-        for delay in backoff_delays(self.initial_delay, self.max_delay):
+        device = await asyncio.to_thread(self.find, want)
+        if device is not None:
+            return device  # the usual case: no monitor, no pyudev
+        events = self.events if self.events is not None and self.events.listen() else None
+        delays = backoff_delays(self.initial_delay, self.max_delay)
+        while True:
+            seq = events.seq if events is not None else 0
+            # Scanned again once listening: a device that came just before is not missed.
             device = await asyncio.to_thread(self.find, want)
             if device is not None:
                 return device
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            await asyncio.sleep(min(delay, remaining))
+            if events is not None:
+                await events.wait_beyond(seq, min(self.rescan_interval, remaining))
+            else:
+                await asyncio.sleep(min(next(delays), remaining))
         raise Unavailable(f"no block device with serial {want!r} appeared within {limit:g}s")
 
     # -- verification -----------------------------------------------------------------------

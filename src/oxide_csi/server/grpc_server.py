@@ -77,7 +77,10 @@ async def serve_until_signalled(
     """Run the server until SIGTERM or SIGINT, then stop it gracefully.
 
     On the signal the server refuses new calls and gives the calls in flight up to
-    ``shutdown_grace`` seconds to finish before cancelling them.
+    ``shutdown_grace`` seconds to finish before cancelling them. ``on_shutdown`` runs after
+    that, with the signal handlers still in place: it may take long (a power cycle that has
+    stopped an instance finishes before the process exits), and a second SIGTERM or Ctrl-C
+    must not cut it short.
     """
     server = await start_server(spec)
     stop = asyncio.Event()
@@ -90,11 +93,13 @@ async def serve_until_signalled(
         await spec.health_servicer.enter_graceful_shutdown()
         await server.stop(spec.shutdown_grace)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        if on_shutdown is not None:
-            result = on_shutdown()
-            if asyncio.iscoroutine(result):
-                await result
-        remove_unix_socket(spec.endpoint)
-        log.info("stopped")
+        try:
+            if on_shutdown is not None:
+                result = on_shutdown()
+                if asyncio.iscoroutine(result):
+                    await result
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            remove_unix_socket(spec.endpoint)
+            log.info("stopped")

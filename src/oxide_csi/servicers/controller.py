@@ -60,6 +60,8 @@ class Attacher(Protocol):
         self, disk_id: str, instance: str, *, deadline: float, known: Disk | None = None
     ) -> object: ...
 
+    async def pending_attach(self, disk_id: str) -> str | None: ...
+
 
 class ControllerServicer(csi_pb2_grpc.ControllerServicer):
     def __init__(
@@ -150,7 +152,12 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
         volume = await self._volumes.find(volume_id, deadline=deadline, static_ok=True)
         if volume is None:
             return csi_pb2.ControllerUnpublishVolumeResponse()  # gone: nothing is attached
-        node_id = request.node_id or volume.attached_to  # no node: detach from wherever it is
+        # No node: detach from wherever it is, or would be once a crash leftover is applied.
+        node_id = (
+            request.node_id
+            or volume.attached_to
+            or await self._attacher.pending_attach(volume.disk.id)
+        )
         if node_id:
             await self._attacher.detach(
                 volume.disk.id, node_id, deadline=deadline, known=volume.disk

@@ -8,22 +8,24 @@ import grpc
 
 from oxide_csi import DRIVER_NAME, __version__
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
-from oxide_csi.readiness import CachedReadiness
 
 _Service = csi_pb2.PluginCapability.Service
 
 
 class IdentityServicer(csi_pb2_grpc.IdentityServicer):
-    """Answers from configuration; only Probe looks at the outside world (through a cache).
+    """Answers from configuration alone, Probe included.
+
+    Probe is liveness (the livenessprobe sidecar fails on ``ready: false``), so it says only
+    that the process serves: an unreachable Oxide API must not restart the controller (see
+    :mod:`oxide_csi.backend_health`, which reports it instead).
 
     Capabilities are only those that are true: CONTROLLER_SERVICE when the controller runs.
     Oxide disks can be attached to any instance of the project, so there are no topology
     constraints to advertise, and no online expansion because Oxide cannot resize a disk.
     """
 
-    def __init__(self, controller: bool, readiness: CachedReadiness) -> None:
+    def __init__(self, controller: bool) -> None:
         self._controller = controller
-        self._readiness = readiness
 
     def register(self, server: grpc.aio.Server) -> None:
         """Add this servicer to ``server``; the generated stubs stay inside the servicers."""
@@ -50,5 +52,5 @@ class IdentityServicer(csi_pb2_grpc.IdentityServicer):
         self, request: csi_pb2.ProbeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> csi_pb2.ProbeResponse:
         response = csi_pb2.ProbeResponse()
-        response.ready.value = await self._readiness.ready()
+        response.ready.value = True  # answering at all is the proof
         return response

@@ -8,6 +8,7 @@ assert on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -101,9 +102,26 @@ class Rack:
     async def instance_id(self, instance: str) -> str:
         return (await self.client.get_instance(instance)).id
 
+    async def wait_run_state(self, instance: str, states: set[str]) -> None:
+        """Until ``instance`` is in one of ``states`` (reached by the code under test)."""
+        end = time.monotonic() + 10
+        while await self.run_state(instance) not in states:
+            if time.monotonic() > end:
+                raise AssertionError(f"{instance} never reached {sorted(states)}")
+            await asyncio.sleep(0.005)
+
     async def stop(self, instance: str) -> None:
         await self.client.stop_instance(instance)
         await self.client.wait_instance(instance, {"stopped"})
+
+
+@contextlib.asynccontextmanager
+async def rack_of(**config: Any) -> AsyncIterator[Rack]:
+    """A rack of its own for tests that need other simulator settings than ``sim``'s."""
+    cfg = SimConfig(**{"token": TOKEN, "stop_seconds": 0.05, "start_seconds": 0.05, **config})
+    with SimulatorServer(cfg) as server:
+        async with OxideClient(client_config(server.url)) as c:
+            yield Rack(server, c)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ that a crashed controller still starts it again. See ``coordinator.py`` for the 
 
 from oxide_csi.controller.attach.coordinator import AttachCoordinator
 from oxide_csi.controller.attach.file_store import FileAttachRecordStore
+from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.ops import AttachResult
 from oxide_csi.controller.attach.power import StartPolicy
 from oxide_csi.controller.attach.records import (
@@ -26,6 +27,7 @@ __all__ = [
     "CycleObserver",
     "CycleReport",
     "FileAttachRecordStore",
+    "HotAttach",
     "OpKind",
     "OpRecord",
     "Phase",

@@ -18,7 +18,11 @@ Decisions a caller may want to know:
   another instance) also answers ``Aborted``, as the CSI spec asks for "operation pending";
 * the slot check counts every disk listed on the instance (boot disk included) plus queued
   attaches minus queued detaches; a full instance is ``ResourceExhausted`` and is never
-  stopped. Nexus enforces the limit too, and its refusal maps to the same error.
+  stopped. Nexus enforces the limit too, and its refusal maps to the same error;
+* nothing Oxide would refuse after a stop costs one (``preflight.py``), an attach Oxide
+  refused anyway is answered from memory on retry (``refusals.py``), the controller's own
+  instance is never cycled, and a crash leftover never wins over a newer call
+  (``leftovers.py``).
 """
 
 from __future__ import annotations
@@ -30,12 +34,16 @@ import time
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.hot import HotAttach
+from oxide_csi.controller.attach.leftovers import leftover, leftover_attach_target
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
+from oxide_csi.controller.attach.preflight import Preflight
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
+from oxide_csi.controller.attach.refusals import RefusalCache
 from oxide_csi.controller.attach.worker import CycleObserver, InstanceWorker, WorkerSettings
 from oxide_csi.controller.naming import serial_clash
-from oxide_csi.controller.slots import SlotLimit, fixed_slot_limit
+from oxide_csi.controller.slots import SlotLimit
 from oxide_csi.oxide import Disk, Instance, OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
@@ -55,7 +63,10 @@ class AttachCoordinator:
     ``batch_window`` is how long a worker waits for more work after the first operation.
     ``op_timeout`` bounds one cycle (stop, apply, start); ``recovery_interval`` is how often
     leftover records are retried. ``start_policy`` is the backoff after 507 on start.
-    ``on_cycle`` hears about every cycle (the metrics hook).
+    ``on_cycle`` hears about every cycle (the metrics hook). ``hot`` (``--hot-attach``)
+    offers operations to running instances before any cycle (see ``hot.py``).
+    ``own_instance_id`` is the instance the controller runs on, never to be cycled (None: no
+    such guard).
     """
 
     def __init__(
@@ -69,10 +80,14 @@ class AttachCoordinator:
         recovery_interval: float = 30.0,
         start_policy: StartPolicy | None = None,
         on_cycle: CycleObserver | None = None,
+        hot: HotAttach | None = None,
+        own_instance_id: str | None = None,
+        refusals: RefusalCache | None = None,
     ) -> None:
         self._client = client
         self._store = record
-        self._slot_limit = max_disks if callable(max_disks) else fixed_slot_limit(max_disks)
+        self._preflight = Preflight(client, own_instance_id=own_instance_id, max_disks=max_disks)
+        self._refusals = refusals if refusals is not None else RefusalCache()
         self._recovery_interval = recovery_interval
         self._settings = WorkerSettings(
             client=client,
@@ -82,7 +97,10 @@ class AttachCoordinator:
             start_policy=start_policy or StartPolicy(),
             is_claimed=lambda disk_id: disk_id in self._by_disk,
             on_cycle=on_cycle,
+            hot=hot,
+            refusals=self._refusals,
         )
+        self._hot = hot
         self._workers: dict[str, InstanceWorker] = {}
         self._by_disk: dict[str, PendingOp] = {}
         self._recovery_task: asyncio.Task[None] | None = None
@@ -174,7 +192,15 @@ class AttachCoordinator:
         if inst.boot_disk_id == disk.id:  # a static volume naming it: never a pod's volume
             raise errors.FailedPrecondition(f"{what}: it is the instance's boot disk")
         if disk.state == "attached" and disk.instance_id == inst.id:
-            return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
+            repair = self._hot is not None and self._hot.needs_repair(inst, disk.id)
+            settle = not repair and await leftover(self._store, inst.id, disk.id) is OpKind.DETACH
+            if not (repair or settle):
+                return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
+            self._preflight.not_own(inst, what)
+            worker = self._worker(inst.id, inst.name)
+            joined = self._submit(worker, OpKind.ATTACH, disk, inst, settle=settle, repair=repair)
+            await self._wait(joined, deadline, what)
+            return joined.result()
         if disk.state in _TRANSIENT_DISK:
             raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
         if disk.state == "attached":
@@ -185,26 +211,23 @@ class AttachCoordinator:
             raise errors.FailedPrecondition(f"{what}: the disk is {disk.state}")
         if inst.run_state not in _ACCEPTING:
             raise errors.FailedPrecondition(f"{what}: the instance is {inst.run_state}")
+        self._preflight.not_own(inst, what)
         try:
+            await self._preflight.same_project(inst, disk, what, deadline)
             present = {
                 d.id: d.name
                 async for d in self._client.list_instance_disks(inst.id, deadline=deadline)
             }
-            max_disks = await self._slot_limit(deadline)
+            max_disks = await self._preflight.slot_limit(deadline)
         except api_errors.OxideError as exc:
             raise translate(exc, what) from exc
         # The listing awaited: a concurrent retry may have queued this very operation.
         joined = self._join(disk, inst, OpKind.ATTACH)
         if joined is None:
             self._check_serial(disk, inst, present)
+            self._refusals.check(disk, inst.id, set(present))
             worker = self._worker(inst.id, inst.name)
-            attaches, detaches = worker.reserved()
-            used = len((set(present) | attaches) - detaches)
-            if used >= max_disks:
-                raise errors.ResourceExhausted(
-                    f"{what}: instance {inst.name!r} has no free disk slot "
-                    f"({used} of {max_disks} in use or reserved)"
-                )
+            self._preflight.free_slot(inst, set(present), worker.reserved(), what, max_disks)
             joined = self._submit(worker, OpKind.ATTACH, disk, inst)
         await self._wait(joined, deadline, what)
         return joined.result()
@@ -222,14 +245,23 @@ class AttachCoordinator:
             return
         joined = self._join(disk, inst, OpKind.DETACH)
         if joined is None:
-            if disk.instance_id != inst.id:
+            settle = disk.instance_id != inst.id
+            if settle and await leftover(self._store, inst.id, disk.id) is not OpKind.ATTACH:
                 return
-            if disk.state in _TRANSIENT_DISK:
+            if disk.state in _TRANSIENT_DISK and not settle:
                 raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
             if inst.boot_disk_id == disk.id:
                 raise errors.FailedPrecondition(f"{what}: it is the instance's boot disk")
-            joined = self._submit(self._worker(inst.id, inst.name), OpKind.DETACH, disk, inst)
+            self._preflight.not_own(inst, what)
+            if self._hot is not None:
+                self._hot.forget(inst.id, disk.id)
+            worker = self._worker(inst.id, inst.name)
+            joined = self._submit(worker, OpKind.DETACH, disk, inst, settle=settle)
         await self._wait(joined, deadline, what)
+
+    async def pending_attach(self, disk_id: str) -> str | None:
+        """The instance a crash leftover would still attach ``disk_id`` to, or None."""
+        return await leftover_attach_target(self._store, disk_id)
 
     # ---- helpers -------------------------------------------------------------------------
 
@@ -270,9 +302,16 @@ class AttachCoordinator:
         )
 
     def _submit(
-        self, worker: InstanceWorker, kind: OpKind, disk: Disk, inst: Instance
+        self,
+        worker: InstanceWorker,
+        kind: OpKind,
+        disk: Disk,
+        inst: Instance,
+        *,
+        settle: bool = False,
+        repair: bool = False,
     ) -> PendingOp:
-        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name)
+        op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name, settle=settle, repair=repair)
         self._by_disk[disk.id] = op
 
         def forget(_: asyncio.Future[None]) -> None:

@@ -26,11 +26,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.apply import DiskChanges
+from oxide_csi.controller.attach.hot import HotAttach
+from oxide_csi.controller.attach.leftovers import already_done, superseded
 from oxide_csi.controller.attach.ops import PendingOp, translate
 from oxide_csi.controller.attach.power import (
     ATTACHABLE_STATES,
@@ -47,6 +50,7 @@ from oxide_csi.controller.attach.records import (
     OpRecord,
     Phase,
 )
+from oxide_csi.controller.attach.refusals import RefusalCache
 from oxide_csi.failpoints import (
     ATTACH_AFTER_APPLY_ONE,
     ATTACH_AFTER_RECORD,
@@ -97,6 +101,10 @@ class WorkerSettings:
     #: not replayed over a caller's newer wish for the same disk.
     is_claimed: Callable[[str], bool]
     on_cycle: CycleObserver | None = None
+    #: Set with ``--hot-attach``: operations are offered to the running instance first.
+    hot: HotAttach | None = None
+    #: Attaches Oxide refused after a stop, answered from memory on retry.
+    refusals: RefusalCache = field(default_factory=RefusalCache)
 
 
 class InstanceWorker:
@@ -106,11 +114,20 @@ class InstanceWorker:
         self.instance_id = instance_id
         self.instance_name = instance_name
         self._s = settings
+        self._applier = DiskChanges(
+            settings.client, instance_id, instance_name, settings.refusals, settings.is_claimed
+        )
         self._queue: list[PendingOp] = []  # the open batch (or the next one while applying)
         self._taken: list[PendingOp] = []  # the closed batch being applied
         self._kicks: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._in_cycle = False
+        #: Set from just before our stop request (or on finding a stopped instance a record
+        #: says we stopped) until it runs again: a shutdown must then let the cycle finish.
+        self._owes_start = False
+        self._closing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._meter = _CycleMeter()
         #: When our stop request went out; kept across failed cycles until a start succeeds.
         self._off_since: float | None = None
@@ -147,9 +164,28 @@ class InstanceWorker:
         detaches = {op.disk_id for op in live if op.kind is OpKind.DETACH}
         return attaches, detaches
 
+    @property
+    def owes_start(self) -> bool:
+        """Whether a cycle has this instance off on our account right now."""
+        return self._in_cycle and self._owes_start
+
     async def close(self) -> None:
         """Cancel the worker; its unfinished operations fail with Unavailable. A record left
-        by an interrupted cycle stays for the next process's recovery."""
+        by an interrupted cycle stays for the next process's recovery.
+
+        A cycle that has already stopped its instance is not interrupted: it runs on until the
+        instance is started again (or the cycle's deadline passes), and only then does the
+        worker stop. Cancelled there, the node would stay off until some controller's
+        recovery starts it -- with the Deployment's single replica, not before the new pod is
+        scheduled, which may need that very node.
+        """
+        self._closing = True
+        if self.owes_start:
+            log.warning(
+                "shutting down: letting the cycle finish so the instance runs again",
+                instance=self.instance_name,
+            )
+            await self._idle.wait()
         pending = [*self._taken, *self._queue]  # the cancelled cycle forgets its batch
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -166,9 +202,12 @@ class InstanceWorker:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            if self._closing:
+                return  # no new cycle once shutting down; close() fails what is queued
             self._wake.clear()
             kicks, self._kicks = self._kicks, []
             self._in_cycle = True
+            self._idle.clear()
             self._meter = _CycleMeter()
             ok = False
             try:
@@ -194,9 +233,11 @@ class InstanceWorker:
                 self._report(ok)
                 self._taken = []
                 self._in_cycle = False
+                self._idle.set()
                 for kick in kicks:
                     if not kick.done():
                         kick.set_result(None)
+            await self._seal_refusals()
             if self._queue or self._kicks:
                 self._wake.set()
 
@@ -238,6 +279,7 @@ class InstanceWorker:
             return  # a kick with nothing to recover
         owe_start = record is not None and record.was_running
         leftovers = record.ops if record is not None else ()
+        self._owes_start = False
         try:
             inst = await client.get_instance(self.instance_id, deadline=deadline)
         except api_errors.OxideNotFound:
@@ -245,7 +287,12 @@ class InstanceWorker:
             await store.delete(self.instance_id)
             return
         state = inst.run_state
+        if state == "running" and self._s.hot is not None:
+            self._queue = await self._s.hot.apply_running(inst, self._queue, deadline)
+            if not self._queue and record is None:
+                return  # all done while it runs: no power cycle
         if state in RUNNING_STATES:
+            leftovers = await self._drop_settled(leftovers, deadline)
             if not self._queue:
                 # Running again (we started it before the record was deleted, or someone
                 # did): the leftovers would need a power cycle nobody is waiting for.
@@ -258,24 +305,28 @@ class InstanceWorker:
             log.info("stopping instance to attach/detach", instance=self.instance_name)
             self._off_since = time.monotonic()
             self._meter.stopped = True
+            self._owes_start = True
             await stop_and_wait(client, self.instance_id, deadline=deadline)
             failpoint(ATTACH_AFTER_STOP)
             owe_start = True
         elif state == "stopping":
+            self._owes_start = owe_start
             await wait_stopped(client, self.instance_id, deadline=deadline)
         elif state not in ATTACHABLE_STATES and state != "failed":
             raise errors.FailedPrecondition(
                 f"instance {self.instance_name!r} is {state}; disks can be attached or "
                 "detached only while it is running, stopped or failed"
             )
+        else:
+            self._owes_start = owe_start
         await self._hold_batch_open()
         batch = self._close_batch()
         if owe_start:
             record = self._record(Phase.APPLYING, leftovers, batch)
             await store.save(record)
-        await self._apply_leftovers(leftovers, state == "failed", deadline)
+        await self._applier.leftovers(leftovers, state == "failed", deadline)
         for op in batch:
-            await self._apply(op, state == "failed", deadline)
+            await self._applier.apply(op, state == "failed", deadline)
             failpoint(ATTACH_AFTER_APPLY_ONE)
         if owe_start:
             await store.save(self._record(Phase.STARTING, leftovers, batch))
@@ -297,8 +348,31 @@ class InstanceWorker:
             instance_name=self.instance_name,
             was_running=True,
             phase=phase,
-            ops=tuple(dict.fromkeys((*leftovers, *current))),
+            ops=superseded(leftovers, current),
         )
+
+    async def _drop_settled(
+        self, leftovers: tuple[OpRecord, ...], deadline: float
+    ) -> tuple[OpRecord, ...]:
+        """Succeed the settling operations whose disk already is where they want it, before
+        anything is stopped; the leftovers they override are dropped with them."""
+        settled = [
+            op
+            for op in self._queue
+            if op.settle and await already_done(self._s.client, op, deadline)
+        ]
+        for op in settled:
+            op.succeed()
+        self._queue = [op for op in self._queue if not op.done]
+        done = {op.disk_id for op in settled}
+        return tuple(op for op in leftovers if op.disk_id not in done)
+
+    async def _seal_refusals(self) -> None:
+        """Note how disk and instance look after a cycle that met refusals (see refusals.py)."""
+        try:
+            await self._s.refusals.seal(self._s.client, self.instance_id, time.monotonic() + 30)
+        except Exception:  # a failed read only means the next retry may cycle again
+            log.exception("cannot seal attach refusals", instance=self.instance_name)
 
     def _instance_gone(self) -> None:
         batch = self._close_batch()
@@ -308,60 +382,6 @@ class InstanceWorker:
             else:
                 op.fail(errors.NotFound(f"instance {self.instance_name!r} no longer exists"))
 
-    async def _change(self, kind: OpKind, disk_id: str, deadline: float) -> None:
-        """Attach or detach, and wait out ``attaching``/``detaching``: the instance must not
-        boot before the disk has settled, or the guest may come up without it."""
-        client = self._s.client
-        if kind is OpKind.ATTACH:
-            disk = await client.attach_disk(self.instance_id, disk_id, deadline=deadline)
-            if disk.state != "attached":
-                await client.wait_disk(disk_id, {"attached"}, deadline=deadline)
-        else:
-            disk = await client.detach_disk(self.instance_id, disk_id, deadline=deadline)
-            if disk.state != "detached":
-                await client.wait_disk(disk_id, {"detached"}, deadline=deadline)
-
-    async def _apply(self, op: PendingOp, failed_instance: bool, deadline: float) -> None:
-        what = f"{op.kind.value} disk {op.disk_name!r} on instance {self.instance_name!r}"
-        if failed_instance and op.kind is OpKind.ATTACH:
-            op.fail(errors.FailedPrecondition(f"{what}: the instance has failed"))
-            return
-        try:
-            await self._change(op.kind, op.disk_id, deadline)
-        except api_errors.OxideNotFound as exc:
-            if op.kind is OpKind.DETACH:
-                return  # the disk is gone: as detached as it gets
-            op.fail(translate(exc, what))
-        except (api_errors.OxideError, errors.CSIError) as exc:
-            log.warning(
-                "disk operation failed", op=op.kind.value, disk=op.disk_name, error=str(exc)
-            )
-            op.fail(translate(exc, what))
-
-    async def _apply_leftovers(
-        self, leftovers: tuple[OpRecord, ...], failed_instance: bool, deadline: float
-    ) -> None:
-        """Finish what a crashed cycle was doing, except where a caller now wants otherwise.
-
-        We finish rather than roll back: the CO asked for these, will ask again, and then
-        finds them done without another power cycle.
-        """
-        for op in leftovers:
-            if self._s.is_claimed(op.disk_id):
-                continue
-            if failed_instance and op.kind is OpKind.ATTACH:
-                continue
-            try:
-                await self._change(op.kind, op.disk_id, deadline)
-            except api_errors.OxideError as exc:
-                log.warning(
-                    "leftover disk operation failed; dropped",
-                    op=op.kind.value,
-                    disk=op.disk_id,
-                    instance=self.instance_name,
-                    error=str(exc),
-                )
-
     async def _restart(self, batch: list[PendingOp], deadline: float) -> None:
         log.info("starting instance again", instance=self.instance_name)
         try:
@@ -369,6 +389,7 @@ class InstanceWorker:
                 self._s.client, self.instance_id, deadline=deadline, policy=self._s.start_policy
             )
             self._meter.started = True
+            self._owes_start = False
             if self._off_since is not None:
                 self._meter.stopped_seconds = time.monotonic() - self._off_since
                 self._off_since = None
