@@ -124,6 +124,25 @@ def test_flags_win_over_environment() -> None:
 
 
 @pytest.mark.parametrize(
+    ("flag", "env", "attachable"),
+    [
+        (None, {}, True),
+        (None, {"OXIDE_CSI_ATTACHABLE": "false"}, False),
+        ("true", {"OXIDE_CSI_ATTACHABLE": "false"}, True),
+        ("False", {}, False),
+    ],
+)
+def test_attachable_setting(flag: str | None, env: dict[str, str], attachable: bool) -> None:
+    config = build_serve_config({"mode": "node", "node_id": "n", "attachable": flag}, env)
+    assert config.node is not None and config.node.attachable is attachable
+
+
+def test_attachable_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError, match="attachable must be true or false"):
+        build_serve_config({"mode": "node", "node_id": "n", "attachable": "maybe"}, {})
+
+
+@pytest.mark.parametrize(
     ("text", "address"),
     [
         ("unix:///csi/csi.sock", "unix:///csi/csi.sock"),
@@ -193,7 +212,7 @@ def test_token_file_and_ca_file(tmp_path: Path) -> None:
 )
 def test_hot_attach_switch(flags: dict[str, object], env: dict[str, str], hot: bool) -> None:
     base = {"OXIDE_HOST": "https://r", "OXIDE_TOKEN": TOKEN, "OXIDE_PROJECT": "p"}
-    base["OXIDE_CSI_CONTROLLER_INSTANCE_ID"] = "none"  # no product_uuid on a test machine
+    base["OXIDE_CSI_CONTROLLER_INSTANCE_ID"] = "none"  # no DMI here; the guard is not under test
     config = build_serve_config({"mode": "controller", **flags}, {**base, **env})
     assert config.controller is not None and config.controller.hot_attach is hot
     assert config.controller.hot_attach_timeout == 60

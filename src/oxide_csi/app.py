@@ -70,7 +70,9 @@ def controller_parts(
 
     record: AttachRecordStore = FileAttachRecordStore(settings.state_dir / "attach")
     if metrics is not None:
-        record = ObservedRecordStore(record, metrics.set_records)
+        observed = ObservedRecordStore(record, metrics.set_records)
+        metrics.track_stopped(observed.longest_stopped_seconds)
+        record = observed
     coordinator = AttachCoordinator(
         client,
         max_disks=rack_slot_limit(client, settings.max_disks_per_instance),
@@ -120,6 +122,7 @@ def node_servicer(settings: NodeSettings) -> NodeServicer:
         finder=DeviceFinder(
             sources=identity_sources(settings.loop_device_dir), events=BlockDeviceEvents()
         ),
+        attachable=settings.attachable,
     )
 
 

@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds the controller gathers attach/detach work per instance (default 2)",
     )
     serve.add_argument(
+        "--attachable",
+        help="node: false keeps volumes off this node, which is then never power-cycled "
+        "(default true; $OXIDE_CSI_ATTACHABLE)",
+    )
+    serve.add_argument(
         "--hot-attach",
         action="store_true",
         help="attach/detach on running instances first, for hot-plug racks "

@@ -71,6 +71,8 @@ class NodeSettings:
     #: Dev mode only: the directory whose files back the simulated instance's loop devices.
     #: Set, the node sees exactly those loop devices as its disks; unset, NVMe disks only.
     loop_device_dir: Path | None = None
+    #: False on nodes that must never be power-cycled (control plane): volumes stay off them.
+    attachable: bool = True
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,18 @@ def _int_setting(raw: str | None, what: str, default: int, low: int, high: int) 
     return value
 
 
+def _true_or_false(raw: str | None, what: str, default: bool) -> bool:
+    """A boolean setting's text (true/false, 1/0, yes/no, on/off); absent or empty: default."""
+    value = (raw or "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{what} must be true or false, got {raw!r}")
+
+
 def _float_setting(raw: str | None, what: str, default: float, high: float) -> float:
     if raw is None or raw == "":
         return default
@@ -165,12 +179,7 @@ def _bool_setting(flag: object, env: Mapping[str, str], name: str) -> bool:
     """A switch: the flag given (True), else the environment's true/false, else off."""
     if flag is True:
         return True
-    raw = (flag if isinstance(flag, str) and flag else env.get(name, "")).strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
-        return False
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return _true_or_false(flag if isinstance(flag, str) and flag else env.get(name), name, False)
 
 
 def parse_metrics_address(raw: str | None) -> MetricsAddress | None:
@@ -334,6 +343,9 @@ def build_serve_config(
             kubelet_dir=kubelet_dir,
             max_disks_per_instance=max_disks,
             loop_device_dir=Path(loop_dir) if loop_dir else None,
+            attachable=_true_or_false(
+                _pick(args.get("attachable"), env, "OXIDE_CSI_ATTACHABLE"), "attachable", True
+            ),
         )
     return ServeConfig(
         mode=mode,

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from oxide_sim.backing import BackingStore
 from oxide_sim.error_responses import invalid_request, not_found
 from oxide_sim.model import DiskRec, InstanceRec, ProjectRec, SnapshotRec, State, new_id, now_iso
+from oxide_sim.ops_restart import schedule_restart
 from oxide_sim.persistence import StateFile
 from oxide_sim.scheduler import Scheduler
 from oxide_sim.sim_config import SimConfig
@@ -154,6 +155,8 @@ class Core:
                 except Exception:
                     log.exception("instance hook after_stopped failed for %s", inst.name)
                 self.set_run_state(inst, "stopped")
+            if inst.run_state == "failed":
+                schedule_restart(self, inst)  # Nexus's task finds it again after a restart
 
     # ----- helpers shared by the operations ---------------------------------------------------
 
@@ -280,3 +283,5 @@ class Core:
                     return
                 self.set_run_state(inst, outcome)
                 self.commit()
+                if outcome == "failed":
+                    schedule_restart(self, inst)

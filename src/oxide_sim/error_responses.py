@@ -59,6 +59,10 @@ def conflict(message: str) -> ApiError:
     return ApiError(409, "Conflict", message)
 
 
+def service_unavailable(message: str) -> ApiError:
+    return ApiError(503, "ServiceNotAvailable", message)
+
+
 def insufficient_capacity(message: str) -> ApiError:
     return ApiError(507, "InsufficientCapacity", message)
 

@@ -1,14 +1,17 @@
 """The /sim test and benchmark hooks (no authentication, never faulted, never logged).
 
 They let a test put the simulated rack into states a real rack reaches only by accident: a
-faulted disk, an instance that cannot find capacity, a flaky network (``/sim/faults``).
+faulted disk or snapshot, an instance that cannot find capacity, an instance whose VMM fails
+(and its auto-restart policy, which the API sets with a full instance update), a flaky network
+(``/sim/faults``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from oxide_sim import ops_disks, ops_instances
+from oxide_sim import ops_disks, ops_instances, ops_restart, ops_snapshots
+from oxide_sim.core import NameOrId
 from oxide_sim.error_responses import ApiError
 from oxide_sim.faults import FaultInjector, parse_fault_config
 from oxide_sim.names import parse_name_or_id, parse_uuid
@@ -59,8 +62,47 @@ def sim_routes(faults: FaultInjector, stats: RequestStats) -> list[Route]:
         sel, count = _instance_count(req)
         return Response(200, ops_instances.set_test_counter(req.core, sel, "hotplug_silent", count))
 
+    def instance_sel(req: Request) -> NameOrId:
+        try:
+            return parse_name_or_id(req.params["instance"])
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
+
+    def instance_fail(req: Request) -> Response:
+        return Response(200, ops_restart.fail_instance(req.core, instance_sel(req)))
+
+    def auto_restart_policy(req: Request) -> Response:
+        body = req.body if isinstance(req.body, dict) else {}
+        policy = body.get("policy")
+        if "policy" not in body or not (policy is None or isinstance(policy, str)):
+            raise _bad('body must be {"policy": "never" | "best_effort" | null}')
+        return Response(200, ops_restart.set_policy(req.core, instance_sel(req), policy))
+
+    def snapshot_fault(req: Request) -> Response:
+        try:
+            snapshot_id = parse_uuid(req.params["snapshot_id"])
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
+        return Response(200, ops_snapshots.fault_snapshot(req.core, snapshot_id))
+
     return [
         Route("/sim/stats", {"GET": stats_get}, authenticated=False),
+        Route(
+            "/sim/instances/{instance}/fail",
+            {"POST": instance_fail},
+            authenticated=False,
+        ),
+        Route(
+            "/sim/instances/{instance}/auto-restart-policy",
+            {"PUT": auto_restart_policy},
+            frozenset({"PUT"}),
+            authenticated=False,
+        ),
+        Route(
+            "/sim/snapshots/{snapshot_id}/fault",
+            {"POST": snapshot_fault},
+            authenticated=False,
+        ),
         Route(
             "/sim/faults",
             {"GET": faults_get, "PUT": faults_put},

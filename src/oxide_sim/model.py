@@ -100,6 +100,15 @@ class InstanceRec:
     stops: int = 0
     #: Remaining starts to refuse with 507 (set via /sim/instances/{instance}/start-failures).
     start_failures: int = 0
+    #: ``never``, ``best_effort`` or None (Nexus's default, best effort).
+    auto_restart_policy: str | None = None
+    #: What the user last asked for (Nexus's internal intended state): ``running`` after a
+    #: start, ``stopped`` after a stop. Only a failed instance intended to run is restarted.
+    intended_state: str = "running"
+    time_last_auto_restarted: str | None = None
+    auto_restart_cooldown_expiration: str | None = None
+    #: Restarts the simulated control plane made on its own (not counted in ``starts``).
+    auto_restarts: int = 0
     #: Hot-plug rack only: attaches/detaches accepted while running, and how many of the next
     #: hot attaches keep their device from the guest (set via /sim/.../hotplug-silent).
     hot_attaches: int = 0

@@ -16,9 +16,8 @@
 
 - A hot-plug rack (``SimConfig.hotplug``) accepts both for a ``running`` instance too, under
   the same rules (see ``hotplug``).
-
-Unsure: whether current Nexus refuses to detach an instance's boot disk and with what message;
-the simulator refuses with an ``InvalidRequest`` so a plugin bug that tries it shows up.
+- Detaching the instance's boot disk: 409 ``boot disk cannot be detached`` (Nexus's datastore
+  answers a conflict, not a bad request).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from typing import Any
 
 from oxide_sim import hotplug
 from oxide_sim.core import Core, NameOrId
-from oxide_sim.error_responses import invalid_request
+from oxide_sim.error_responses import conflict, invalid_request
 from oxide_sim.model import DiskRec, InstanceRec
 from oxide_sim.views import disk_view
 
@@ -89,9 +88,7 @@ def detach(
             if inst.run_state not in _NO_VMM and not hot:
                 raise invalid_request("cannot attach disk: instance is not fully stopped")
             if inst.boot_disk_id == d.id:
-                raise invalid_request(
-                    f'cannot detach disk "{d.name}": it is the boot disk of the instance'
-                )
+                raise conflict("boot disk cannot be detached")
             _transition(core, d, "detaching", "detached", inst.id, hot)
             return disk_view(d)
         if d.state == "attaching" and d.instance_id == inst.id:

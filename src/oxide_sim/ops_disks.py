@@ -8,10 +8,10 @@ A disk from a snapshot or image is at least as large as its source; a read-only 
 exactly as large. A local disk (v18+, ``disk_backend: {"type": "local"}``) has 4096-byte blocks
 and cannot be snapshotted (see ``ops_snapshots``).
 
-Unsure: Nexus's POST response is the record made at the start of the create saga; with
-``disk_create_seconds == 0`` the simulator answers ``detached`` (what a GET right after shows).
-A disk from a snapshot that is still ``creating`` is refused here; on a rack it is not
-documented what happens.
+Nexus's POST response (201) is the record made at the start of the create saga, so it says
+``creating`` even when, as with ``disk_create_seconds == 0``, a GET right after shows
+``detached``. Unsure: a disk from a snapshot that is still ``creating`` is refused here; on a
+rack it is not documented what happens.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def create_disk(core: Core, project: NameOrId, req: DiskCreate) -> dict[str, Any
         if delay > 0:
             gen = disk.gen
             core.scheduler.call_later(delay, lambda: _finish_create(core, disk.id, gen))
-        return disk_view(disk)
+        # Nexus answers with the record its create saga started from: always ``creating``.
+        return {**disk_view(disk), "state": {"state": "creating"}}
 
 
 def _source(core: Core, project_id: str, req: DiskCreate) -> tuple[int, int]:

@@ -5,8 +5,9 @@ Semantics follow omicron ``nexus/src/app/instance.rs``:
   start of a ``stopping`` one is 409 ``instance must finish stopping before it can be started``;
   start of ``stopped``/``failed`` moves to ``starting``, then ``running`` after start_seconds;
 - stop of a ``stopped`` instance succeeds without change; stop of ``failed`` makes it
-  ``stopped`` at once (no VMM to stop); stop of ``starting``/``running`` moves to ``stopping``
-  and ``stopped`` after stop_seconds; stop of ``stopping`` is accepted without change;
+  ``stopped`` at once (no VMM to stop) and cancels its automatic restart (``ops_restart``);
+  stop of ``starting``/``running`` moves to ``stopping`` and ``stopped`` after stop_seconds;
+  stop of ``stopping`` is accepted without change;
 - while ``creating`` neither is allowed (400).
 Both answer 202 with the instance as it is after the request.
 
@@ -19,7 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from oxide_sim.core import Core, NameOrId
-from oxide_sim.error_responses import conflict, insufficient_capacity, invalid_request, not_found
+from oxide_sim.error_responses import conflict, insufficient_capacity, invalid_request
+from oxide_sim.ops_restart import find_instance
 from oxide_sim.paged_lists import ListParams, paginate
 from oxide_sim.views import disk_view, instance_view
 
@@ -59,6 +61,7 @@ def start_instance(core: Core, sel: NameOrId, project: NameOrId | None) -> dict[
             core.commit()
             raise insufficient_capacity("No sleds can fit the requested instance")
         core.set_run_state(inst, "starting")
+        inst.intended_state = "running"
         inst.starts += 1
         core.commit()
         gen = inst.gen
@@ -78,6 +81,7 @@ def stop_instance(core: Core, sel: NameOrId, project: NameOrId | None) -> dict[s
             return instance_view(inst)
         if state == "creating":
             raise invalid_request("cannot change instance state while it is still being created")
+        inst.intended_state = "stopped"  # also what cancels the restart of a failed instance
         if state == "failed":
             core.set_run_state(inst, "stopped")
             core.commit()
@@ -98,14 +102,11 @@ def set_test_counter(core: Core, name_or_id: NameOrId, counter: str, count: int)
     """Set one of an instance's test-hook counters (``start_failures``: the next starts that
     fail with 507; ``hotplug_silent``: the next hot attaches the guest never sees). The
     /sim hooks take an instance by id or by bare name, in any project."""
-    kind, value = name_or_id
     with core.lock:
-        for inst in core.state.instances.values():
-            if (kind == "id" and inst.id == value) or (kind == "name" and inst.name == value):
-                setattr(inst, counter, count)
-                core.commit()
-                return {"instance": inst.name, counter: count}
-        raise not_found("instance", kind, value)
+        inst = find_instance(core, name_or_id)
+        setattr(inst, counter, count)
+        core.commit()
+        return {"instance": inst.name, counter: count}
 
 
 def instance_stats(core: Core) -> dict[str, Any]:

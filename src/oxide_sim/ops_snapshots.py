@@ -1,6 +1,7 @@
 """Snapshot operations: list, create, view, delete.
 
-A snapshot can be taken of an ``attached`` or ``detached`` disk; it is ``creating`` for
+A snapshot can be taken of an ``attached`` or ``detached`` disk (a disk on its way to one of
+those is 503, try again; any other state 400); it is ``creating`` for
 ``snapshot_create_seconds`` and then ``ready``. Its size (and block size, kept internally) is
 the disk's, so a disk made from it must be at least that large.
 
@@ -16,11 +17,24 @@ from __future__ import annotations
 from typing import Any
 
 from oxide_sim.core import Core, NameOrId
-from oxide_sim.error_responses import already_exists, insufficient_capacity, invalid_request
+from oxide_sim.error_responses import (
+    already_exists,
+    insufficient_capacity,
+    invalid_request,
+    not_found,
+    service_unavailable,
+)
 from oxide_sim.model import SnapshotRec, new_id, now_iso
 from oxide_sim.paged_lists import ListParams, paginate
 from oxide_sim.rules import SnapshotCreate
 from oxide_sim.views import snapshot_view
+
+#: Disk states that pass by themselves: a snapshot is refused with 503 (retry), as Nexus does
+#: for a disk whose volume is busy, rather than with a 400 that says "never".
+_TRANSIENT_DISK_STATES = frozenset(
+    {"creating", "attaching", "detaching", "finalizing", "importing_from_url",
+     "importing_from_bulk_writes", "maintenance"}
+)  # fmt: skip
 
 
 def list_snapshots(core: Core, params: ListParams, project: NameOrId) -> dict[str, Any]:
@@ -37,6 +51,10 @@ def create_snapshot(core: Core, project: NameOrId, req: SnapshotCreate) -> dict[
         disk = core.disk(req.disk, disk_project)
         if disk.disk_type == "local":
             raise invalid_request(f'cannot snapshot disk "{disk.name}": it is a local disk')
+        if disk.state in _TRANSIENT_DISK_STATES:
+            raise service_unavailable(
+                f'cannot snapshot disk "{disk.name}" while it is {disk.state}; try again'
+            )
         if disk.state not in ("attached", "detached"):
             raise invalid_request(f'cannot snapshot disk "{disk.name}" in state {disk.state}')
         if any(
@@ -78,6 +96,19 @@ def _finish_create(core: Core, snapshot_id: str, gen: int) -> None:
         snap.gen += 1
         snap.time_modified = now_iso()
         core.commit()
+
+
+def fault_snapshot(core: Core, snapshot_id: str) -> dict[str, Any]:
+    """Test hook: the snapshot becomes ``faulted`` (it will never be ``ready``)."""
+    with core.lock:
+        snap = core.state.snapshots.get(snapshot_id)
+        if snap is None:
+            raise not_found("snapshot", "id", snapshot_id)
+        snap.state = "faulted"
+        snap.gen += 1
+        snap.time_modified = now_iso()
+        core.commit()
+        return snapshot_view(snap)
 
 
 def get_snapshot(core: Core, sel: NameOrId, project: NameOrId | None) -> dict[str, Any]:

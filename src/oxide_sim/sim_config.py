@@ -82,6 +82,11 @@ class SimConfig:
     #: 0 (the default) attaches and detaches at once, as Nexus does for a stopped instance;
     #: more shows ``attaching``/``detaching`` for that long, as a slower control plane would.
     attach_seconds: float = 0.0
+    #: How soon after an instance fails the control plane restarts it (Nexus's reincarnation
+    #: task runs every 60 s), if its policy allows and its cooldown has passed.
+    auto_restart_seconds: float = 60.0
+    #: Nexus's default cooldown between two automatic restarts of one instance.
+    auto_restart_cooldown_seconds: float = 3600.0
     #: The Oxide release played (15..22): API version rules, shapes and the slot limit.
     release: int = NEWEST
     #: Disks per instance (boot disk counted); None: the release's (8 up to v17, 12 since).

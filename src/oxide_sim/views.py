@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oxide_sim.model import DiskRec, ImageRec, InstanceRec, ProjectRec, SnapshotRec, State
+from oxide_sim.model import DiskRec, ImageRec, InstanceRec, ProjectRec, SnapshotRec, State, now_iso
 
 #: Disk states whose JSON carries the instance id (``DiskState`` variants with ``instance``).
 _STATES_WITH_INSTANCE = frozenset({"attaching", "attached", "detaching"})
@@ -78,16 +78,21 @@ def instance_view(i: InstanceRec) -> dict[str, Any]:
         "memory": i.memory,
         "run_state": i.run_state,
         "boot_disk_id": i.boot_disk_id,
-        "auto_restart_enabled": True,
-        "auto_restart_policy": None,
-        "auto_restart_cooldown_expiration": None,
+        "auto_restart_enabled": i.auto_restart_policy != "never",
+        "auto_restart_policy": i.auto_restart_policy,
+        "auto_restart_cooldown_expiration": _future_or_none(i.auto_restart_cooldown_expiration),
         "cpu_platform": None,
         "enable_jumbo_frames": False,
         "time_created": i.time_created,
         "time_modified": i.time_modified,
         "time_run_state_updated": i.time_run_state_updated,
-        "time_last_auto_restarted": None,
+        "time_last_auto_restarted": i.time_last_auto_restarted,
     }
+
+
+def _future_or_none(timestamp: str | None) -> str | None:
+    """Nexus shows the cooldown's end only while it lies ahead."""
+    return timestamp if timestamp is not None and timestamp > now_iso() else None
 
 
 def project_view(p: ProjectRec) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import uuid
 import grpc
 
 from oxide_csi.controller import naming
+from oxide_csi.controller.metadata import clone_description
 from oxide_csi.csi_v1 import csi_pb2
 from tests.controller.conftest import GIB, Rig, mount_cap
 from tests.rpc import code_of
@@ -157,7 +158,9 @@ async def test_failed_clone_leaves_nothing_and_retries_succeed(rig: Rig) -> None
 
     # An earlier attempt that died after taking the temporary snapshot: the retry reuses it.
     left = await rig.client.create_snapshot(
-        naming.clone_snapshot_name("pvc-clone-retry"), disk=src.volume_id
+        naming.clone_snapshot_name("pvc-clone-retry"),
+        disk=src.volume_id,
+        description=clone_description(src.volume_id, "pvc-clone-retry"),
     )
     clone = (await rig.create("pvc-clone-retry", size=3 * GIB, volume_content_source=source)).volume
     assert clone.capacity_bytes == 3 * GIB

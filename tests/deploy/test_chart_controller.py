@@ -146,7 +146,7 @@ def test_sidecar_flags_and_timeouts() -> None:
         assert "http-endpoint" in args
     assert provisioner["default-fstype"] == "ext4"
     assert provisioner["extra-create-metadata"] == "true"
-    # No topology to advertise, and no feature gate that a newer sidecar might not know.
+    # Topology needs no feature gate in v6 (GA), and none a newer sidecar might not know.
     assert "feature-gates" not in provisioner
     assert snapshotter["extra-create-metadata"] == "true"
     # An attach is a power cycle: the attacher outwaits the plugin's bound on one cycle.
@@ -165,7 +165,16 @@ def test_overridden_timeout_and_extra_args() -> None:
 def test_scheduled_on_the_control_plane_and_never_two_at_once() -> None:
     deployment = controller(render())
     spec = pod_spec(deployment)
-    assert spec["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
+    # By the role label's key, never its value ("" on kubeadm and Talos, "true" on k3s, RKE2).
+    assert "nodeSelector" not in spec
+    required = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert required["nodeSelectorTerms"] == [
+        {
+            "matchExpressions": [
+                {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}
+            ]
+        }
+    ]
     assert {
         "key": "node-role.kubernetes.io/control-plane",
         "operator": "Exists",
@@ -263,7 +272,8 @@ EXPECTED_RULES: dict[str, Rules] = {
         ("", "persistentvolumeclaims"): {"get", "list", "watch", "update"},
         ("storage.k8s.io", "storageclasses"): {"get", "list", "watch"},
         ("", "events"): {"list", "watch", "create", "update", "patch"},
-        ("snapshot.storage.k8s.io", "volumesnapshots"): {"get", "list"},
+        # v6 sets and sweeps its volumesnapshot-as-source-protection finalizer.
+        ("snapshot.storage.k8s.io", "volumesnapshots"): {"get", "list", "watch", "update"},
         ("snapshot.storage.k8s.io", "volumesnapshotcontents"): {"get", "list"},
         ("storage.k8s.io", "csinodes"): {"get", "list", "watch"},
         ("", "nodes"): {"get", "list", "watch"},

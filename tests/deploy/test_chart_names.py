@@ -213,19 +213,19 @@ def test_every_name_is_one_the_api_server_accepts(case: str) -> None:
 def test_named_service_ports_resolve_to_container_ports() -> None:
     """A Service's named targetPort must name a port of a container it selects."""
     objects = RENDER_CASES["everything on"].objects()
-    ports_by_component: dict[str, set[str]] = {}
-    for obj in objects:
-        if obj["kind"] in ("Deployment", "DaemonSet"):
-            component = obj["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"]
-            ports_by_component[component] = {
-                p["name"] for c in containers(obj).values() for p in c.get("ports", [])
-            }
+    workloads = [o for o in objects if o["kind"] in ("Deployment", "DaemonSet")]
     services = [o for o in objects if o["kind"] == "Service"]
     assert services
     for service in services:
-        component = service["spec"]["selector"]["app.kubernetes.io/component"]
-        for port in service["spec"]["ports"]:
-            assert port["targetPort"] in ports_by_component[component], port
+        selector = service["spec"]["selector"].items()
+        selected = [
+            w for w in workloads if selector <= w["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert selected, service["metadata"]["name"]
+        for workload in selected:
+            names = {p["name"] for c in containers(workload).values() for p in c.get("ports", [])}
+            for port in service["spec"]["ports"]:
+                assert port["targetPort"] in names, (workload["metadata"]["name"], port)
 
 
 # ---- the rules themselves catch what the API server refuses -----------------------------------

@@ -41,6 +41,7 @@ def test_plugin_runs_in_node_mode() -> None:
         "mode": "node",
         "endpoint": f"unix://{SOCKET}",
         "kubelet-dir": "/var/lib/kubelet",
+        "attachable": "true",
     }
 
 
@@ -102,13 +103,13 @@ def test_only_the_plugin_is_privileged() -> None:
 
 
 def test_node_id_source() -> None:
-    default_env = env_dict(containers(node(render()))["oxide-csi"])
-    assert default_env["KUBE_NODE_NAME"]["valueFrom"] == {
-        "fieldRef": {"fieldPath": "spec.nodeName"}
-    }
-    # instanceUUID: no name given, so the plugin reads the instance id from DMI under /sys.
-    uuid_env = env_dict(containers(node(render(EVERYTHING)))["oxide-csi"])
-    assert "KUBE_NODE_NAME" not in uuid_env and "CSI_NODE_ID" not in uuid_env
+    # The default, instanceUUID: no name given, so the plugin reads the instance id from DMI
+    # under /sys -- right whatever the nodes are called.
+    for values in ({}, EVERYTHING):
+        uuid_env = env_dict(containers(node(render(values)))["oxide-csi"])
+        assert "KUBE_NODE_NAME" not in uuid_env and "CSI_NODE_ID" not in uuid_env
+    named = env_dict(containers(node(render({"node": {"nodeIdSource": "nodeName"}})))["oxide-csi"])
+    assert named["KUBE_NODE_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
 
 
 def test_node_holds_no_credentials_and_no_api_token() -> None:

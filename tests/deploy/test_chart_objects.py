@@ -113,7 +113,11 @@ def test_metrics_services_select_their_pods() -> None:
             if c["name"] == "oxide-csi"
         )
         assert {p["name"]: p["containerPort"] for p in plugin["ports"]}["metrics"] == port
-    assert find(objects, "Service", f"{RELEASE}-node-metrics")["spec"]["clusterIP"] == "None"
+    node_service = find(objects, "Service", f"{RELEASE}-node-metrics")
+    assert node_service["spec"]["clusterIP"] == "None"
+    for daemonset in all_of(objects, "DaemonSet"):  # the control-plane nodes' plugins too
+        labels = daemonset["spec"]["template"]["metadata"]["labels"]
+        assert node_service["spec"]["selector"].items() <= labels.items()
     assert all_of(render(EXISTING_SECRET), "Service") == []
     # Node metrics are off by default (every node pays their memory); the controller's are on.
     services = [o["metadata"]["name"] for o in all_of(render(), "Service")]

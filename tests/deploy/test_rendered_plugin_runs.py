@@ -167,7 +167,8 @@ def test_rendered_controller_starts_and_reaches_oxide(
         assert identity.GetPluginInfo(csi_pb2.GetPluginInfoRequest(), timeout=5).name == DRIVER_NAME
         caps = identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest(), timeout=5)
         kinds = [c.service.type for c in caps.capabilities]
-        assert kinds == [csi_pb2.PluginCapability.Service.CONTROLLER_SERVICE]
+        Service = csi_pb2.PluginCapability.Service
+        assert kinds == [Service.VOLUME_ACCESSIBILITY_CONSTRAINTS, Service.CONTROLLER_SERVICE]
         assert identity.Probe(csi_pb2.ProbeRequest(), timeout=10).ready.value is True
         assert "oxide_csi_" in _scrape(kubelet.metrics_port)
         # The attach record goes to the state volume, which exists and is the plugin's.
@@ -180,7 +181,8 @@ def test_rendered_controller_starts_and_reaches_oxide(
 def test_rendered_node_plugin_starts_with_the_node_name(
     short_tmp: Path, plugin_env: dict[str, str]
 ) -> None:
-    daemonset = node(render({"node": {"metrics": {"enabled": True}}}))  # off by default
+    values = {"node": {"metrics": {"enabled": True}, "nodeIdSource": "nodeName"}}
+    daemonset = node(render(values))  # metrics: off by default; the node id: the UUID
     kubelet = Kubelet(containers(daemonset)["oxide-csi"], short_tmp, {})
     assert kubelet.socket_path().parent == kubelet.paths["/csi"]
     env = kubelet.env(plugin_env)
@@ -192,7 +194,8 @@ def test_rendered_node_plugin_starts_with_the_node_name(
         identity = csi_pb2_grpc.IdentityStub(channel)
         assert identity.GetPluginInfo(csi_pb2.GetPluginInfoRequest(), timeout=5).name == DRIVER_NAME
         caps = identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest(), timeout=5)
-        assert list(caps.capabilities) == []
+        kinds = [c.service.type for c in caps.capabilities]
+        assert kinds == [csi_pb2.PluginCapability.Service.VOLUME_ACCESSIBILITY_CONSTRAINTS]
         assert "oxide_csi_" in _scrape(kubelet.metrics_port)
     finally:
         _stop(channel, proc, log)

@@ -36,7 +36,8 @@ def test_dev_serves_identity_and_controller(plugin_factory, plugin_env, short_tm
     assert identity.GetPluginInfo(csi_pb2.GetPluginInfoRequest(), timeout=5).name == DRIVER_NAME
     caps = identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest(), timeout=5)
     assert [c.service.type for c in caps.capabilities] == [
-        csi_pb2.PluginCapability.Service.CONTROLLER_SERVICE
+        csi_pb2.PluginCapability.Service.VOLUME_ACCESSIBILITY_CONSTRAINTS,
+        csi_pb2.PluginCapability.Service.CONTROLLER_SERVICE,
     ]
     assert identity.Probe(csi_pb2.ProbeRequest(), timeout=10).ready.value is True
 

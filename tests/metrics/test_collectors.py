@@ -3,6 +3,9 @@ record store wrapper counts what is durable."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+
 from prometheus_client import generate_latest
 
 from oxide_csi.controller.attach import (
@@ -132,3 +135,28 @@ async def test_record_store_counts_records_and_operations() -> None:
     assert value(metrics, "oxide_csi_attach_records_pending") == 1
     assert value(metrics, "oxide_csi_attach_record_operations_pending") == 1
     assert await inner.load("inst-a") is None
+
+
+async def test_longest_stopped_instance_is_timed_from_its_record() -> None:
+    """The alert's metric: how long an instance the plugin stopped has been off."""
+    metrics = PluginMetrics("controller", process=False)
+    inner = MemoryAttachRecordStore()
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    await inner.save(AttachRecord("inst-a", "a", True, Phase.STARTING, updated=an_hour_ago))
+    now = [time.time()]
+    store = ObservedRecordStore(inner, metrics.set_records, clock=lambda: now[0])
+    metrics.track_stopped(store.longest_stopped_seconds)
+    name = "oxide_csi_attach_instance_stopped_longest_seconds"
+    assert value(metrics, name) == 0
+    await store.load_all()  # a predecessor's record: off since at least its last update
+    assert 3590 < value(metrics, name) < 3610
+
+    await store.save(AttachRecord("inst-b", "b", True, Phase.STOPPING))
+    await store.delete("inst-a")
+    now[0] += 30
+    assert 29 < value(metrics, name) < 40
+    await store.save(AttachRecord("inst-b", "b", True, Phase.STARTING))  # same cycle goes on
+    now[0] += 30
+    assert 59 < value(metrics, name) < 70
+    await store.delete("inst-b")
+    assert value(metrics, name) == 0

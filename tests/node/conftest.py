@@ -147,6 +147,7 @@ def node_factory(plane: Plane, short_tmp: Path) -> NodeFactory:
         wait: float = 2.0,
         device_dir: Path | None = None,
         finder: DeviceFinder | None = None,
+        attachable: bool = True,
     ) -> AsyncIterator[Node]:
         nonlocal count
         count += 1
@@ -161,6 +162,7 @@ def node_factory(plane: Plane, short_tmp: Path) -> NodeFactory:
             max_disks_per_instance=max_disks,
             guard=PathGuard(plane.kubelet_dir),
             finder=finder,
+            attachable=attachable,
         )
 
         def register(server: grpc.aio.Server) -> None:

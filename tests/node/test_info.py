@@ -11,6 +11,7 @@ from tests.node.plane import Plane
 pytestmark = pytest.mark.root
 
 Cap = csi_pb2.NodeServiceCapability.RPC
+ATTACHABLE = "csi.oxide.computer/attachable"
 
 
 async def test_capabilities(node: Node) -> None:
@@ -34,7 +35,13 @@ async def test_node_info_without_any_disk_still_reserves_the_boot_disk(node: Nod
     response = await info(node)
     assert response.node_id == NODE_ID
     assert response.max_volumes_per_node == 7
-    assert not response.HasField("accessible_topology")
+    assert dict(response.accessible_topology.segments) == {ATTACHABLE: "true"}
+
+
+async def test_a_node_that_must_not_be_cycled_says_so(node_factory: NodeFactory) -> None:
+    async with node_factory(attachable=False) as node:
+        segments = dict((await info(node)).accessible_topology.segments)
+    assert segments == {ATTACHABLE: "false"}
 
 
 async def test_unmanaged_disks_take_slots_managed_ones_do_not(

@@ -195,3 +195,31 @@ async def test_read_only_stage_publishes_read_only_and_stays_idempotent(node: No
     assert refused.value.errno == errno.EROFS
     await node.unpublish(target)
     await node.unstage(staging)
+
+
+async def test_read_only_publish_keeps_every_mount_flag(node: Node) -> None:
+    """A read-only bind is a bind plus a remount, which drops every flag it is not given: the
+    pod's read-only view must still be nosuid,nodev,noexec, and carry what the publish asks."""
+    node.plane.attach(SERIAL_A)
+    staging, target, target_ro = node.plane.staging(), node.plane.target(), node.plane.target("ro")
+    await node.stage(staging, mount_cap("ext4", flags=("nosuid,nodev,noexec",)))
+    asked = mount_cap("ext4", flags=("nosuid,nodev,noexec", "noatime"))
+    for _ in range(2):
+        await node.publish(staging, target_ro, asked, readonly=True)
+        await node.publish(staging, target, asked)
+    for path, mode in ((target_ro, "ro"), (target, "rw")):
+        (mount,) = [m for m in read_mountinfo() if m.mount_point == str(path)]
+        assert {mode, "nosuid", "nodev", "noexec", "noatime"} <= set(mount.options), mount.options
+    for path in (target, target_ro):
+        await node.unpublish(path)
+    await node.unstage(staging)
+
+
+async def test_ext4_reserves_no_blocks_for_root(node: Node) -> None:
+    loop = node.plane.attach(SERIAL_A)
+    staging = node.plane.staging()
+    await node.stage(staging, mount_cap("ext4"))
+    header = run("dumpe2fs", "-h", str(loop.device)).stdout
+    (reserved,) = [line for line in header.splitlines() if line.startswith("Reserved block count")]
+    assert reserved.split(":")[1].strip() == "0", reserved
+    await node.unstage(staging)

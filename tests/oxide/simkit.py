@@ -94,6 +94,13 @@ class Sim:
     def fault_disk(self, disk_id: str) -> None:
         self._call("POST", f"/sim/disks/{disk_id}/fault")
 
+    def fail_instance(self, instance: str) -> None:
+        """Its VMM dies: ``failed``, and restarted by the rack if its policy allows."""
+        self._call("POST", f"/sim/instances/{instance}/fail")
+
+    def auto_restart_policy(self, instance: str, policy: str | None) -> None:
+        self._call("PUT", f"/sim/instances/{instance}/auto-restart-policy", {"policy": policy})
+
     def start_failures(self, instance: str, count: int) -> None:
         self._call("POST", f"/sim/instances/{instance}/start-failures", {"count": count})
 

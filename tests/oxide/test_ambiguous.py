@@ -46,7 +46,7 @@ async def test_create_disk_not_applied_is_looked_up_then_repeated(
     sim.faults(drop_rate=1.0, phase="before", path_regex="^/v1/disks$")
     rec.after = lift_faults_after(sim, "POST", "/v1/disks")
     disk = await client.create_disk("amb-b", size=GIB)
-    assert disk.state == "detached"
+    assert disk.state == "creating"  # the repeated POST's 201
     # Lookup found nothing, so the create did not happen and was sent once more.
     assert sim.hits(POST_DISKS) == 2
     assert sim.hits(VIEW_DISK) == 1

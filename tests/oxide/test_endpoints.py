@@ -47,7 +47,7 @@ async def test_disk_create_body_is_the_documented_disk_create(
         "vol-a",
         2 * GIB,
         4096,
-        "detached",
+        "creating",  # the 201 is the record the create saga began with
     )
     sent = _last(sim, "POST", "/v1/disks")
     assert sent["query"] == {"project": PROJECT}

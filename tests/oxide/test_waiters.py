@@ -128,3 +128,30 @@ async def test_wait_for_a_missing_resource_fails_at_once(
     with pytest.raises(api_errors.OxideNotFound):
         await client.wait_disk("w-none", deadline=deadline_in(5))
     assert len(rec.attempts) == 1
+
+
+async def test_a_failed_instance_the_rack_restarts_is_waited_for(
+    sim_factory: SimFactory, client_factory: ClientFactory
+) -> None:
+    sim = sim_factory(auto_restart_seconds=0.2)
+    client, _ = client_factory(sim)
+    sim.fail_instance("instance-0")
+    back = await client.wait_instance("instance-0", {"running"}, deadline=deadline_in(10))
+    assert back.run_state == "running" and back.time_last_auto_restarted is not None
+    assert "failed" in _states_seen(sim, "/v1/instances/{instance}", "run_state")
+
+    # Failed again within the cooldown (an hour): the rack will not restart it in time.
+    sim.fail_instance("instance-0")
+    with pytest.raises(api_errors.OxideUnexpectedState, match="failed"):
+        await client.wait_instance("instance-0", {"running"}, deadline=deadline_in(10))
+
+
+async def test_a_failed_instance_whose_policy_is_never_ends_the_wait(
+    sim_factory: SimFactory, client_factory: ClientFactory
+) -> None:
+    sim = sim_factory(auto_restart_seconds=0.2)
+    client, _ = client_factory(sim)
+    sim.auto_restart_policy("instance-0", "never")
+    sim.fail_instance("instance-0")
+    with pytest.raises(api_errors.OxideUnexpectedState, match="failed"):
+        await client.wait_instance("instance-0", {"running"}, deadline=deadline_in(10))

@@ -167,6 +167,13 @@ class OversizedVolumes(FakeController):
         return reply
 
 
+class AccessibleElsewhere(FakeController):
+    """Makes every volume in a zone of its own, whatever the request required."""
+
+    def topology(self, requirements: Any) -> list[csi_pb2.Topology]:
+        return [csi_pb2.Topology(segments={"fake.sanity.example/zone": "b"})]
+
+
 class ClonesNameAnotherSource(FakeController):
     def CreateVolume(self, request: Any, context: Any) -> Any:
         reply = super().CreateVolume(request, context)
@@ -276,6 +283,7 @@ BROKEN: list[tuple[Check, type[FakeController], str]] = [
     (volumes.validate_confirms, NeverConfirms, "not confirmed"),
     (volumes.validate_confirms, ConfirmsOtherCapabilities, "differ"),
     (volumes.create_volume_fields, OversizedVolumes, "outside the requested range"),
+    (volumes.create_volume_in_node_topology, AccessibleElsewhere, "none of them the requisite"),
     (volumes.clone_volume, ClonesNameAnotherSource, "does not name its source"),
     (volumes.delete_volume_requires_id, IdOptional, "without a volume_id.*got OK"),
     (volumes.validate_requires_id, IdOptional, "without a volume_id.*got OK"),

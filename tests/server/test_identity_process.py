@@ -27,6 +27,10 @@ def sim() -> Iterator[SimulatorServer]:
         yield server
 
 
+Service = csi_pb2.PluginCapability.Service
+ATTACHABLE = "csi.oxide.computer/attachable"
+
+
 def _controller_env(env: dict[str, str], url: str) -> dict[str, str]:
     return {**env, "OXIDE_HOST": url, "OXIDE_TOKEN": TOKEN, "OXIDE_PROJECT": "default"}
 
@@ -35,6 +39,7 @@ def test_node_mode_identity(plugin_factory, plugin_env, short_tmp: Path) -> None
     sock = short_tmp / "plugin" / "csi.sock"
     endpoint = f"unix://{sock}"
     args = ["serve", "--mode", "node", "--node-id", "node-1", "--endpoint", endpoint]
+    args += ["--attachable=false"]
     plugin = plugin_factory(args, plugin_env, short_tmp)
     channel = plugin.wait_ready(endpoint)
     identity = csi_pb2_grpc.IdentityStub(channel)
@@ -44,7 +49,10 @@ def test_node_mode_identity(plugin_factory, plugin_env, short_tmp: Path) -> None
     assert info.vendor_version == __version__
 
     caps = identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest(), timeout=5)
-    assert list(caps.capabilities) == []  # a node-only plugin offers no controller
+    # a node-only plugin offers no controller, but topology is the plugin's in either mode
+    assert [c.service.type for c in caps.capabilities] == [Service.VOLUME_ACCESSIBILITY_CONSTRAINTS]
+    node_info = csi_pb2_grpc.NodeStub(channel).NodeGetInfo(csi_pb2.NodeGetInfoRequest(), timeout=5)
+    assert dict(node_info.accessible_topology.segments) == {ATTACHABLE: "false"}
 
     probe = identity.Probe(csi_pb2.ProbeRequest(), timeout=5)
     assert probe.HasField("ready") and probe.ready.value is True
@@ -72,7 +80,7 @@ def test_controller_mode_identity_and_probe(
     identity = csi_pb2_grpc.IdentityStub(plugin.wait_ready(endpoint))
     caps = identity.GetPluginCapabilities(csi_pb2.GetPluginCapabilitiesRequest(), timeout=5)
     kinds = [c.service.type for c in caps.capabilities]
-    assert kinds == [csi_pb2.PluginCapability.Service.CONTROLLER_SERVICE]
+    assert kinds == [Service.VOLUME_ACCESSIBILITY_CONSTRAINTS, Service.CONTROLLER_SERVICE]
     assert identity.Probe(csi_pb2.ProbeRequest(), timeout=10).ready.value is True
     assert TOKEN not in plugin.output()
 

@@ -127,7 +127,7 @@ def test_faulted_disk_cannot_be_attached(api: httpx.Client) -> None:
 def test_boot_disk_cannot_be_detached(api: httpx.Client) -> None:
     inst = stop_instance(api)
     r = _detach(api, "instance-0", str(inst["boot_disk_id"]))
-    assert_error(r, 400, "InvalidRequest", "boot disk")
+    assert_error(r, 409, "Conflict", "boot disk cannot be detached")
 
 
 @pytest.mark.parametrize("limit", [8, 3])

@@ -72,7 +72,7 @@ def test_hotplug_attaches_and_detaches_while_running(make_sim: SimFactory) -> No
         assert instance(c)["run_state"] == "running"
         # the boot disk still cannot go, hot or not
         r = c.post(DETACH.format("instance-0"), params=P, json={"disk": "instance-0-boot"})
-        assert_error(r, 400, "InvalidRequest", "boot disk")
+        assert_error(r, 409, "Conflict", "boot disk cannot be detached")
 
         r = c.post(DETACH.format("instance-0"), params=P, json={"disk": d["id"]})
         assert r.status_code == 202, r.text

@@ -80,3 +80,15 @@ def test_restart_with_more_instances_adds_only_the_missing(
         items = c.get("/v1/instances", params=P).json()["items"]
         assert [i["name"] for i in items] == ["instance-0", "instance-1", "instance-2"]
         assert items[0] == original
+
+
+def test_a_failed_instance_is_still_restarted_after_a_restart(
+    make_sim: SimFactory, tmp_path: Path
+) -> None:
+    first = make_sim(state_dir=tmp_path, auto_restart_seconds=3600)
+    with client(first) as c:
+        assert c.post("/sim/instances/instance-0/fail").status_code == 200
+    first.stop()
+    second = make_sim(state_dir=tmp_path, auto_restart_seconds=0.05)
+    with client(second) as c:
+        assert wait_run_state(c, "instance-0", "running")["time_last_auto_restarted"]

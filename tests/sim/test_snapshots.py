@@ -89,3 +89,31 @@ def test_slow_snapshot_is_creating_then_ready(make_sim: SimFactory) -> None:
         )
         r = c.post("/v1/disks", params=P, json=snapshot_disk_body("late", str(snap["id"])))
         assert r.status_code == 201
+
+
+def test_snapshot_of_a_disk_in_a_transient_state_is_503(make_sim: SimFactory) -> None:
+    """A disk on its way to detached (or attached) can be snapshotted soon: 503, try again."""
+    sim = make_sim(disk_create_seconds=0.3)
+    with client(sim) as c:
+        create_disk(c, "young")
+        body = {"name": "s", "description": "", "disk": "young"}
+        assert_error(c.post("/v1/snapshots", params=P, json=body), 503, "ServiceNotAvailable")
+        wait_for(
+            lambda: c.get("/v1/disks/young", params=P).json()["state"]["state"] == "detached",
+            "the disk to be ready",
+        )
+        assert c.post("/v1/snapshots", params=P, json=body).status_code == 201
+
+
+def test_snapshot_of_a_faulted_disk_is_400(api: httpx.Client) -> None:
+    d = create_disk(api, "broken")
+    assert api.post(f"/sim/disks/{d['id']}/fault").status_code == 200
+    body = {"name": "s", "description": "", "disk": "broken"}
+    assert_error(api.post("/v1/snapshots", params=P, json=body), 400, "InvalidRequest")
+
+
+def test_snapshot_fault_hook(api: httpx.Client) -> None:
+    create_disk(api, "d")
+    snap = _snapshot(api, "s", "d")
+    assert api.post(f"/sim/snapshots/{snap['id']}/fault").json()["state"] == "faulted"
+    assert api.get(f"/v1/snapshots/{snap['id']}").json()["state"] == "faulted"

@@ -4,8 +4,10 @@ A clone goes through a snapshot of its source (``volumes.py``), deleted as soon 
 is usable, or by the retry that finds the disk made. When a clone is abandoned instead -- its
 CreateVolume failed and the claim was deleted before a retry succeeded -- nothing comes back
 for the snapshot, and it keeps holding the source's blocks and the silo's quota. So the
-controller sweeps: now and then it deletes every snapshot named as a clone's temporary one
-(``clone-<16 hex>``, never a user's or a CSI snapshot) that is older than ``max_age``.
+controller sweeps: now and then it deletes every snapshot that is a clone's temporary one --
+named so (``clone-<16 hex>``) *and* described so (the marker :func:`clone_description` writes;
+a user's snapshot may carry a look-alike name, never our description) -- and is older than
+``max_age``. Temporary snapshots of plugin versions that wrote no marker are left alone.
 
 The age is the safety margin: a clone in progress uses its snapshot for seconds to minutes.
 Should a very slow one still lose it, its retry takes a new snapshot (the name is derived from
@@ -24,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from oxide_csi.controller import naming
+from oxide_csi.controller.metadata import is_clone_description
 from oxide_csi.oxide import OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
@@ -46,6 +49,7 @@ async def sweep_clone_snapshots(
         snap.name
         async for snap in client.list_snapshots(deadline=deadline)
         if naming.is_clone_snapshot(snap.name)
+        and is_clone_description(snap.description)
         and snap.time_created is not None
         and snap.time_created < cutoff
         and snap.state != "creating"

@@ -16,6 +16,23 @@ MARKER = "csi.oxide.computer"
 MAX_DESCRIPTION = 512
 
 
+def mark(body: dict[str, str]) -> str:
+    """A description that says the plugin wrote it: the marker, then ``body`` as JSON."""
+    text = f"{MARKER} {json.dumps(body, separators=(',', ':'), sort_keys=True)}"
+    return text[:MAX_DESCRIPTION]
+
+
+def unmark(description: str) -> dict[str, object] | None:
+    """The JSON body of a description :func:`mark` wrote; None for any other description."""
+    if not description.startswith(MARKER + " "):
+        return None
+    try:
+        body = json.loads(description[len(MARKER) + 1 :])
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 class Source:
     BLANK = "blank"
     SNAPSHOT = "snapshot"
@@ -37,23 +54,36 @@ class VolumeMeta:
         body = {"name": self.csi_name, "fs": self.fs_type, "src": self.source}
         if self.source_id:
             body["src_id"] = self.source_id
-        text = f"{MARKER} {json.dumps(body, separators=(',', ':'), sort_keys=True)}"
-        return text[:MAX_DESCRIPTION]
+        return mark(body)
 
     @classmethod
     def decode(cls, description: str) -> VolumeMeta | None:
         """The metadata in ``description``, or None for disks this plugin did not make."""
-        if not description.startswith(MARKER + " "):
-            return None
-        try:
-            body = json.loads(description[len(MARKER) + 1 :])
-        except ValueError:
-            return None
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+        body = unmark(description)
+        if body is None or not isinstance(body.get("name"), str):
             return None
         return cls(
-            csi_name=body["name"],
+            csi_name=str(body["name"]),
             fs_type=str(body.get("fs", "")),
             source=str(body.get("src", Source.BLANK)),
             source_id=str(body.get("src_id", "")),
         )
+
+
+#: What follows the marker in a clone's temporary snapshot's description.
+_CLONE_KIND = "clone"
+
+
+def clone_description(source_disk_id: str, target_csi_name: str) -> str:
+    """The description of a clone's temporary snapshot: the marker says the plugin made it.
+
+    The clone sweep deletes a snapshot only when both its name and this description say it is
+    such a snapshot, so a user's snapshot that happens to be named like one is never touched.
+    """
+    return mark({"kind": _CLONE_KIND, "of": source_disk_id, "into": target_csi_name})
+
+
+def is_clone_description(description: str) -> bool:
+    """Whether ``description`` is one :func:`clone_description` wrote."""
+    body = unmark(description)
+    return body is not None and body.get("kind") == _CLONE_KIND

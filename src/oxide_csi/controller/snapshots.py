@@ -12,13 +12,12 @@ holding an RPC open while Crucible copies blocks.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from oxide_csi.controller import naming
-from oxide_csi.controller.metadata import MARKER
-from oxide_csi.controller.volumes import VolumeManager
+from oxide_csi.controller.metadata import mark, unmark
+from oxide_csi.controller.volumes import FAULTED_STATES, VolumeManager
 from oxide_csi.errors import AlreadyExists, FailedPrecondition, NotFound
 from oxide_csi.inflight import KeyedLocks
 from oxide_csi.oxide import OxideClient, Snapshot, api_errors, is_uuid
@@ -26,21 +25,15 @@ from oxide_csi.oxide import OxideClient, Snapshot, api_errors, is_uuid
 
 def describe(csi_name: str) -> str:
     """The description that marks a snapshot as ours and records its CSI name."""
-    return f"{MARKER} {json.dumps({'name': csi_name}, separators=(',', ':'))}"[:512]
+    return mark({"name": csi_name})
 
 
 def csi_name_of(snapshot: Snapshot) -> str | None:
     """The CSI name recorded in a snapshot's description; None when it is not ours."""
     if not snapshot.name.startswith(naming.SNAPSHOT_PREFIX):
         return None
-    prefix = MARKER + " "
-    if not snapshot.description.startswith(prefix):
-        return None
-    try:
-        body = json.loads(snapshot.description[len(prefix) :])
-    except ValueError:
-        return None
-    name = body.get("name") if isinstance(body, dict) else None
+    body = unmark(snapshot.description)
+    name = body.get("name") if body is not None else None
     return name if isinstance(name, str) else None
 
 
@@ -57,6 +50,17 @@ class VolumeSnapshot:
 def managed_snapshot(snapshot: Snapshot) -> VolumeSnapshot | None:
     name = csi_name_of(snapshot)
     return None if name is None else VolumeSnapshot(snapshot=snapshot, csi_name=name)
+
+
+def _usable(found: VolumeSnapshot) -> VolumeSnapshot:
+    """``found``, unless Oxide reports it faulted: such a snapshot never becomes ready, so
+    answering "not ready yet" would keep the CO polling forever."""
+    if found.snapshot.state in FAULTED_STATES:
+        raise FailedPrecondition(
+            f"Oxide reports snapshot {found.snapshot.name} of {found.csi_name!r} as "
+            f"{found.snapshot.state}; it will never be ready (delete the VolumeSnapshot)"
+        )
+    return found
 
 
 class SnapshotManager:
@@ -77,7 +81,7 @@ class SnapshotManager:
                     raise AlreadyExists(f"Oxide snapshot {name} exists and is not {csi_name!r}")
                 if existing.disk_id.lower() != source_volume_id.lower():
                     raise AlreadyExists(f"snapshot {csi_name!r} exists for another source volume")
-                return found
+                return _usable(found)
             source = await self._volumes.find(source_volume_id, deadline=deadline)
             if source is None:
                 raise NotFound(f"source volume {source_volume_id} does not exist")
@@ -89,7 +93,7 @@ class SnapshotManager:
             snap = await self._client.create_snapshot(
                 name, disk=source.disk.id, description=describe(csi_name), deadline=deadline
             )
-            return VolumeSnapshot(snapshot=snap, csi_name=csi_name)
+            return _usable(VolumeSnapshot(snapshot=snap, csi_name=csi_name))
 
     async def delete(self, snapshot_id: str, *, deadline: float) -> None:
         """Delete a snapshot; an unknown id is success."""

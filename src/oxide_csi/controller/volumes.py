@@ -21,7 +21,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from oxide_csi.controller import naming
-from oxide_csi.controller.metadata import Source, VolumeMeta
+from oxide_csi.controller.metadata import (
+    Source,
+    VolumeMeta,
+    clone_description,
+    is_clone_description,
+)
 from oxide_csi.controller.parameters import fits, round_capacity
 from oxide_csi.errors import (
     AlreadyExists,
@@ -121,9 +126,7 @@ class VolumeManager:
         async with self._locks.hold(name):
             existing = await self._find_by_name(name, deadline)
             if existing is not None:
-                volume = self._compatible(existing, req)
-                if volume.disk.state == "creating":
-                    volume = await self._wait_usable(volume, deadline)
+                volume = await self._wait_usable(self._compatible(existing, req), deadline)
                 await self._drop_clone_snapshot(req, deadline)
                 return volume
             await self._check_rack_has(req, deadline)
@@ -331,7 +334,15 @@ class VolumeManager:
             snap = await self._client.get_snapshot(name, deadline=deadline)
         except api_errors.OxideNotFound:
             snap = None
-        if snap is not None and snap.disk_id.lower() != source_disk_id.lower():
+        if snap is not None and not is_clone_description(snap.description):
+            raise FailedPrecondition(
+                f"Oxide snapshot {name} is in the way of cloning into {target!r} and was not "
+                "made by this plugin; rename or delete it"
+            )
+        if snap is not None and (
+            snap.disk_id.lower() != source_disk_id.lower() or snap.state in FAULTED_STATES
+        ):
+            # Of another source, or faulted (it will never become ready): replace it.
             with contextlib.suppress(api_errors.OxideNotFound):
                 await self._client.delete_snapshot(snap.id, deadline=deadline)
             snap = None
@@ -339,7 +350,7 @@ class VolumeManager:
             snap = await self._client.create_snapshot(
                 name,
                 disk=source_disk_id,
-                description=f"temporary: clone of {source_disk_id} into {target}"[:512],
+                description=clone_description(source_disk_id, target),
                 deadline=deadline,
             )
         if snap.state != "ready":
@@ -359,7 +370,13 @@ class VolumeManager:
         return snap
 
     async def _wait_usable(self, volume: Volume, deadline: float) -> Volume:
-        """CreateVolume returns only once the disk can be attached (``detached``)."""
+        """CreateVolume returns only once the disk can be attached (``detached``); a faulted
+        disk is never an answer, whether found faulted or seen to fault while waiting."""
+        if volume.faulted:
+            raise FailedPrecondition(
+                f"Oxide reports disk {volume.disk.name} of volume {volume.meta.csi_name!r} as "
+                f"{volume.disk.state}; it cannot be used (delete the claim to remove it)"
+            )
         if volume.disk.state != "creating":
             return volume
         disk = await self._client.wait_disk(

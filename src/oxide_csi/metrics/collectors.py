@@ -139,6 +139,14 @@ class PluginMetrics:
             "retries).",
             registry=reg,
         )
+        self.stopped_longest = Gauge(
+            f"{PREFIX}_attach_instance_stopped_longest_seconds",
+            "Seconds the instance that has been off the longest on the plugin's account has "
+            "been off (0 when none is). A normal cycle keeps this under a few minutes; more "
+            "means an instance the plugin stopped is not running again (see the guide's "
+            "runbook).",
+            registry=reg,
+        )
         self.record_ops_pending = Gauge(
             f"{PREFIX}_attach_record_operations_pending",
             "Attach/detach operations named in durable attach records.",
@@ -177,6 +185,10 @@ class PluginMetrics:
     def track_in_flight(self, count: Callable[[], int]) -> None:
         """Read the coordinator's in-flight count at every scrape."""
         self.attach_in_flight.set_function(lambda: float(count()))
+
+    def track_stopped(self, longest_seconds: Callable[[], float]) -> None:
+        """Read how long the longest-stopped instance has been off at every scrape."""
+        self.stopped_longest.set_function(longest_seconds)
 
     def set_records(self, records: int, operations: int) -> None:
         self.records_pending.set(records)

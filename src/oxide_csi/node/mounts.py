@@ -68,6 +68,17 @@ def check_mount_flags(flags: Sequence[str]) -> tuple[str, ...]:
     return tuple(checked)
 
 
+#: Flags of a mount (not of its filesystem) that a bind-and-remount would otherwise drop.
+_PER_MOUNT_FLAGS = frozenset(
+    {"nosuid", "nodev", "noexec", "noatime", "nodiratime", "relatime", "strictatime", "nosymfollow"}
+)
+
+
+def per_mount_flags(options: Sequence[str]) -> list[str]:
+    """The per-mount flags among a mount's mountinfo ``options`` (``ro``/``rw`` left out)."""
+    return [opt for opt in options if opt in _PER_MOUNT_FLAGS]
+
+
 def option_names(flags: Sequence[str]) -> set[str]:
     """The individual options in ``flags`` (a flag may hold several: ``"ro,noatime"``)."""
     return {part.split("=", 1)[0].strip() for flag in flags for part in flag.split(",")}

@@ -5,8 +5,12 @@ block volume's device node is bind-mounted onto a target file. Either way the po
 mount of its own that can be read-only while the staging mount stays read-write, and
 unpublishing is one unmount plus removing what publish created.
 
-Per-mount flags (``nosuid``, ``noatime``...) are not repeated here: they were applied when the
-filesystem was mounted at stage, and a bind mount inherits the flags of the mount it copies.
+Per-mount flags (``nosuid``, ``nodev``, ``noexec``, ``noatime``...) need care: a plain bind
+inherits those of the mount it copies, but a bind with *any* option (``ro`` for a read-only
+publish, or a flag the publish request asks for) is a bind followed by a remount, and the
+remount sets exactly the flags it is given -- so ``mount -o bind,ro`` of a ``nosuid,nodev``
+staging mount yields a plain ``ro`` mount where setuid binaries work again. Such a bind
+therefore repeats the staging mount's per-mount flags, plus every flag the request names.
 
 Exclusive publishing (SINGLE_NODE_SINGLE_WRITER: one target at a time, the spec's
 FAILED_PRECONDITION for a second one) is judged from mountinfo, looking only at mounts inside
@@ -27,7 +31,13 @@ from oxide_csi.node.blockdev import major_minor, stat_block_device
 from oxide_csi.node.device_identity import check_expected_serial
 from oxide_csi.node.devices import DeviceFinder
 from oxide_csi.node.mountinfo import MountInfo
-from oxide_csi.node.mounts import Mounter, check_mount_flags, ensure_dir, ensure_file
+from oxide_csi.node.mounts import (
+    Mounter,
+    check_mount_flags,
+    ensure_dir,
+    ensure_file,
+    per_mount_flags,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +65,7 @@ class Publisher:
         With ``serial``, the device under the staging mount must carry it: a staging path that
         holds some other volume is "not staged" for this one (:class:`FailedPrecondition`).
         """
-        check_mount_flags(mount_flags)
+        requested = check_mount_flags(mount_flags)
         staged = self.mounter.top_mount(staging_path)
         if staged is None:
             raise FailedPrecondition(f"volume is not staged: nothing is mounted at {staging_path}")
@@ -84,7 +94,8 @@ class Publisher:
                 lambda m: (m.major, m.minor, m.root) == key, {staging_path, target}
             )
         ensure_dir(target)
-        self.mounter.bind(staging_path, target, readonly=readonly)
+        options = [*per_mount_flags(staged.options), *requested] if readonly or requested else []
+        self.mounter.bind(staging_path, target, readonly=readonly, options=options)
         log.info("published", staging=str(staging_path), target=str(target), readonly=readonly)
 
     def publish_block(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Collection
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
 import httpx
@@ -133,10 +134,15 @@ class OxideClient(DiskOps, InstanceOps):
         deadline: float | None = None,
         fail: Collection[str] = INSTANCE_FAIL_STATES,
     ) -> Instance:
-        """Poll until the instance's run state is in ``want``; ``failed``/``destroyed`` end it."""
+        """Poll until the instance's run state is in ``want``; ``destroyed`` ends the wait, and
+        so does ``failed`` -- unless Oxide will restart the instance before the deadline."""
 
         async def fetch(dl: float) -> Instance:
             return await self.get_instance(instance, deadline=dl)
+
+        def final(found: Instance, dl: float) -> bool:
+            left = timedelta(seconds=max(0.0, dl - time.monotonic()))
+            return not found.restarts_by_itself(before=datetime.now(UTC) + left)
 
         return await wait_for_state(
             fetch,
@@ -148,6 +154,7 @@ class OxideClient(DiskOps, InstanceOps):
             name=str(instance),
             polling=self._cfg.polling,
             memory=self._transitions,
+            final=final,
         )
 
     async def wait_snapshot(

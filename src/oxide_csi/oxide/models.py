@@ -134,6 +134,22 @@ class Instance:
     time_run_state_updated: datetime | None
     time_created: datetime | None
     time_modified: datetime | None
+    #: Whether the policy lets Oxide restart the instance by itself when it is ``failed``.
+    auto_restart_enabled: bool = True
+    auto_restart_policy: str | None = None
+    #: While set, a failed instance waits until then before Oxide restarts it.
+    auto_restart_cooldown_expiration: datetime | None = None
+    time_last_auto_restarted: datetime | None = None
+
+    def restarts_by_itself(self, before: datetime | None = None) -> bool:
+        """Whether Oxide will restart this ``failed`` instance on its own (and, given
+        ``before``, no later than that). The API does not show the intended state Oxide also
+        requires (running, not stopped): a failed instance is one whose VMM died while meant
+        to run, in all but the rare case of a failure during a stop."""
+        if self.run_state != "failed" or not self.auto_restart_enabled:
+            return False
+        cooldown = self.auto_restart_cooldown_expiration
+        return before is None or cooldown is None or cooldown <= before
 
     @classmethod
     def from_api(cls, raw: Any) -> Instance:
@@ -152,6 +168,10 @@ class Instance:
             time_run_state_updated=_time(d, "time_run_state_updated", kind),
             time_created=_time(d, "time_created", kind),
             time_modified=_time(d, "time_modified", kind),
+            auto_restart_enabled=_bool(d, "auto_restart_enabled", kind, True),
+            auto_restart_policy=_opt_str(d, "auto_restart_policy", kind),
+            auto_restart_cooldown_expiration=_time(d, "auto_restart_cooldown_expiration", kind),
+            time_last_auto_restarted=_time(d, "time_last_auto_restarted", kind),
         )
 
 

@@ -4,8 +4,9 @@ Oxide's state changes are asynchronous: ``stop`` answers 202 with the instance `
 new disk may be ``creating``. Callers need "wait until X, but not forever, and tell me at once
 if it can no longer happen": poll (see ``Polling`` for how often), return as soon as the state
 is wanted, raise ``OxideUnexpectedState`` on a state the resource does not leave by itself
-(a faulted disk, a failed instance), and ``OxideTimeout`` at the deadline. Transient API failures
-while polling are ridden out until the deadline, because a waiter's whole point is patience.
+(a faulted disk, a failed instance Oxide will not restart), and ``OxideTimeout`` at the
+deadline. Transient API failures while polling are ridden out until the deadline, because a
+waiter's whole point is patience.
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ async def wait_for_state(
     name: str,
     polling: Polling,
     memory: TransitionMemory | None = None,
+    final: Callable[[T, float], bool] | None = None,
 ) -> T:
     """Poll ``fetch(deadline)`` until ``state_of`` the result is in ``want``.
 
-    ``fail`` states that are also wanted count as wanted. ``name`` appears in messages.
+    ``fail`` states that are also wanted count as wanted. ``final(resource, deadline)`` may
+    say that a fail state is not final for this resource yet (a failed instance that Oxide
+    will restart before the deadline): the wait then goes on. ``name`` appears in messages.
     ``memory`` learns how long waits of this kind (``kind`` and ``want``) take, and paces the
     looks by it; only waits that saw the resource in another state first teach it.
     """
@@ -67,7 +71,7 @@ async def wait_for_state(
                 if memory is not None and looks > 1:
                     memory.observe(key, time.monotonic() - started)
                 return current
-            if last_state in fatal:
+            if last_state in fatal and (final is None or final(current, deadline)):
                 raise api_errors.OxideUnexpectedState(
                     f"{kind} {name!r} is {last_state}, which it will not leave by itself "
                     f"(waited for {_fmt(want)})",

@@ -26,6 +26,7 @@ from oxide_csi.oxide.models import Disk
 from oxide_csi.servicers import access
 from oxide_csi.servicers import controller_views as views
 from oxide_csi.servicers.fields import require as _require
+from oxide_csi.servicers.topology import check_requirements
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 Cap = csi_pb2.ControllerServiceCapability.RPC
@@ -102,6 +103,7 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
             )
         source, source_id = _content_source(request)
         source, source_id = choose_source(params, source, source_id)
+        check_requirements(request.accessibility_requirements)
         rng = request.capacity_range
         volume = await self._volumes.create(
             VolumeRequest(

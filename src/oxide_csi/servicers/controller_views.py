@@ -16,6 +16,7 @@ from oxide_csi.controller.snapshots import VolumeSnapshot
 from oxide_csi.controller.volumes import Volume
 from oxide_csi.csi_v1 import csi_pb2
 from oxide_csi.oxide.models import Utilization
+from oxide_csi.servicers.topology import VOLUME_TOPOLOGY
 from oxide_csi.volume_contract import (
     CTX_DISK_NAME,
     CTX_FS_TYPE,
@@ -87,6 +88,7 @@ def volume_message(volume: Volume) -> csi_pb2.Volume:
         "volume_id": volume.disk.id,
         "capacity_bytes": volume.disk.size,
         "volume_context": volume_context(volume),
+        "accessible_topology": VOLUME_TOPOLOGY,
     }
     source = content_source(volume)
     if source is not None:

@@ -19,9 +19,10 @@ class IdentityServicer(csi_pb2_grpc.IdentityServicer):
     that the process serves: an unreachable Oxide API must not restart the controller (see
     :mod:`oxide_csi.backend_health`, which reports it instead).
 
-    Capabilities are only those that are true: CONTROLLER_SERVICE when the controller runs.
-    Oxide disks can be attached to any instance of the project, so there are no topology
-    constraints to advertise, and no online expansion because Oxide cannot resize a disk.
+    Capabilities are only those that are true: CONTROLLER_SERVICE when the controller runs,
+    and VOLUME_ACCESSIBILITY_CONSTRAINTS always (nodes that must never be power-cycled are kept
+    apart by topology, see :mod:`oxide_csi.servicers.topology`); no online expansion, because
+    Oxide cannot resize a disk.
     """
 
     def __init__(self, controller: bool) -> None:
@@ -41,7 +42,11 @@ class IdentityServicer(csi_pb2_grpc.IdentityServicer):
         request: csi_pb2.GetPluginCapabilitiesRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> csi_pb2.GetPluginCapabilitiesResponse:
-        caps = []
+        caps = [
+            csi_pb2.PluginCapability(
+                service=_Service(type=_Service.VOLUME_ACCESSIBILITY_CONSTRAINTS)
+            )
+        ]
         if self._controller:
             caps.append(
                 csi_pb2.PluginCapability(service=_Service(type=_Service.CONTROLLER_SERVICE))

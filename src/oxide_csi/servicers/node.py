@@ -43,6 +43,7 @@ from oxide_csi.node.stage import Stager
 from oxide_csi.node.stats import VolumeStats, volume_stats
 from oxide_csi.servicers import access
 from oxide_csi.servicers.fields import require as _require
+from oxide_csi.servicers.topology import node_topology
 from oxide_csi.volume_contract import CTX_SERIAL, is_managed_serial
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
@@ -91,8 +92,10 @@ class NodeServicer(csi_pb2_grpc.NodeServicer):
         finder: DeviceFinder,
         mounter: Mounter | None = None,
         is_managed: Callable[[str], bool] = is_managed_serial,
+        attachable: bool = True,
     ) -> None:
-        """``finder.timeout`` bounds how long a stage waits for the device to appear."""
+        """``finder.timeout`` bounds how long a stage waits for the device to appear;
+        ``attachable`` False keeps volumes off this node (see ``servicers.topology``)."""
         if not node_id:
             raise ValueError("node_id is required")
         self._node_id = node_id
@@ -103,6 +106,7 @@ class NodeServicer(csi_pb2_grpc.NodeServicer):
         self._stager = Stager(finder, self._mounter)
         self._publisher = Publisher(finder, self._mounter, scope=guard.real_kubelet_dir)
         self._is_managed = is_managed
+        self._attachable = attachable
         self._locks = KeyedLocks()
 
     # ---- helpers -------------------------------------------------------------------------
@@ -242,7 +246,11 @@ class NodeServicer(csi_pb2_grpc.NodeServicer):
         """
         unmanaged = await _in_thread(self._finder.unmanaged_disk_count, self._is_managed)
         free = max(1, self._max_disks - max(1, unmanaged))
-        return csi_pb2.NodeGetInfoResponse(node_id=self._node_id, max_volumes_per_node=free)
+        return csi_pb2.NodeGetInfoResponse(
+            node_id=self._node_id,
+            max_volumes_per_node=free,
+            accessible_topology=node_topology(self._attachable),
+        )
 
 
 def _optional_serial(request: csi_pb2.NodePublishVolumeRequest) -> str | None:

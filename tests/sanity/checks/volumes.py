@@ -5,6 +5,8 @@ Each check says in its docstring which rule of the CSI specification it holds th
 
 from __future__ import annotations
 
+import pytest
+
 from oxide_csi.csi_v1 import csi_pb2
 from tests.sanity.checks.common import max_length_name, unknown_id
 from tests.sanity.driver import (
@@ -86,6 +88,33 @@ def create_volume_fields(d: Driver, r: Resources) -> None:
         raise CheckFailed("volume reports topology without VOLUME_ACCESSIBILITY_CONSTRAINTS")
     if volume.HasField("content_source"):
         raise CheckFailed("a volume created blank reports a content_source")
+
+
+def _within(volume_side: csi_pb2.Topology, requested: csi_pb2.Topology) -> bool:
+    """Whether a volume accessible from ``volume_side`` is accessible from ``requested``:
+    every segment the volume names, the requested topology has with the same value."""
+    return all(requested.segments.get(k) == v for k, v in volume_side.segments.items())
+
+
+def create_volume_in_node_topology(d: Driver, r: Resources) -> None:
+    """VOLUME_ACCESSIBILITY_CONSTRAINTS: a volume asked for with the node's own topology as
+    requisite and preferred (what a CO does for a pod bound to that node) is made, and "the
+    provisioned volume MUST be accessible from at least one of the requisite topologies"."""
+    d.require_controller(_CREATE)
+    if PluginService.VOLUME_ACCESSIBILITY_CONSTRAINTS not in d.plugin_capabilities():
+        pytest.skip("the plugin does not advertise VOLUME_ACCESSIBILITY_CONSTRAINTS")
+    info = d.node_info()
+    if not info.HasField("accessible_topology"):
+        pytest.skip("the node reports no accessible_topology")
+    request = d.volume_request(unique_name("topology"))
+    request.accessibility_requirements.requisite.append(info.accessible_topology)
+    request.accessibility_requirements.preferred.append(info.accessible_topology)
+    volume = r.create_volume(request, "with the node's topology as requisite")
+    if not any(_within(t, info.accessible_topology) for t in volume.accessible_topology):
+        raise CheckFailed(
+            f"the volume is accessible from {list(volume.accessible_topology)}, none of them "
+            "the requisite topology"
+        )
 
 
 def create_volume_idempotent(d: Driver, r: Resources) -> None:
@@ -282,6 +311,7 @@ CHECKS = (
     create_volume_requires_access_mode,
     create_volume_requires_access_type,
     create_volume_fields,
+    create_volume_in_node_topology,
     create_volume_idempotent,
     create_volume_conflicting_capacity,
     create_volume_max_name,

@@ -22,6 +22,7 @@ NODE_ID = "fake-node-1"
 MAX_VOLUMES_PER_NODE = 3
 #: The fake's whole storage; GetCapacity answers it minus what the volumes take.
 CAPACITY = 1 << 40
+NODE_TOPOLOGY = csi_pb2.Topology(segments={"fake.sanity.example/zone": "a"})
 Cap = csi_pb2.ControllerServiceCapability.RPC
 _Service = csi_pb2.PluginCapability.Service
 
@@ -80,8 +81,10 @@ class FakeIdentity(csi_pb2_grpc.IdentityServicer):
         return csi_pb2.GetPluginInfoResponse(name=self.name, vendor_version=self.vendor_version)
 
     def GetPluginCapabilities(self, request: Any, context: Any) -> Any:
-        service = csi_pb2.PluginCapability(service=_Service(type=_Service.CONTROLLER_SERVICE))
-        return csi_pb2.GetPluginCapabilitiesResponse(capabilities=[service])
+        services = (_Service.CONTROLLER_SERVICE, _Service.VOLUME_ACCESSIBILITY_CONSTRAINTS)
+        return csi_pb2.GetPluginCapabilitiesResponse(
+            capabilities=[csi_pb2.PluginCapability(service=_Service(type=t)) for t in services]
+        )
 
     def Probe(self, request: Any, context: Any) -> Any:
         reply = csi_pb2.ProbeResponse()
@@ -116,6 +119,10 @@ class FakeController(csi_pb2_grpc.ControllerServicer):
             ]
         )
 
+    def topology(self, requirements: Any) -> list[csi_pb2.Topology]:
+        """The fake's one node is in NODE_TOPOLOGY; a volume is where that node is."""
+        return [NODE_TOPOLOGY]
+
     def check_caps(self, caps: Any, context: Any) -> None:
         require(context, len(caps), "volume_capabilities")
         for cap in caps:
@@ -146,7 +153,10 @@ class FakeController(csi_pb2_grpc.ControllerServicer):
             if kind == "volume" and src.volume.volume_id not in self.state.volumes:
                 fail(context, grpc.StatusCode.NOT_FOUND, "no such volume")
             volume = csi_pb2.Volume(
-                volume_id=str(uuid.uuid4()), capacity_bytes=size, volume_context={"fake": "1"}
+                volume_id=str(uuid.uuid4()),
+                capacity_bytes=size,
+                volume_context={"fake": "1"},
+                accessible_topology=self.topology(request.accessibility_requirements),
             )
             if kind is not None:
                 volume.content_source.CopyFrom(request.volume_content_source)

@@ -16,6 +16,7 @@ from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from tests.sanity.fakes.controller import (
     MAX_VOLUMES_PER_NODE,
     NODE_ID,
+    NODE_TOPOLOGY,
     FakeState,
     fail,
     require,
@@ -45,7 +46,9 @@ class FakeNode(csi_pb2_grpc.NodeServicer):
 
     def NodeGetInfo(self, request: Any, context: Any) -> Any:
         return csi_pb2.NodeGetInfoResponse(
-            node_id=NODE_ID, max_volumes_per_node=self.max_volumes_per_node
+            node_id=NODE_ID,
+            max_volumes_per_node=self.max_volumes_per_node,
+            accessible_topology=NODE_TOPOLOGY,
         )
 
     def known(self, volume_id: str, context: Any) -> None:

@@ -172,3 +172,27 @@ true
 {{- define "oxide-csi.caBundle" -}}
 {{- with .Values.oxide.caBundle }}{{ if or .secretName .configMapName }}true{{ end }}{{ end }}
 {{- end }}
+
+{{/*
+Node affinity on the control-plane role labels, matched by key only (kubeadm and Talos label
+"", k3s and RKE2 "true"). Call with (dict "keys" .Values.controlPlaneLabelKeys "on" true):
+on a control-plane node (any key Exists: one term per key, and terms are ORed); "on" false:
+on any other node (every key DoesNotExist, in one term: expressions are ANDed).
+*/}}
+{{- define "oxide-csi.controlPlaneNodeAffinity" -}}
+requiredDuringSchedulingIgnoredDuringExecution:
+  nodeSelectorTerms:
+  {{- if .on }}
+  {{- range .keys }}
+    - matchExpressions:
+        - key: {{ . | quote }}
+          operator: Exists
+  {{- end }}
+  {{- else }}
+    - matchExpressions:
+      {{- range .keys }}
+        - key: {{ . | quote }}
+          operator: DoesNotExist
+      {{- end }}
+  {{- end }}
+{{- end }}

@@ -50,11 +50,8 @@ class DiskChanges:
             if disk.state != "detached":
                 await client.wait_disk(disk_id, {"detached"}, deadline=deadline)
 
-    async def apply(self, op: PendingOp, failed_instance: bool, deadline: float) -> None:
+    async def apply(self, op: PendingOp, deadline: float) -> None:
         what = f"{op.kind.value} disk {op.disk_name!r} on instance {self.instance_name!r}"
-        if failed_instance and op.kind is OpKind.ATTACH:
-            op.fail(errors.FailedPrecondition(f"{what}: the instance has failed"))
-            return
         try:
             if op.repair:  # its hot-plugged device never appeared: plug it anew
                 await self.change(OpKind.DETACH, op.disk_id, deadline)
@@ -76,9 +73,7 @@ class DiskChanges:
                 self._refusals.note(op.disk_id, self.instance_id, failure)
             op.fail(failure)
 
-    async def leftovers(
-        self, leftovers: tuple[OpRecord, ...], failed_instance: bool, deadline: float
-    ) -> None:
+    async def leftovers(self, leftovers: tuple[OpRecord, ...], deadline: float) -> None:
         """Finish what a crashed cycle was doing, except where a caller now wants otherwise.
 
         We finish rather than roll back: the CO asked for these, will ask again, and then
@@ -86,8 +81,6 @@ class DiskChanges:
         """
         for op in leftovers:
             if self._is_claimed(op.disk_id):
-                continue
-            if failed_instance and op.kind is OpKind.ATTACH:
                 continue
             try:
                 await self.change(op.kind, op.disk_id, deadline)

@@ -51,8 +51,9 @@ log = structlog.get_logger(__name__)
 #: Disk states from which Oxide attaches (omicron allows ``creating`` too).
 _ATTACHABLE_DISK = frozenset({"detached", "creating"})
 _TRANSIENT_DISK = frozenset({"attaching", "detaching"})
-#: Instance states an attach may be queued for (``stopping`` finishes by itself).
-_ACCEPTING = RUNNING_STATES | ATTACHABLE_STATES | {"stopping"}
+#: Instance states an attach may be queued for (``stopping`` finishes by itself; a
+#: ``failed`` one is stopped first, see ``power.owes_start_when_stopping``).
+_ACCEPTING = RUNNING_STATES | ATTACHABLE_STATES | {"stopping", "failed"}
 
 
 class AttachCoordinator:

@@ -35,13 +35,35 @@ class StartPolicy:
 
 
 async def stop_and_wait(client: OxideClient, instance_id: str, *, deadline: float) -> Instance:
-    """Power the instance off and wait until Oxide reports it ``stopped``."""
+    """Power the instance off and wait until Oxide reports it ``stopped``.
+
+    A ``failed`` instance has no VMM: Oxide marks it stopped at once (and with that cancels
+    its own automatic restart of it -- see :func:`owes_start_when_stopping`).
+    """
     await client.stop_instance(instance_id, deadline=deadline)
-    return await client.wait_instance(instance_id, {"stopped"}, deadline=deadline)
+    return await wait_stopped(client, instance_id, deadline=deadline)
 
 
 async def wait_stopped(client: OxideClient, instance_id: str, *, deadline: float) -> Instance:
-    return await client.wait_instance(instance_id, {"stopped"}, deadline=deadline)
+    """Wait for ``stopped``. An instance whose VMM dies on the way down ends ``failed``, and
+    Oxide does not restart it (it was meant to stop); one more stop makes it ``stopped``."""
+    found = await client.wait_instance(instance_id, {"stopped", "failed"}, deadline=deadline)
+    if found.run_state == "failed":
+        await client.stop_instance(instance_id, deadline=deadline)
+        found = await client.wait_instance(instance_id, {"stopped"}, deadline=deadline)
+    return found
+
+
+def owes_start_when_stopping(instance: Instance) -> bool:
+    """Whether stopping ``instance`` makes the cycle owe it a start.
+
+    A running instance: always, we power it off. A ``failed`` one: when Oxide would have
+    restarted it by itself (its policy allows it), since our stop cancels that restart; a
+    failed instance whose policy is ``never`` stays down after the cycle, as without us.
+    """
+    if instance.run_state == "failed":
+        return instance.restarts_by_itself()
+    return instance.run_state in RUNNING_STATES
 
 
 async def start_and_wait(

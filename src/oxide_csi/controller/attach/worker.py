@@ -39,6 +39,7 @@ from oxide_csi.controller.attach.power import (
     ATTACHABLE_STATES,
     RUNNING_STATES,
     StartPolicy,
+    owes_start_when_stopping,
     start_and_wait,
     stop_and_wait,
     wait_stopped,
@@ -291,6 +292,14 @@ class InstanceWorker:
             self._queue = await self._s.hot.apply_running(inst, self._queue, deadline)
             if not self._queue and record is None:
                 return  # all done while it runs: no power cycle
+        if state == "failed":
+            # Attaching needs it stopped; the stop cancels Oxide's own restart, which the
+            # cycle then owes in its place (recorded first, like any start we owe).
+            if owes_start_when_stopping(inst) and record is None:
+                record = self._record(Phase.STOPPING, leftovers, self._queue)
+                await store.save(record)
+            owe_start = owe_start or owes_start_when_stopping(inst)
+            state = (await stop_and_wait(client, self.instance_id, deadline=deadline)).run_state
         if state in RUNNING_STATES:
             leftovers = await self._drop_settled(leftovers, deadline)
             if not self._queue:
@@ -312,7 +321,7 @@ class InstanceWorker:
         elif state == "stopping":
             self._owes_start = owe_start
             await wait_stopped(client, self.instance_id, deadline=deadline)
-        elif state not in ATTACHABLE_STATES and state != "failed":
+        elif state not in ATTACHABLE_STATES:
             raise errors.FailedPrecondition(
                 f"instance {self.instance_name!r} is {state}; disks can be attached or "
                 "detached only while it is running, stopped or failed"
@@ -324,9 +333,9 @@ class InstanceWorker:
         if owe_start:
             record = self._record(Phase.APPLYING, leftovers, batch)
             await store.save(record)
-        await self._applier.leftovers(leftovers, state == "failed", deadline)
+        await self._applier.leftovers(leftovers, deadline)
         for op in batch:
-            await self._applier.apply(op, state == "failed", deadline)
+            await self._applier.apply(op, deadline)
             failpoint(ATTACH_AFTER_APPLY_ONE)
         if owe_start:
             await store.save(self._record(Phase.STARTING, leftovers, batch))
