@@ -38,10 +38,10 @@ def tls_rack(sim: Sim, tmp_path: Path) -> Iterator[tuple[str, Path]]:
 async def test_private_ca_file_is_trusted(tls_rack: tuple[str, Path], clean_env: object) -> None:
     url, ca = tls_rack
     async with OxideClient(client_config(url, ca_file=str(ca))) as client:
-        assert (await client.me()).id
+        assert (await client.get_project()).id
     async with OxideClient(client_config(url, max_attempts=1)) as untrusted:
         with pytest.raises(api_errors.OxideUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
-            await untrusted.me()
+            await untrusted.get_project()
 
 
 async def test_https_proxy_and_no_proxy(
@@ -52,11 +52,11 @@ async def test_https_proxy_and_no_proxy(
     try:
         clean_env.setenv("HTTPS_PROXY", proxy.url)
         async with OxideClient(client_config(url, ca_file=str(ca))) as client:
-            await client.me()
+            await client.get_project()
         assert proxy.tunnels == [urlsplit(url).netloc]
         clean_env.setenv("NO_PROXY", "localhost")
         async with OxideClient(client_config(url, ca_file=str(ca))) as client:
-            await client.me()
+            await client.get_project()
         assert len(proxy.tunnels) == 1  # NO_PROXY: straight to the rack
     finally:
         proxy.close()
@@ -75,14 +75,14 @@ async def test_token_file_is_read_again_when_it_changes(sim: Sim, tmp_path: Path
     seen: list[str] = []
     cfg = client_config(sim.url, token_file=str(token_file), max_attempts=1)
     async with OxideClient(cfg, on_token=seen.append) as client:
-        await client.me()
+        await client.get_project()
         _replace(token_file, "oxide-token-rotated-but-not-yet-known\n")
         with pytest.raises(api_errors.OxideUnauthorized):
-            await client.me()  # the new token went out
+            await client.get_project()  # the new token went out
         assert seen == ["oxide-token-rotated-but-not-yet-known"]
         _replace(token_file, "")  # a broken file: the last good token stays in use
         with pytest.raises(api_errors.OxideUnauthorized):
-            await client.me()
+            await client.get_project()
         _replace(token_file, TOKEN)
-        assert (await client.me()).id
+        assert (await client.get_project()).id
         assert seen[-1] == TOKEN
