@@ -87,6 +87,10 @@ IMAGE: dict[str, Any] = {
     "version": "12",
     "digest": {"type": "sha256", "value": "ab" * 32},
 }
+UTILIZATION: dict[str, Any] = {
+    "capacity": {"cpus": 64, "memory": 1 << 40, "storage": 1 << 44},
+    "provisioned": {"cpus": 2, "memory": 1 << 32, "storage": 1 << 31},
+}
 PROJECT: dict[str, Any] = {
     "id": PROJECT_ID,
     "name": "default",
@@ -243,5 +247,7 @@ def the_whole_plugin_session() -> list[dict[str, Any]]:
             body={"disk": "pvc-1"},
         ),
         entry("GET", "/v1/images", 200, {"items": [IMAGE], "next_page": None}),
+        entry("GET", "/v1/images/debian-12", 200, IMAGE),
+        entry("GET", "/v1/utilization", 200, UTILIZATION),
         entry("DELETE", by_id, 204, None, response_headers={}),
     ]

@@ -17,6 +17,8 @@ from sample_traffic import (
     CREATE_BODY,
     DISK,
     DISK_ID,
+    IMAGE,
+    IMAGE_ID,
     INSTANCE,
     INSTANCE_ID,
     ME,
@@ -246,3 +248,10 @@ def test_request_mistake_is_caught(spec: Spec, log_entry: dict[str, Any], expect
 def test_routing_mistake_is_caught(spec: Spec, log_entry: dict[str, Any], expected: str) -> None:
     found = problems(spec, log_entry)
     assert any(expected in p for p in found), found
+
+
+def test_image_name_without_project_is_a_silo_image(spec: Spec) -> None:
+    """A name alone selects the silo's image; an id with project is still refused."""
+    assert problems(spec, entry("GET", "/v1/images/debian-12", 200, IMAGE)) == []
+    by_id = entry("GET", f"/v1/images/{IMAGE_ID}", 200, IMAGE, query={"project": "default"})
+    assert any("image given by ID together with project" in p for p in problems(spec, by_id))

@@ -118,7 +118,8 @@ def test_flags_win_over_environment() -> None:
     assert str(config.endpoint) == "tcp://127.0.0.1:7000"
     assert config.oxide is not None and config.oxide.project == "flagproj"
     assert config.oxide.api_version == "2026021301.0.0"
-    assert config.controller is not None and config.controller.max_disks_per_instance == 8
+    # no flag: the controller takes the rack's own limit
+    assert config.controller is not None and config.controller.max_disks_per_instance is None
     assert TOKEN not in repr(config)
 
 
@@ -169,6 +170,34 @@ def test_endpoints(text: str, address: str) -> None:
 def test_bad_endpoints(text: str) -> None:
     with pytest.raises(EndpointError):
         parse_endpoint(text)
+
+
+def test_token_file_and_ca_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(f"  {TOKEN}\n")
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    env = {
+        "OXIDE_HOST": "https://rack.example",
+        "OXIDE_TOKEN_FILE": str(token_file),
+        "OXIDE_PROJECT": "k8s",
+        "OXIDE_CA_FILE": str(ca),
+        "OXIDE_CSI_CONTROLLER_INSTANCE_ID": "none",
+    }
+    config = build_serve_config({"mode": "controller"}, env)
+    assert config.oxide is not None
+    assert config.oxide.credentials.token.reveal() == TOKEN
+    assert config.oxide.credentials.token_file == token_file
+    assert config.oxide.ca_file == ca
+    assert TOKEN not in repr(config)
+    # OXIDE_TOKEN wins over the file; a missing CA file or an empty token file is refused
+    direct = resolve_credentials({**env, "OXIDE_TOKEN": "oxide-token-direct"})
+    assert direct.token_file is None and direct.token.reveal() == "oxide-token-direct"
+    with pytest.raises(ConfigError, match="OXIDE_CA_FILE"):
+        build_serve_config({"mode": "controller"}, {**env, "OXIDE_CA_FILE": str(tmp_path / "x")})
+    token_file.write_text("\n")
+    with pytest.raises(ConfigError, match="OXIDE_TOKEN_FILE"):
+        build_serve_config({"mode": "controller"}, env)
 
 
 @pytest.mark.parametrize(

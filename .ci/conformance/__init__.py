@@ -22,7 +22,8 @@ Modules: ``schemas`` adapts the document's schemas for checking, ``messages`` wo
 validation errors, ``document`` routes paths and validates against the document,
 ``project_selectors`` holds the name-or-UUID selector rule, ``request_checks`` and
 ``response_checks`` judge each half of an exchange, ``entries`` judges one log entry and
-``log_report`` a whole log, including coverage. The command line is
+``log_report`` a whole log, including coverage; ``releases`` picks the document of the
+release the simulator played (older releases have their own). The command line is
 ``.ci/openapi_conformance.py``.
 """
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 from .document import Operation, Spec
 from .entries import CLIENT_AGENT_PREFIX, check_entry
 from .log_report import REQUIRED_OPERATIONS, Report, check_log
+from .releases import load_release_specs, spec_for
 
 __all__ = [
     "CLIENT_AGENT_PREFIX",
@@ -40,4 +42,6 @@ __all__ = [
     "Spec",
     "check_entry",
     "check_log",
+    "load_release_specs",
+    "spec_for",
 ]

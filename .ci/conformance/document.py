@@ -23,6 +23,9 @@ from .schemas import adapt_document, format_checker
 
 _FULL_URI = "urn:oxide-openapi:full"
 _SHAPE_URI = "urn:oxide-openapi:shape"
+#: The first API version of the versioned Nexus API; older documents are of racks that ignore
+#: the ``api-version`` header.
+FIRST_VERSIONED_API = 2025112000
 # Pointer from a request body or response object to its JSON schema.
 JSON_SCHEMA_PTR = "/content/application~1json/schema"
 
@@ -70,6 +73,13 @@ class Spec:
         self._registry: Registry[Any] = Registry().with_resources(resources)
         self._validators: dict[str, Any] = {}
         self._routes = [(t.split("/"), t) for t in document.get("paths", {})]
+
+    @property
+    def versioned(self) -> bool:
+        """Whether the document's Nexus honours ``api-version`` (API 2025112000.0.0, v18, on)."""
+        raw = str(self.document.get("info", {}).get("version", ""))
+        head = raw.split(".", 1)[0]
+        return not head.isdigit() or int(head) >= FIRST_VERSIONED_API
 
     @classmethod
     def load(cls, path: Path) -> Spec:

@@ -8,11 +8,12 @@ operation the plugin needs, proves nothing; so the report fails on an empty log 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .document import Spec
 from .entries import CLIENT_AGENT_PREFIX, check_entry
+from .releases import spec_for
 
 # Operations the test suite must exercise successfully (a 2xx answer) under --require-endpoints.
 REQUIRED_OPERATIONS: tuple[str, ...] = (
@@ -33,6 +34,8 @@ REQUIRED_OPERATIONS: tuple[str, ...] = (
     "POST /v1/instances/{instance}/disks/attach",
     "POST /v1/instances/{instance}/disks/detach",
     "GET /v1/images",
+    "GET /v1/images/{image}",
+    "GET /v1/utilization",
 )
 
 
@@ -53,7 +56,13 @@ class Report:
         return self.failed == 0 and not self.missing and self.passed > 0
 
 
-def check_log(spec: Spec, lines: Iterable[str], require_endpoints: bool = False) -> Report:
+def check_log(
+    spec: Spec,
+    lines: Iterable[str],
+    require_endpoints: bool = False,
+    older: Mapping[int, Spec] | None = None,
+) -> Report:
+    """Check every line; ``older`` holds the documents of releases before v18 by number."""
     report = Report()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -64,7 +73,8 @@ def check_log(spec: Spec, lines: Iterable[str], require_endpoints: bool = False)
             entry, problems, key = None, [f"not JSON: {exc}"], None
         else:
             if isinstance(entry, dict):
-                problems, key = check_entry(spec, entry)
+                chosen, why = spec_for(entry, spec, older or {})
+                problems, key = check_entry(chosen, entry) if chosen else ([str(why)], None)
             else:
                 problems, key = ["entry is not a JSON object"], None
         entry = entry if isinstance(entry, dict) else {}

@@ -14,6 +14,10 @@ from typing import Any
 from .document import JSON_SCHEMA_PTR, Operation, Spec, is_json
 from .project_selectors import selector_problems
 
+#: The api-version of the plugin's generation probe (``oxide_csi.oxide.generation``): newer
+#: than any rack serves, so that a versioned rack refuses it.
+PROBE_API_VERSION = "9999999999.0.0"
+
 
 def _coerce(kind: Any, raw: str) -> Any:
     """Give a query string value the JSON type its schema expects, when it parses as one."""
@@ -63,14 +67,28 @@ def _query_problems(
     return problems
 
 
-def _version_problems(spec: Spec, headers: Mapping[str, Any]) -> list[str]:
+def _version_problems(spec: Spec, op: Operation, entry: Mapping[str, Any]) -> list[str]:
     """The client must pin an ``api-version`` the document describes.
 
     Nexus serves a request without the header at its newest version (whatever that is on a
     given rack), so a client that omits it gets shapes this document may not describe; one
     newer than the document asks for an API nobody checked the client against.
+
+    One request is meant to be refused: the client's generation probe asks ``GET /v1/me`` at
+    :data:`PROBE_API_VERSION`, which a versioned rack must refuse (400) and an unversioned one
+    ignores. It does no work, so the pin rule does not apply to it; instead a versioned
+    document's rack must never have answered it with success.
     """
+    headers = entry.get("request_headers") or {}
     raw = headers.get("api-version")
+    if raw == PROBE_API_VERSION and op.key == "GET /v1/me":
+        status = entry.get("status")
+        answered = isinstance(status, int) and 200 <= status < 300
+        if answered and spec.versioned:
+            return ["a versioned rack answered the generation probe instead of refusing it"]
+        return []
+    if not spec.versioned:
+        return []  # releases up to v17 ignore the header, whatever it says
     if raw is None:
         return ["request lacks the api-version header"]
     wanted, newest = _semver(str(raw)), _semver(str(spec.document.get("info", {}).get("version")))
@@ -97,7 +115,7 @@ def request_problems(
     query = entry.get("query") or {}
     problems = _query_problems(spec, op, query, shape_only)
     if not shape_only:
-        problems += _version_problems(spec, entry.get("request_headers") or {})
+        problems += _version_problems(spec, op, entry)
         params = spec.parameters(op)
         for name, value in path_params.items():
             _, ptr = params.get(("path", name), ({}, ""))

@@ -48,6 +48,10 @@ def oxide_client_config(settings: OxideSettings, who: str = "") -> OxideConfig:
         api_version=settings.api_version,
         request_timeout=settings.request_timeout,
         user_agent=f"{USER_AGENT} ({who})" if who else USER_AGENT,
+        ca_file=str(settings.ca_file) if settings.ca_file else None,
+        token_file=str(settings.credentials.token_file)
+        if settings.credentials.token_file
+        else None,
     )
 
 
@@ -70,6 +74,7 @@ def controller_parts(
         HotAttach,
     )
     from oxide_csi.controller.attach.fence import UNFENCED
+    from oxide_csi.controller.slots import rack_slot_limit
     from oxide_csi.controller.snapshots import SnapshotManager
     from oxide_csi.controller.volumes import VolumeManager
     from oxide_csi.metrics import ObservedRecordStore
@@ -91,7 +96,7 @@ def controller_parts(
         observers.append(events.on_cycle)
     coordinator = AttachCoordinator(
         client,
-        max_disks=settings.max_disks_per_instance,
+        max_disks=rack_slot_limit(client, settings.max_disks_per_instance),
         batch_window=settings.batch_window,
         op_timeout=settings.cycle_timeout,
         record=record,
@@ -161,6 +166,18 @@ def node_servicer(settings: NodeSettings) -> NodeServicer:
     )
 
 
+def _in_background(work: Awaitable[None]) -> Callable[[], Awaitable[None]]:
+    """Run ``work`` as a task without holding up the server; return what cancels it."""
+    task = asyncio.ensure_future(work)
+
+    async def close() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return close
+
+
 def _start_in_background(coordinator: AttachCoordinator) -> Callable[[], Awaitable[None]]:
     """Start the coordinator's recovery without holding up the server; return its closer.
 
@@ -168,12 +185,10 @@ def _start_in_background(coordinator: AttachCoordinator) -> Callable[[], Awaitab
     meanwhile is safe -- each attach cycle consults its instance's record first -- and keeps
     Probe and liveness answering, so the controller is not restarted in the middle of it.
     """
-    task = asyncio.create_task(coordinator.start(), name="attach-coordinator-start")
+    cancel = _in_background(coordinator.start())
 
     async def close() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel()
         await coordinator.close()
 
     return close
@@ -206,6 +221,7 @@ async def build_plugin(config: ServeConfig) -> Plugin:
     if config.mode.runs_controller:
         assert config.oxide is not None
         from oxide_csi.oxide import OxideClient
+        from oxide_csi.secrets import register as register_secret
 
         assert config.controller is not None
         kube: KubeParts | None = None
@@ -219,6 +235,7 @@ async def build_plugin(config: ServeConfig) -> Plugin:
             OxideClient(
                 oxide_client_config(config.oxide, kube.settings.identity if kube else ""),
                 on_request=metrics.on_request if metrics is not None else None,
+                on_token=register_secret,  # a rotated token is redacted like the first
             )
         )
         from oxide_csi.backend_health import BackendHealth
@@ -230,9 +247,11 @@ async def build_plugin(config: ServeConfig) -> Plugin:
             track_backend(metrics.registry, backend)
         resources.push_async_callback(backend.start())
         controller, coordinator = controller_parts(client, config.controller, metrics, kube)
-        resources.push_async_callback(_start_in_background(coordinator))
         from oxide_csi.controller.clone_sweep import sweep_periodically
+        from oxide_csi.controller.slots import announce_generation
 
+        resources.push_async_callback(_start_in_background(coordinator))
+        resources.push_async_callback(_in_background(announce_generation(client)))
         resources.push_async_callback(sweep_periodically(client))
         registrations.append(controller.register)
         services.append("csi.v1.Controller")

@@ -55,7 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--oxide-project", help="project holding the disks ($OXIDE_PROJECT)")
     serve.add_argument("--api-version", help=f"api-version header (default {DEFAULT_API_VERSION})")
     serve.add_argument(
-        "--max-disks-per-instance", help="disk slots per instance, boot disk included (default 8)"
+        "--oxide-ca-file", help="CA bundle (PEM) for a rack with a private CA ($OXIDE_CA_FILE)"
+    )
+    serve.add_argument(
+        "--max-disks-per-instance",
+        help="disk slots per instance, boot disk included: the node reports this many (default "
+        "8; 12 on v18+ racks); the controller uses the rack's limit (8 up to v17, 12 since) "
+        "and this flag only lowers it",
     )
     serve.add_argument("--state-dir", help="controller's durable attach record directory")
     serve.add_argument(

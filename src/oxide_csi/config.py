@@ -23,8 +23,10 @@ from oxide_csi.endpoint import Endpoint, EndpointError, parse_endpoint
 if TYPE_CHECKING:
     from oxide_csi.kube.settings import KubeSettings
 
-#: Disk slots per instance, boot disk included. Oxide v18+ allows 12; 8 is the conservative
-#: default of the design card and what older racks enforce.
+#: The node's disk slots per instance, boot disk included, when no flag says otherwise. The
+#: node holds no credentials and cannot ask the rack: 8 fits every release (v17 and older allow
+#: 8, v18 on 12); a cluster on v18+ racks passes 12. The controller asks the rack instead (see
+#: :mod:`oxide_csi.controller.slots`); the flag can only lower what the rack allows.
 DEFAULT_MAX_DISKS = 8
 #: Oxide's hard limit of disks per instance today (v18+, boot disk counted): a setting above it
 #: would let the controller power an instance off for an attach Oxide is bound to refuse.
@@ -64,6 +66,8 @@ class OxideSettings:
     api_version: str = DEFAULT_API_VERSION
     #: One attempt of one Oxide call at most; also the margin of a Lease takeover.
     request_timeout: float = 30.0
+    #: CA bundle (PEM) trusted besides the system's, for a rack with a private CA.
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ class NodeSettings:
 
 @dataclass(frozen=True)
 class ControllerSettings:
-    max_disks_per_instance: int = DEFAULT_MAX_DISKS
+    #: None: the rack's own limit (8 up to release v17, 12 since); a number can only lower it.
+    max_disks_per_instance: int | None = None
     state_dir: Path = Path("/var/lib/oxide-csi")
     #: How long the attach coordinator waits for more work before stopping an instance.
     batch_window: float = 2.0
@@ -242,6 +247,7 @@ def oxide_settings(
     profile: str | None = None,
     project: str | None = None,
     api_version: str | None = None,
+    ca_file: str | None = None,
 ) -> OxideSettings:
     try:
         creds = resolve_credentials(env, host=host, token=token, profile=profile)
@@ -255,7 +261,15 @@ def oxide_settings(
     version = api_version or env.get("OXIDE_API_VERSION") or DEFAULT_API_VERSION
     if not API_VERSION_PATTERN.match(version):
         raise ConfigError(f"OXIDE_API_VERSION must look like 2026021301.0.0, got {version!r}")
-    return OxideSettings(credentials=creds, project=project, api_version=version)
+    ca = ca_file or env.get("OXIDE_CA_FILE")
+    if ca and not Path(ca).is_file():
+        raise ConfigError(f"OXIDE_CA_FILE {ca!r} is not a readable file")
+    return OxideSettings(
+        credentials=creds,
+        project=project,
+        api_version=version,
+        ca_file=Path(ca) if ca else None,
+    )
 
 
 def build_serve_config(
@@ -272,12 +286,9 @@ def build_serve_config(
         endpoint = parse_endpoint(raw_endpoint)
     except EndpointError as exc:
         raise ConfigError(str(exc)) from None
+    raw_max_disks = _pick(args.get("max_disks_per_instance"), env, "OXIDE_MAX_DISKS_PER_INSTANCE")
     max_disks = _int_setting(
-        _pick(args.get("max_disks_per_instance"), env, "OXIDE_MAX_DISKS_PER_INSTANCE"),
-        "max disks per instance",
-        DEFAULT_MAX_DISKS,
-        2,
-        OXIDE_MAX_DISKS,
+        raw_max_disks, "max disks per instance", DEFAULT_MAX_DISKS, 2, OXIDE_MAX_DISKS
     )
     grace_raw = _pick(args.get("shutdown_grace"), env, "CSI_SHUTDOWN_GRACE")
     grace = float(_int_setting(grace_raw, "shutdown grace (seconds)", 30, 0, 3600))
@@ -291,6 +302,7 @@ def build_serve_config(
             profile=_pick(args.get("oxide_profile"), env),
             project=_pick(args.get("oxide_project"), env),
             api_version=_pick(args.get("api_version"), env),
+            ca_file=_pick(args.get("oxide_ca_file"), env),
         )
         request_timeout = _float_setting(
             _pick(args.get("oxide_request_timeout"), env, "OXIDE_CSI_OXIDE_REQUEST_TIMEOUT"),
@@ -306,7 +318,7 @@ def build_serve_config(
         cycle_raw = _pick(args.get("attach_cycle_timeout"), env, "OXIDE_CSI_ATTACH_CYCLE_TIMEOUT")
         own = _pick(args.get("controller_instance_id"), env, "OXIDE_CSI_CONTROLLER_INSTANCE_ID")
         controller = ControllerSettings(
-            max_disks_per_instance=max_disks,
+            max_disks_per_instance=max_disks if raw_max_disks is not None else None,
             state_dir=Path(state_dir) if state_dir else ControllerSettings.state_dir,
             batch_window=_float_setting(
                 window_raw, "attach batch window (seconds)", ControllerSettings.batch_window, 60

@@ -1,7 +1,9 @@
 """Oxide credentials from flags, environment, or the Oxide CLI's profile files.
 
 The lookup order follows the official Oxide SDKs, so an operator who already uses the ``oxide``
-CLI needs nothing new: explicit flags win, then ``OXIDE_HOST``/``OXIDE_TOKEN``, then the profile
+CLI needs nothing new: explicit flags win, then ``OXIDE_HOST``/``OXIDE_TOKEN`` (or
+``OXIDE_TOKEN_FILE``: a file holding the token, which the client reads again when it changes,
+so that a rotated Kubernetes Secret needs no restart), then the profile
 named by ``OXIDE_PROFILE`` (or ``default-profile`` in ``config.toml``) from ``credentials.toml``
 in the Oxide config directory (``$OXIDE_CONFIG_DIR``, else ``~/.config/oxide``), whose tables
 look like ``[profile.NAME]`` with ``host``, ``token`` and ``user`` keys.
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from oxide_csi.secrets import Secret
+from oxide_csi.secrets import Secret, read_token_file
 
 
 class CredentialsError(ValueError):
@@ -28,6 +30,9 @@ class OxideCredentials:
     host: str
     token: Secret = field(repr=False)
     source: str = "flags"
+    #: Where the token was read from, when it came from ``OXIDE_TOKEN_FILE``: the client reads
+    #: it again whenever it changes (a rotated Kubernetes Secret).
+    token_file: Path | None = None
 
 
 def config_dir(env: Mapping[str, str]) -> Path:
@@ -79,8 +84,15 @@ def resolve_credentials(
     host = host or env.get("OXIDE_HOST") or None
     token = token or env.get("OXIDE_TOKEN") or None
     profile = profile or env.get("OXIDE_PROFILE") or None
+    token_file = None
+    if token is None and env.get("OXIDE_TOKEN_FILE"):
+        token_file = Path(env["OXIDE_TOKEN_FILE"])
+        token = _read_token(token_file)
     if host and token:
-        return _checked(OxideCredentials(host=host, token=Secret(token), source="environment"))
+        source = "token file" if token_file else "environment"
+        return _checked(
+            OxideCredentials(host=host, token=Secret(token), source=source, token_file=token_file)
+        )
     if profile is not None or (host is None and token is None):
         found = _profile(env, profile)
         if found is not None:
@@ -93,6 +105,13 @@ def resolve_credentials(
         "no Oxide credentials: set OXIDE_HOST and OXIDE_TOKEN, or OXIDE_PROFILE with a profile "
         f"in {config_dir(env) / 'credentials.toml'}"
     )
+
+
+def _read_token(path: Path) -> str:
+    try:
+        return read_token_file(path)
+    except ValueError as exc:
+        raise CredentialsError(f"OXIDE_TOKEN_FILE: {exc}") from None
 
 
 def _checked(creds: OxideCredentials) -> OxideCredentials:

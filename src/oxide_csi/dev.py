@@ -68,7 +68,15 @@ def add_dev_parser(sub: Any) -> None:
     dev.add_argument(
         "--start-seconds", type=float, default=DEFAULT_TRANSITION_SECONDS, help="instance start"
     )
-    dev.add_argument("--max-disks-per-instance", default="8", help="disk slots per instance")
+    dev.add_argument(
+        "--release",
+        default="v22",
+        help="Oxide release the simulated rack plays, v15..v22 (default v22)",
+    )
+    dev.add_argument(
+        "--max-disks-per-instance",
+        help="disk slots per instance (default: the release's, 8 up to v17, 12 since)",
+    )
     dev.add_argument("--metrics-address", default="", help="serve Prometheus metrics on HOST:PORT")
     dev.add_argument(
         "--hotplug",
@@ -116,15 +124,18 @@ def _check_kubelet_dir(args: argparse.Namespace) -> None:
 def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> int:
     from oxide_csi.devplane import DevicePlane
     from oxide_sim import SimConfig, SimulatorServer
+    from oxide_sim.releases import parse_release
 
     state, kubelet_dir = _dirs(args)
     host, _, port = str(args.oxide_listen).rpartition(":")
     try:
         listen = (host or "127.0.0.1", int(port or 0))
-        max_disks = int(args.max_disks_per_instance)
+        played = parse_release(str(args.release))
+        max_disks = int(args.max_disks_per_instance or played.max_disks)
     except ValueError:
         raise ConfigError(
-            "--oxide-listen must be HOST:PORT and --max-disks-per-instance a whole number"
+            "--oxide-listen must be HOST:PORT, --release v15..v22 and "
+            "--max-disks-per-instance a whole number"
         ) from None
     # os.urandom is what secrets.token_hex reads; the console script imports this module in
     # every mode, and ``secrets`` would load hashlib and with it OpenSSL into each node plugin.
@@ -136,6 +147,7 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
         listen=listen,
         stop_seconds=float(args.stop_seconds),
         start_seconds=float(args.start_seconds),
+        release=played.number,
         max_disks_per_instance=max_disks,
         disk_data_dir=state / "disks",
         hotplug=bool(args.hotplug),
@@ -159,7 +171,8 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                     "node_id": node_id,
                     "kubelet_dir": str(kubelet_dir),
                     "state_dir": str(state / "controller"),
-                    "max_disks_per_instance": args.max_disks_per_instance,
+                    # the node's own count; the controller asks the rack, lowered by the flag
+                    "max_disks_per_instance": str(max_disks),
                     "attach_batch_window": "0.5",
                     # The guard is off on purpose: this process plays instance-0, but a
                     # simulated stop powers nothing off here, so publishing to instance-0 (what
@@ -176,7 +189,8 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
             node = dataclasses.replace(config.node, loop_device_dir=plane.devices_dir)
             config = dataclasses.replace(config, node=node)
             print(
-                f"oxide-csi dev: simulated Oxide at {sim.url} (see {sim.url}/sim/stats); "
+                f"oxide-csi dev: simulated Oxide release {played.name} at {sim.url} "
+                f"(see {sim.url}/sim/stats); "
                 f"this machine is {DEV_INSTANCE}, node id {node_id}",
                 flush=True,
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -86,3 +87,15 @@ def scrub_value(value: Any) -> Any:
     if isinstance(value, BaseException):
         return scrub(f"{type(value).__name__}: {value}")
     return value
+
+
+def read_token_file(path: Path) -> str:
+    """The token a file holds (surrounding whitespace dropped); ValueError naming the file,
+    never its content, when it cannot be read or is not one non-empty line."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the token file {path}: {type(exc).__name__}") from None
+    if not token or any(c in token for c in "\r\n"):
+        raise ValueError(f"the token file {path} must hold one non-empty line")
+    return token

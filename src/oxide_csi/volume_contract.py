@@ -26,6 +26,8 @@ CTX_DISK_NAME = "oxide.computer/disk-name"
 CTX_SERIAL = "oxide.computer/serial"
 CTX_SOURCE = "oxide.computer/source"
 CTX_FS_TYPE = "oxide.computer/fs-type"
+#: "true" for an Oxide read-only disk: the node mounts it read-only, without journal replay.
+CTX_READ_ONLY = "oxide.computer/read-only"
 
 #: Filesystems a mount volume may ask for (StorageClass ``fsType`` or the volume capability).
 FS_TYPES = ("ext4", "xfs")

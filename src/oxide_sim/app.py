@@ -30,6 +30,7 @@ from oxide_sim.faults import FaultDecision, FaultInjector
 from oxide_sim.handlers_sim import sim_routes
 from oxide_sim.handlers_v1 import V1_ROUTES
 from oxide_sim.names import parse_api_version
+from oxide_sim.releases import downgrade
 from oxide_sim.routing import Request, Response, Router
 from oxide_sim.sim_config import SimConfig
 from oxide_sim.stats import RequestStats
@@ -58,7 +59,9 @@ class App:
         self.traffic = TrafficLog(path) if path is not None else None
         self.v1 = Router(V1_ROUTES)
         self.sim = Router(sim_routes(self.faults, self.stats))
-        self._max_version = parse_api_version(cfg.max_api_version)
+        self.release = cfg.played
+        newest = cfg.newest_api_version
+        self._max_version = parse_api_version(newest) if newest is not None else None
         self._token = cfg.token.encode()
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> HttpResult:
@@ -129,7 +132,10 @@ class App:
             if route.authenticated:
                 self._authenticate(headers)
             req = Request(self.core, method, path, params, query, parsed)
-            return handler(req)
+            resp = handler(req)
+            if router is self.v1:
+                resp.body = downgrade(self.release, route.template, resp.body)
+            return resp
         except ApiError as err:
             return Response(err.status, err.body(request_id), dict(err.headers))
         except Exception:
@@ -141,10 +147,10 @@ class App:
         """Nexus's version policy (dropshot ``ClientSpecifiesVersionInHeader`` with
         ``on_missing(latest)``, omicron PR 9430): no header means the newest version; a header
         that is no semver, or names a version newer than the server's, is a 400 without
-        ``error_code``."""
+        ``error_code``. Releases up to v17 serve an unversioned API and ignore the header."""
         raw = headers.get("api-version")
-        if raw is None:
-            return
+        if raw is None or self._max_version is None:
+            return  # no header: the newest version; an unversioned release ignores it
         try:
             requested = parse_api_version(raw)
         except ValueError:
@@ -211,5 +217,8 @@ class App:
                 "status": None if resp is None else resp.status,
                 "response_body": None if resp is None or resp.status == 204 else resp.body,
                 "response_headers": {k.lower(): v for k, v in response_headers.items()},
+                # The conformance check holds each exchange against the played release's
+                # document (releases up to v17 have their own).
+                "release": self.release.name,
             }
         )

@@ -1,7 +1,8 @@
 """Sparse backing files for disks and snapshots (``SimConfig.disk_data_dir``).
 
 Dev mode maps each disk to a loop device over ``<dir>/<disk_id>.img``; snapshots live in
-``<dir>/snapshots/<snapshot_id>.img``. Copies preserve holes (SEEK_DATA/SEEK_HOLE) so a 100 GiB
+``<dir>/snapshots/<snapshot_id>.img``,
+images in ``<dir>/images/<image_id>.img``. Copies preserve holes (SEEK_DATA/SEEK_HOLE) so a 100 GiB
 disk with a few MiB written costs a few MiB, and a snapshot really captures the data.
 """
 
@@ -20,6 +21,7 @@ class BackingStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "snapshots").mkdir(exist_ok=True)
+        (self.root / "images").mkdir(exist_ok=True)
 
     def disk_path(self, disk_id: str) -> Path:
         return self.root / f"{disk_id}.img"
@@ -27,30 +29,42 @@ class BackingStore:
     def snapshot_path(self, snapshot_id: str) -> Path:
         return self.root / "snapshots" / f"{snapshot_id}.img"
 
+    def image_path(self, image_id: str) -> Path:
+        return self.root / "images" / f"{image_id}.img"
+
     def create_blank(self, disk_id: str, size: int) -> None:
         with open(self.disk_path(disk_id), "wb") as fh:
             fh.truncate(size)
 
     def create_from_snapshot(self, disk_id: str, snapshot_id: str, size: int) -> None:
-        src = self.snapshot_path(snapshot_id)
-        if src.exists():
-            sparse_copy(src, self.disk_path(disk_id), size)
-        else:
-            self.create_blank(disk_id, size)
+        _copy_or_blank(self.snapshot_path(snapshot_id), self.disk_path(disk_id), size)
+
+    def create_from_image(self, disk_id: str, image_id: str, size: int) -> None:
+        _copy_or_blank(self.image_path(image_id), self.disk_path(disk_id), size)
+
+    def image_from_snapshot(self, image_id: str, snapshot_id: str, size: int) -> None:
+        """An image carries the snapshot's blocks, as Nexus copies them into the image."""
+        _copy_or_blank(self.snapshot_path(snapshot_id), self.image_path(image_id), size)
+
+    def delete_image(self, image_id: str) -> None:
+        _unlink(self.image_path(image_id))
 
     def snapshot(self, disk_id: str, snapshot_id: str, size: int) -> None:
-        src = self.disk_path(disk_id)
-        if src.exists():
-            sparse_copy(src, self.snapshot_path(snapshot_id), size)
-        else:
-            with open(self.snapshot_path(snapshot_id), "wb") as fh:
-                fh.truncate(size)
+        _copy_or_blank(self.disk_path(disk_id), self.snapshot_path(snapshot_id), size)
 
     def delete_disk(self, disk_id: str) -> None:
         _unlink(self.disk_path(disk_id))
 
     def delete_snapshot(self, snapshot_id: str) -> None:
         _unlink(self.snapshot_path(snapshot_id))
+
+
+def _copy_or_blank(src: Path, dst: Path, size: int) -> None:
+    if src.exists():
+        sparse_copy(src, dst, size)
+    else:
+        with open(dst, "wb") as fh:
+            fh.truncate(size)
 
 
 def _unlink(path: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from oxide_sim.names import check_name
+from oxide_sim.releases import NEWEST, OLDEST, Release, parse_release, release
 from oxide_sim.server import SimulatorServer
 from oxide_sim.sim_config import SimConfig
 
@@ -59,6 +60,13 @@ def _count(value: str) -> int:
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}")
     return int(value)
+
+
+def _release(value: str) -> Release:
+    try:
+        return parse_release(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,10 +121,18 @@ def _parser() -> argparse.ArgumentParser:
         help="show attaching/detaching for this long (default 0: at once, like Nexus)",
     )
     p.add_argument(
+        "--release",
+        type=_release,
+        default=release(NEWEST),
+        metavar="vN",
+        help=f"Oxide release to play, v{OLDEST}..v{NEWEST} (default v{NEWEST}): its API shapes, "
+        "version rules and disk slots",
+    )
+    p.add_argument(
         "--max-disks",
         type=_count,
-        default=8,
-        help="disks per instance, boot disk included (default 8)",
+        help="disks per instance, boot disk included (default: the release's, 8 up to v17, "
+        "12 since v18)",
     )
     p.add_argument(
         "--hotplug",
@@ -133,8 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-api-version",
-        default=SimConfig.max_api_version,
-        help=f"newest api-version accepted (default {SimConfig.max_api_version})",
+        help="newest api-version accepted (default: the release's; ignored up to v17)",
     )
     p.add_argument("--log-level", default="warning", help="stderr log level (default warning)")
     return p
@@ -151,6 +166,7 @@ def config_from_args(args: argparse.Namespace, token: str) -> SimConfig:
         stop_seconds=args.stop_seconds,
         start_seconds=args.start_seconds,
         attach_seconds=args.attach_seconds,
+        release=args.release.number,
         max_disks_per_instance=args.max_disks,
         hotplug=args.hotplug,
         max_api_version=args.max_api_version,
@@ -165,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV, "")
     if not token:
         parser.error(f"a token is required: pass --token or set {TOKEN_ENV}")
-    if args.max_disks < 1:
+    if args.max_disks is not None and args.max_disks < 1:
         parser.error("--max-disks must be at least 1 (the boot disk takes a slot)")
     logging.basicConfig(
         level=args.log_level.upper(),

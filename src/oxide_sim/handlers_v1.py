@@ -6,13 +6,22 @@ and calls the matching ``ops_*`` function, which applies Nexus's rules.
 
 from __future__ import annotations
 
-from typing import Any
-
-from oxide_sim import ops_attach, ops_disks, ops_instance_delete, ops_instances, ops_snapshots
+from oxide_sim import (
+    ops_attach,
+    ops_disks,
+    ops_images,
+    ops_instance_delete,
+    ops_instances,
+    ops_snapshots,
+)
 from oxide_sim.handlers_common import list_params, path_sel, query_sel, required_project
-from oxide_sim.paged_lists import paginate
 from oxide_sim.routing import Request, Response, Route
-from oxide_sim.rules import parse_disk_create, parse_disk_path, parse_snapshot_create
+from oxide_sim.rules import (
+    parse_disk_create,
+    parse_disk_path,
+    parse_image_create,
+    parse_snapshot_create,
+)
 from oxide_sim.views import current_user_view, project_view
 
 TIB = 2**40
@@ -48,12 +57,23 @@ def utilization(req: Request) -> Response:
 
 def images_list(req: Request) -> Response:
     params, project = list_params(req, project_required=False)
-    if project is not None:
-        with req.core.lock:
-            req.core.project(project)
-    # The simulated silo holds no images.
-    empty: list[dict[str, Any]] = []
-    return Response(200, paginate(empty, params, lambda x: ("", ""), lambda x: x))
+    return Response(200, ops_images.list_images(req.core, params, project))
+
+
+def images_create(req: Request) -> Response:
+    body = parse_image_create(req.body)
+    return Response(201, ops_images.create_image(req.core, query_sel(req), body))
+
+
+def image_get(req: Request) -> Response:
+    sel = path_sel(req, "image")
+    return Response(200, ops_images.get_image(req.core, sel, query_sel(req)))
+
+
+def image_delete(req: Request) -> Response:
+    sel = path_sel(req, "image")
+    ops_images.delete_image(req.core, sel, query_sel(req))
+    return Response(204)
 
 
 def disks_list(req: Request) -> Response:
@@ -64,7 +84,7 @@ def disks_list(req: Request) -> Response:
 
 def disks_create(req: Request) -> Response:
     project = required_project(req)
-    body = parse_disk_create(req.body)
+    body = parse_disk_create(req.body, disk_backend=req.core.cfg.played.disk_backend)
     return Response(201, ops_disks.create_disk(req.core, project, body))
 
 
@@ -153,7 +173,8 @@ V1_ROUTES: list[Route] = [
     Route("/v1/me", {"GET": me}),
     Route("/v1/projects/{project}", {"GET": project_get}),
     Route("/v1/utilization", {"GET": utilization}),
-    Route("/v1/images", {"GET": images_list}),
+    Route("/v1/images", {"GET": images_list, "POST": images_create}, frozenset({"POST"})),
+    Route("/v1/images/{image}", {"GET": image_get, "DELETE": image_delete}),
     Route("/v1/disks", {"GET": disks_list, "POST": disks_create}, frozenset({"POST"})),
     Route("/v1/disks/{disk}", {"GET": disk_get, "DELETE": disk_delete}),
     Route(

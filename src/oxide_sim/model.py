@@ -45,6 +45,7 @@ class DiskRec:
     snapshot_id: str | None = None
     image_id: str | None = None
     read_only: bool = False
+    disk_type: str = "distributed"  # distributed | local
     #: Bumped on every state change so a scheduled transition can tell it is stale.
     gen: int = 0
 
@@ -62,6 +63,23 @@ class SnapshotRec:
     time_created: str
     time_modified: str
     gen: int = 0
+
+
+@dataclass
+class ImageRec:
+    """An image; ``project_id`` None makes it a silo image, visible in every project."""
+
+    id: str
+    name: str
+    description: str
+    project_id: str | None
+    size: int
+    block_size: int
+    os: str
+    version: str
+    time_created: str
+    time_modified: str
+    snapshot_id: str | None = None
 
 
 @dataclass
@@ -111,6 +129,7 @@ class State:
     disks: dict[str, DiskRec] = field(default_factory=dict)
     snapshots: dict[str, SnapshotRec] = field(default_factory=dict)
     instances: dict[str, InstanceRec] = field(default_factory=dict)
+    images: dict[str, ImageRec] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,6 +142,7 @@ class State:
             "disks": [asdict(d) for d in self.disks.values()],
             "snapshots": [asdict(s) for s in self.snapshots.values()],
             "instances": [asdict(i) for i in self.instances.values()],
+            "images": [asdict(m) for m in self.images.values()],
         }
 
     @classmethod
@@ -145,6 +165,9 @@ class State:
         for i in data.get("instances", []):
             irec = _load(InstanceRec, i)
             st.instances[irec.id] = irec
+        for m in data.get("images", []):
+            mrec = _load(ImageRec, m)
+            st.images[mrec.id] = mrec
         return st
 
 

@@ -7,8 +7,8 @@
 - Attaching a disk already attached to the same instance, or detaching a detached disk,
   succeeds without change (idempotent), as in Nexus.
 - A disk attached elsewhere: ``cannot attach disk "d": disk is attached to another instance``.
-- At most ``max_disks_per_instance`` disks (boot disk counted): ``cannot attach more than N
-  disks to instance``.
+- At most ``SimConfig.slot_limit`` disks (boot disk counted; 8 up to v17, 12 since):
+  ``cannot attach more than N disks to instance``.
 - Both are synchronous in Nexus for stopped instances (no ``attaching``/``detaching`` stage).
   With ``SimConfig.attach_seconds > 0`` the simulator shows those stages for that long (the
   full ``detached -> attaching -> attached -> detaching -> detached`` machine), so a client's
@@ -62,7 +62,7 @@ def attach(
             if inst.run_state not in ("stopped", "creating") and not hot:
                 raise invalid_request(f"cannot attach disk to instance in {inst.run_state} state")
             count = sum(1 for x in core.instance_disks(inst) if x.state in _ATTACHED_STATES)
-            limit = core.cfg.max_disks_per_instance
+            limit = core.cfg.slot_limit
             if count >= limit:
                 raise invalid_request(f"cannot attach more than {limit} disks to instance")
             _transition(core, d, "attaching", "attached", inst.id, hot)

@@ -4,6 +4,10 @@ States: ``creating`` -> ``detached`` (after ``disk_create_seconds``), then attac
 ``ops_attach``). Delete is refused unless the disk is ``detached`` or ``faulted``, with Nexus's
 message ``disk cannot be deleted in state "attached"``.
 
+A disk from a snapshot or image is at least as large as its source; a read-only one (v18+)
+exactly as large. A local disk (v18+, ``disk_backend: {"type": "local"}``) has 4096-byte blocks
+and cannot be snapshotted (see ``ops_snapshots``).
+
 Nexus's POST response (201) is the record made at the start of the create saga, so it says
 ``creating`` even when, as with ``disk_create_seconds == 0``, a GET right after shows
 ``detached``. Unsure: a disk from a snapshot that is still ``creating`` is refused here; on a
@@ -19,6 +23,7 @@ from oxide_sim.error_responses import (
     already_exists,
     insufficient_capacity,
     invalid_request,
+    invalid_value,
     not_found,
 )
 from oxide_sim.model import DiskRec, new_id, now_iso
@@ -37,28 +42,16 @@ def list_disks(core: Core, params: ListParams, project: NameOrId) -> dict[str, A
 def create_disk(core: Core, project: NameOrId, req: DiskCreate) -> dict[str, Any]:
     with core.lock:
         proj = core.project(project)
-        if req.source == "snapshot":
-            assert req.snapshot_id is not None
-            snap = core.state.snapshots.get(req.snapshot_id)
-            if snap is None:
-                raise not_found("snapshot", "id", req.snapshot_id)
-            if snap.project_id != proj.id:
-                raise invalid_request("snapshot does not belong to this project")
-            if snap.size > req.size:
-                raise invalid_request(
-                    f"disk size {req.size} must be greater than or equal to snapshot size "
-                    f"{snap.size}"
-                )
-            if snap.state != "ready":
-                raise invalid_request(f"snapshot {snap.id} is not ready (state {snap.state})")
-            block_size = snap.block_size
-        elif req.source == "image":
-            assert req.image_id is not None
-            # The simulated silo has no images, so every image id is unknown.
-            raise not_found("image", "id", req.image_id)
-        else:
-            assert req.block_size is not None
-            block_size = req.block_size
+        block_size, source_size = _source(core, proj.id, req)
+        if req.size < source_size:
+            raise invalid_request(
+                f"disk size {req.size} must be greater than or equal to {req.source} size "
+                f"{source_size}"
+            )
+        if req.read_only and req.size != source_size:
+            raise invalid_value(
+                "size", f"a read-only disk must have the size of its {req.source} ({source_size})"
+            )
         check_disk_size(req.size, block_size)
         if any(d.project_id == proj.id and d.name == req.name for d in core.state.disks.values()):
             raise already_exists("disk", req.name)
@@ -77,11 +70,15 @@ def create_disk(core: Core, project: NameOrId, req: DiskCreate) -> dict[str, Any
             time_created=ts,
             time_modified=ts,
             snapshot_id=req.snapshot_id,
+            image_id=req.image_id,
             read_only=req.read_only,
+            disk_type="local" if req.source == "local" else "distributed",
         )
         if core.backing is not None:
             if req.snapshot_id is not None:
                 core.backing.create_from_snapshot(disk.id, req.snapshot_id, disk.size)
+            elif req.image_id is not None:
+                core.backing.create_from_image(disk.id, req.image_id, disk.size)
             else:
                 core.backing.create_blank(disk.id, disk.size)
         core.state.disks[disk.id] = disk
@@ -91,6 +88,28 @@ def create_disk(core: Core, project: NameOrId, req: DiskCreate) -> dict[str, Any
             core.scheduler.call_later(delay, lambda: _finish_create(core, disk.id, gen))
         # Nexus answers with the record its create saga started from: always ``creating``.
         return {**disk_view(disk), "state": {"state": "creating"}}
+
+
+def _source(core: Core, project_id: str, req: DiskCreate) -> tuple[int, int]:
+    """Block size and size of what the disk starts from (size 0 for a blank or local disk)."""
+    if req.source == "snapshot":
+        assert req.snapshot_id is not None
+        snap = core.state.snapshots.get(req.snapshot_id)
+        if snap is None:
+            raise not_found("snapshot", "id", req.snapshot_id)
+        if snap.project_id != project_id:
+            raise invalid_request("snapshot does not belong to this project")
+        if snap.state != "ready":
+            raise invalid_request(f"snapshot {snap.id} is not ready (state {snap.state})")
+        return snap.block_size, snap.size
+    if req.source == "image":
+        assert req.image_id is not None
+        image = core.state.images.get(req.image_id)
+        if image is None or image.project_id not in (None, project_id):
+            raise not_found("image", "id", req.image_id)
+        return image.block_size, image.size
+    assert req.block_size is not None
+    return req.block_size, 0
 
 
 def _finish_create(core: Core, disk_id: str, gen: int) -> None:

@@ -5,6 +5,8 @@ those is 503, try again; any other state 400); it is ``creating`` for
 ``snapshot_create_seconds`` and then ``ready``. Its size (and block size, kept internally) is
 the disk's, so a disk made from it must be at least that large.
 
+A local disk (sled-local NVMe, v18+) cannot be snapshotted.
+
 Unsure: the exact messages Nexus uses for a snapshot of a disk in another state and for
 deleting a snapshot that is still ``creating``; the simulator refuses both with 400
 ``InvalidRequest``.
@@ -47,6 +49,8 @@ def create_snapshot(core: Core, project: NameOrId, req: SnapshotCreate) -> dict[
         proj = core.project(project)
         disk_project: NameOrId | None = ("id", proj.id) if req.disk[0] == "name" else None
         disk = core.disk(req.disk, disk_project)
+        if disk.disk_type == "local":
+            raise invalid_request(f'cannot snapshot disk "{disk.name}": it is a local disk')
         if disk.state in _TRANSIENT_DISK_STATES:
             raise service_unavailable(
                 f'cannot snapshot disk "{disk.name}" while it is {disk.state}; try again'

@@ -18,6 +18,8 @@ GIB = 2**30
 MIN_DISK_SIZE = GIB
 MAX_DISK_SIZE = 1023 * GIB
 BLOCK_SIZES = (512, 2048, 4096)
+#: Local (sled-local NVMe) disks always have 4096-byte blocks.
+LOCAL_BLOCK_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class DiskCreate:
     name: str
     description: str
     size: int
-    source: str  # blank | snapshot | image
+    source: str  # blank | snapshot | image | local
     block_size: int | None = None
     snapshot_id: str | None = None
     image_id: str | None = None
@@ -72,22 +74,36 @@ def _u64(obj: dict[str, Any], key: str) -> int:
     return value
 
 
-def parse_disk_create(body: Any) -> DiskCreate:
+def parse_disk_create(body: Any, *, disk_backend: bool = True) -> DiskCreate:
+    """A DiskCreate body in the played release's shape.
+
+    ``disk_backend`` (v18+): ``{"disk_backend": {"type": "local"}}`` or ``{"type":
+    "distributed", "disk_source": ...}``. Before v18 the source sits at the top level as
+    ``disk_source`` and knows no ``read_only``; like serde, either shape ignores the other's
+    fields, so a body in the wrong shape fails on the missing field.
+    """
     obj = _obj(body, "DiskCreate")
     name = _name(obj)
     description = _string(obj, "description")
     size = _u64(obj, "size")
+    if not disk_backend:
+        source = _obj(_field(obj, "disk_source"), "DiskSource")
+        return _parse_source(name, description, size, source, read_only_known=False)
     backend = _obj(_field(obj, "disk_backend"), "DiskBackend")
     btype = backend.get("type")
     if btype == "local":
-        # Local (sled-local) disks exist in the API but a CSI plugin never makes them; the
-        # simulator has no sleds to put them on.
-        raise invalid_value("disk_backend", "local disks are not supported by the simulator")
+        return DiskCreate(name, description, size, "local", block_size=LOCAL_BLOCK_SIZE)
     if btype != "distributed":
         raise bad_body(f"unknown variant `{btype}`, expected `local` or `distributed`")
     source = _obj(_field(backend, "disk_source"), "DiskSource")
+    return _parse_source(name, description, size, source, read_only_known=True)
+
+
+def _parse_source(
+    name: str, description: str, size: int, source: dict[str, Any], *, read_only_known: bool
+) -> DiskCreate:
     stype = source.get("type")
-    read_only = source.get("read_only", False)
+    read_only = source.get("read_only", False) if read_only_known else False
     if not isinstance(read_only, bool):
         raise bad_body("invalid type: expected a boolean for `read_only`")
     if stype in ("blank", "importing_blocks"):
@@ -147,3 +163,28 @@ def parse_disk_path(body: Any) -> tuple[str, str]:
         return parse_name_or_id(_field(obj, "disk"))
     except ValueError as exc:
         raise bad_body(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class ImageCreate:
+    name: str
+    description: str
+    os: str
+    version: str
+    snapshot_id: str
+
+
+def parse_image_create(body: Any) -> ImageCreate:
+    """``ImageCreate``: the only source the API has is a snapshot (``{"type": "snapshot"}``)."""
+    obj = _obj(body, "ImageCreate")
+    name = _name(obj)
+    description = _string(obj, "description")
+    os_name, version = _string(obj, "os"), _string(obj, "version")
+    source = _obj(_field(obj, "source"), "ImageSource")
+    if source.get("type") != "snapshot":
+        raise bad_body(f"unknown variant `{source.get('type')}`, expected `snapshot`")
+    try:
+        sid = parse_uuid(_field(source, "id"))
+    except ValueError as exc:
+        raise bad_body(str(exc)) from None
+    return ImageCreate(name, description, os_name, version, sid)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oxide_sim.releases import NEWEST, Release, release
+
 #: Environment variable that enables the traffic log when ``SimConfig.traffic_log`` is None.
 TRAFFIC_LOG_ENV = "OXIDE_SIM_TRAFFIC_LOG"
 
@@ -85,10 +87,14 @@ class SimConfig:
     auto_restart_seconds: float = 60.0
     #: Nexus's default cooldown between two automatic restarts of one instance.
     auto_restart_cooldown_seconds: float = 3600.0
-    max_disks_per_instance: int = 8
+    #: The Oxide release played (15..22): API version rules, shapes and the slot limit.
+    release: int = NEWEST
+    #: Disks per instance (boot disk counted); None: the release's (8 up to v17, 12 since).
+    max_disks_per_instance: int | None = None
     #: A hot-plug rack (see ``oxide_sim.hotplug``): attach and detach accepted while running.
     hotplug: bool = False
-    max_api_version: str = "2026072800.0.0"
+    #: Newest api-version accepted by a versioned release; None: the release's own.
+    max_api_version: str | None = None
     traffic_log: Path | None = None
     disk_data_dir: Path | None = None
     faults: FaultConfig = field(default_factory=FaultConfig)
@@ -102,6 +108,23 @@ class SimConfig:
             f"SimConfig(project={self.project!r}, instances={self.instances}, "
             f"listen={self.listen!r}, state_dir={self.state_dir!r}, token=<redacted>)"
         )
+
+    @property
+    def played(self) -> Release:
+        return release(self.release)
+
+    @property
+    def slot_limit(self) -> int:
+        if self.max_disks_per_instance is not None:
+            return self.max_disks_per_instance
+        return self.played.max_disks
+
+    @property
+    def newest_api_version(self) -> str | None:
+        """The newest api-version honoured; None when the release ignores the header."""
+        if not self.played.versioned:
+            return None
+        return self.max_api_version or self.played.api_version
 
     def resolved_instance_names(self) -> list[str]:
         if self.instance_names is not None:

@@ -1,14 +1,15 @@
 """Rendering of records into the JSON shapes of the Oxide OpenAPI document.
 
 Kept apart from the rules so the shapes can be checked against the document in one place:
-``Disk``, ``Snapshot``, ``Instance``, ``Project``, ``CurrentUser``.
+``Disk``, ``Snapshot``, ``Image``, ``Instance``, ``Project``, ``CurrentUser``; the played
+release cuts them down to its shapes (:mod:`.releases`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from oxide_sim.model import DiskRec, InstanceRec, ProjectRec, SnapshotRec, State, now_iso
+from oxide_sim.model import DiskRec, ImageRec, InstanceRec, ProjectRec, SnapshotRec, State, now_iso
 
 #: Disk states whose JSON carries the instance id (``DiskState`` variants with ``instance``).
 _STATES_WITH_INSTANCE = frozenset({"attaching", "attached", "detaching"})
@@ -26,7 +27,7 @@ def disk_view(d: DiskRec) -> dict[str, Any]:
         "size": d.size,
         "block_size": d.block_size,
         "device_path": f"/mnt/{d.name}",
-        "disk_type": "distributed",
+        "disk_type": d.disk_type,
         "image_id": d.image_id,
         "snapshot_id": d.snapshot_id,
         "read_only": d.read_only,
@@ -47,6 +48,22 @@ def snapshot_view(s: SnapshotRec) -> dict[str, Any]:
         "state": s.state,
         "time_created": s.time_created,
         "time_modified": s.time_modified,
+    }
+
+
+def image_view(m: ImageRec) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "name": m.name,
+        "description": m.description,
+        "project_id": m.project_id,
+        "size": m.size,
+        "block_size": m.block_size,
+        "os": m.os,
+        "version": m.version,
+        "digest": None,
+        "time_created": m.time_created,
+        "time_modified": m.time_modified,
     }
 
 

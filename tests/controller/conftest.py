@@ -87,14 +87,17 @@ class Rig:
 
 
 @pytest.fixture
-def sim_config(tmp_path: Path) -> SimConfig:
-    return SimConfig(
-        token=TOKEN,
-        instances=3,
-        stop_seconds=0.05,
-        start_seconds=0.05,
-        state_dir=tmp_path / "sim",
-    )
+def sim_config(tmp_path: Path, request: pytest.FixtureRequest) -> SimConfig:
+    """The simulator's settings; a test overrides some with ``indirect`` parametrization."""
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    settings: dict[str, Any] = {
+        "token": TOKEN,
+        "instances": 3,
+        "stop_seconds": 0.05,
+        "start_seconds": 0.05,
+        "state_dir": tmp_path / "sim",
+    }
+    return SimConfig(**{**settings, **overrides})
 
 
 @pytest.fixture

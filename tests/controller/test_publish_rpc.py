@@ -17,6 +17,7 @@ from tests.controller.held_stops import hold_stops
 from tests.rpc import code_of
 
 
+@pytest.mark.parametrize("sim_config", [{"release": 17}], indirect=True)
 async def test_seven_concurrent_publishes_cost_one_power_cycle(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -86,23 +86,44 @@ def test_credentials_come_from_the_secret_and_never_from_args() -> None:
     for values, secret in (({}, f"{RELEASE}-oxide"), (EXISTING_SECRET, "my-oxide")):
         plugin = containers(controller(render(values)))["oxide-csi"]
         env = env_dict(plugin)
-        for var, key in (
-            ("OXIDE_HOST", "host"),
-            ("OXIDE_TOKEN", "token"),
-            ("OXIDE_PROJECT", "project"),
-        ):
+        for var, key in (("OXIDE_HOST", "host"), ("OXIDE_PROJECT", "project")):
             ref = env[var]["valueFrom"]["secretKeyRef"]
             assert (ref["name"], ref["key"]) == (secret, key)
             assert not ref.get("optional", False)
         assert env["OXIDE_API_VERSION"]["valueFrom"]["secretKeyRef"]["optional"] is True
         assert not any("token" in a for a in plugin["args"])
+        # the token is a file of the mounted Secret (read again when kubelet updates it)
+        assert "OXIDE_TOKEN" not in env
+        mount = mounts(plugin)["/var/run/secrets/oxide-csi"]
+        assert mount["readOnly"] is True
+        assert env["OXIDE_TOKEN_FILE"]["value"] == "/var/run/secrets/oxide-csi/token"
+        source = volumes(controller(render(values)))[mount["name"]]["secret"]
+        assert source["secretName"] == secret
+        assert source["items"] == [{"key": "token", "path": "token"}]
+
+
+@pytest.mark.parametrize("kind", ["secretName", "configMapName"])
+def test_ca_bundle_is_mounted_from_a_secret_or_config_map(kind: str) -> None:
+    values = {"oxide": {"caBundle": {kind: "rack-ca", "key": "root.pem"}}}
+    deployment = controller(render(values))
+    plugin = containers(deployment)["oxide-csi"]
+    assert env_dict(plugin)["OXIDE_CA_FILE"]["value"] == "/etc/oxide-csi/ca/root.pem"
+    volume = volumes(deployment)[mounts(plugin)["/etc/oxide-csi/ca"]["name"]]
+    if kind == "secretName":
+        assert volume["secret"]["secretName"] == "rack-ca"
+    else:
+        assert volume["configMap"]["name"] == "rack-ca"
+    default = containers(controller(render()))["oxide-csi"]
+    assert "OXIDE_CA_FILE" not in env_dict(default)
+    assert "/etc/oxide-csi/ca" not in mounts(default)
 
 
 def test_settings_reach_the_plugin() -> None:
     plugin = containers(controller(render(EVERYTHING)))["oxide-csi"]
     env = env_dict(plugin)
     assert env["OXIDE_API_VERSION"] == {"name": "OXIDE_API_VERSION", "value": "2026072800.0.0"}
-    assert env["OXIDE_MAX_DISKS_PER_INSTANCE"]["value"] == "12"
+    # the controller takes the rack's own slot limit; only the node is told the value
+    assert "OXIDE_MAX_DISKS_PER_INSTANCE" not in env
     assert env["OXIDE_CSI_ATTACH_BATCH_WINDOW"]["value"] == "5"
     assert env["LOG_LEVEL"]["value"] == "debug"
     assert env["LOG_FORMAT"]["value"] == "console"

@@ -28,6 +28,7 @@ from oxide_csi.volume_contract import FS_TYPES
 from tests.deploy.chart import CHART_DIR, DRIVER, REPO, SOCKET, args_dict, containers, node, render
 
 GUIDE = REPO / "docs" / "operator-guide.md"
+README = REPO / "README.md"
 
 
 def _schema() -> dict[str, Any]:
@@ -53,7 +54,8 @@ def test_defaults_match_the_plugin() -> None:
 
 def test_schema_parameters_are_the_plugins() -> None:
     sc = _schema()["properties"]["storageClasses"]["items"]["properties"]["parameters"]
-    assert set(sc["properties"]) == {parameters.PARAM_FS_TYPE, parameters.PARAM_BLOCK_SIZE}
+    assert set(sc["properties"]) == set(parameters.KNOWN_PARAMETERS)
+    assert tuple(sc["properties"]["diskType"]["enum"]) == parameters.DISK_TYPES
     assert tuple(sc["properties"]["fsType"]["enum"]) == FS_TYPES
     sizes = sc["properties"]["blockSize"]["anyOf"]
     assert {tuple(int(v) for v in s["enum"]) for s in sizes} == {parameters.BLOCK_SIZES}
@@ -62,8 +64,9 @@ def test_schema_parameters_are_the_plugins() -> None:
 
 def test_guide_documents_every_storage_class_parameter() -> None:
     guide = GUIDE.read_text()
-    for name in (parameters.PARAM_FS_TYPE, parameters.PARAM_BLOCK_SIZE):
+    for name in parameters.KNOWN_PARAMETERS:
         assert f"| `{name}` |" in guide
+        assert f"| `{name}` |" in README.read_text()
     for value in (*FS_TYPES, *map(str, parameters.BLOCK_SIZES)):
         assert f"`{value}`" in guide
 

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import grpc
@@ -54,13 +54,23 @@ def _free_port() -> int:
 class Kubelet:
     """Turns one rendered container into an argv and environment for this machine."""
 
-    def __init__(self, container: Obj, root: Path, secret: dict[str, str]) -> None:
+    def __init__(
+        self,
+        container: Obj,
+        root: Path,
+        secret: dict[str, str],
+        pod_volumes: Sequence[Obj] = (),
+    ) -> None:
         self.container = container
         self.paths: dict[str, Path] = {}
+        by_name = {v["name"]: v for v in pod_volumes}
         for m in container.get("volumeMounts", []):
             local = root / m["name"]
             local.mkdir(parents=True, exist_ok=True)
             self.paths[m["mountPath"].rstrip("/")] = local
+            # a mounted Secret: its items become files (the Oxide token)
+            for item in by_name.get(m["name"], {}).get("secret", {}).get("items", []):
+                (local / item["path"]).write_text(secret[item["key"]])
         self.secret = secret
         self.metrics_port = _free_port()
 
@@ -153,7 +163,8 @@ def test_rendered_controller_starts_and_reaches_oxide(
 ) -> None:
     deployment = controller(render())
     secret = {"host": sim.url, "token": TOKEN, "project": "default"}
-    kubelet = Kubelet(containers(deployment)["oxide-csi"], short_tmp, secret)
+    pod_volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    kubelet = Kubelet(containers(deployment)["oxide-csi"], short_tmp, secret, pod_volumes)
     # The socket lies in the volume every sidecar mounts at /csi.
     assert kubelet.socket_path().parent == kubelet.paths["/csi"]
     log = short_tmp / "controller.log"

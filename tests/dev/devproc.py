@@ -11,7 +11,7 @@ from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from tests.plugin_process import PluginProcess
 
 _NODE_ID = re.compile(r"node id ([0-9a-f-]{36})")
-_SIM_URL = re.compile(r"simulated Oxide at (http://\S+) ")
+_SIM_URL = re.compile(r"simulated Oxide (?:release v\d+ )?at (http://\S+) ")
 
 
 def dev_args(endpoint: str, state: Path, *extra: str) -> list[str]:

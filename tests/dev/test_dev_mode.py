@@ -73,3 +73,27 @@ def test_dev_serves_identity_and_controller(plugin_factory, plugin_env, short_tm
     channel.close()
     again.terminate()
     assert again.wait() == 0
+
+
+def test_dev_plays_an_older_release(plugin_factory, plugin_env, short_tmp: Path) -> None:
+    """``--release v17``: the old disk shape, 8 slots (7 free beside the boot disk)."""
+    endpoint = f"unix://{short_tmp / 'dev' / 'csi.sock'}"
+    args = ["dev", "--endpoint", endpoint, "--state-dir", str(short_tmp / "state")]
+    plugin = plugin_factory([*args, "--release", "v17"], plugin_env, short_tmp)
+    channel = plugin.wait_ready(endpoint)
+    node = csi_pb2_grpc.NodeStub(channel)
+    info = node.NodeGetInfo(csi_pb2.NodeGetInfoRequest(), timeout=10)
+    assert info.max_volumes_per_node == 7
+    cap = csi_pb2.VolumeCapability(
+        mount=csi_pb2.VolumeCapability.MountVolume(),
+        access_mode=csi_pb2.VolumeCapability.AccessMode(
+            mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_WRITER
+        ),
+    )
+    request = csi_pb2.CreateVolumeRequest(name="pvc-old", volume_capabilities=[cap])
+    controller = csi_pb2_grpc.ControllerStub(channel)
+    assert controller.CreateVolume(request, timeout=30).volume.volume_id
+    assert "simulated Oxide release v17" in plugin.output()
+    channel.close()
+    plugin.terminate()
+    assert plugin.wait() == 0

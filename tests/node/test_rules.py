@@ -6,7 +6,14 @@ import grpc
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2
-from oxide_csi.volume_contract import CTX_DISK_NAME, CTX_FS_TYPE, CTX_SERIAL, CTX_SOURCE
+from oxide_csi.node.context import volume_facts
+from oxide_csi.volume_contract import (
+    CTX_DISK_NAME,
+    CTX_FS_TYPE,
+    CTX_READ_ONLY,
+    CTX_SERIAL,
+    CTX_SOURCE,
+)
 from tests.node.conftest import SERIAL_A, SERIAL_B, Mode, Node, block_cap, contexts, mount_cap
 from tests.rpc import code_of
 
@@ -18,11 +25,12 @@ INVALID = grpc.StatusCode.INVALID_ARGUMENT
 def test_context_keys_are_the_published_ones() -> None:
     """Controller and node of different versions meet during an upgrade: the context keys both
     use (from ``oxide_csi.volume_contract``) are a wire contract and must not change."""
-    assert (CTX_SERIAL, CTX_DISK_NAME, CTX_SOURCE, CTX_FS_TYPE) == (
+    assert (CTX_SERIAL, CTX_DISK_NAME, CTX_SOURCE, CTX_FS_TYPE, CTX_READ_ONLY) == (
         "oxide.computer/serial",
         "oxide.computer/disk-name",
         "oxide.computer/source",
         "oxide.computer/fs-type",
+        "oxide.computer/read-only",
     )
 
 
@@ -180,3 +188,18 @@ async def test_unpublish_leaves_a_directory_with_foreign_content(node: Node) -> 
     code = await code_of(node.unpublish(target))
     assert code == grpc.StatusCode.FAILED_PRECONDITION
     assert (target / "somebody's").read_text() == "data"
+
+
+def test_only_the_controller_decides_formatting_and_read_only() -> None:
+    """A static PersistentVolume's volume_context is whatever its author wrote; the
+    controller's publish_context wins, so "blank" there never gets an existing disk formatted."""
+    facts = volume_facts
+    serial = {CTX_SERIAL: SERIAL_A}
+    forged = {**serial, CTX_SOURCE: "blank"}
+    static = {**serial, CTX_SOURCE: "static"}
+    assert facts(static, forged).known_new is False
+    assert facts({}, forged).known_new is True  # an older controller's publish: as before
+    assert facts(serial, {CTX_SOURCE: "image"}).known_new is False
+    read_only = {**serial, CTX_READ_ONLY: "true"}
+    assert facts(read_only, {}).read_only and facts({}, read_only).read_only
+    assert not facts(serial, {}).read_only

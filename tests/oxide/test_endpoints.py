@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from oxide_csi.oxide import DEFAULT_API_VERSION, OxideClient, api_errors
-from tests.oxide.conftest import ClientFactory
+from tests.oxide.conftest import ClientFactory, SimFactory
 from tests.oxide.simkit import GIB, PROJECT, Sim
 
 
@@ -88,7 +88,8 @@ async def test_snapshot_lifecycle_and_disk_from_snapshot(sim: Sim, client: Oxide
     assert (await client.get_snapshot(snap.id)).name == "snap-1"
     assert [s.id async for s in client.list_snapshots()] == [snap.id]
 
-    clone = await client.create_disk("vol-clone", size=2 * GIB, snapshot_id=snap.id, read_only=True)
+    # a read-only disk has exactly its source's size
+    clone = await client.create_disk("vol-clone", size=GIB, snapshot_id=snap.id, read_only=True)
     assert clone.snapshot_id == snap.id
     assert clone.read_only
     body = _last(sim, "POST", "/v1/disks")["request_body"]
@@ -106,7 +107,7 @@ async def test_snapshot_lifecycle_and_disk_from_snapshot(sim: Sim, client: Oxide
 
 async def test_disk_from_image_sends_image_source(sim: Sim, client: OxideClient) -> None:
     image_id = str(uuid.uuid4())
-    # The simulated silo has no images, so the rack's answer is 404; the body is what matters.
+    # No image has that id, so the rack's answer is 404; the body is what matters.
     with pytest.raises(api_errors.OxideNotFound):
         await client.create_disk("vol-img", size=GIB, image_id=image_id)
     body = _last(sim, "POST", "/v1/disks")["request_body"]
@@ -192,7 +193,10 @@ async def test_utilization(sim: Sim, client: OxideClient) -> None:
     assert after.storage_available == after.storage_capacity - after.storage_provisioned
 
 
-async def test_configured_api_version_is_sent(sim: Sim, client_factory: ClientFactory) -> None:
+async def test_configured_api_version_is_sent(
+    sim_factory: SimFactory, client_factory: ClientFactory
+) -> None:
+    sim = sim_factory(max_api_version="2026072800.0.0")
     newest, _ = client_factory(sim, api_version="2026072800.0.0")
     await newest.get_project()
     headers = _last(sim, "GET", "/v1/projects/{project}")["request_headers"]

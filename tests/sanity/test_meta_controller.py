@@ -234,6 +234,23 @@ class NegativeCapacity(FakeController):
         return csi_pb2.GetCapacityResponse(available_capacity=-1)
 
 
+class CapacityGrows(FakeController):
+    """Counts volumes as freeing space instead of taking it."""
+
+    def GetCapacity(self, request: Any, context: Any) -> Any:
+        reply = super().GetCapacity(request, context)
+        reply.available_capacity += 2 * len(self.state.volumes) * (1 << 30) + 1
+        reply.ClearField("maximum_volume_size")
+        return reply
+
+
+class LargestAboveAvailable(FakeController):
+    def GetCapacity(self, request: Any, context: Any) -> Any:
+        reply = super().GetCapacity(request, context)
+        reply.maximum_volume_size.value = reply.available_capacity + 1
+        return reply
+
+
 BROKEN: list[tuple[Check, type[FakeController], str]] = [
     (volumes.create_volume_requires_name, CreatesWithoutName, "without a name.*got OK"),
     (
@@ -272,6 +289,9 @@ BROKEN: list[tuple[Check, type[FakeController], str]] = [
     (volumes.validate_requires_id, IdOptional, "without a volume_id.*got OK"),
     (volumes.validate_requires_capabilities, IdOptional, "without capabilities.*got OK"),
     (volumes.get_capacity, NegativeCapacity, "-1 bytes"),
+    (volumes.get_capacity_with_a_request, NegativeCapacity, "-1 bytes"),
+    (volumes.get_capacity_with_a_request, LargestAboveAvailable, "exceeds available_capacity"),
+    (volumes.get_capacity_after_create, CapacityGrows, "grew"),
     (listing.get_volume_requires_id, IdOptional, "without a volume_id.*got OK"),
     (listing.list_volumes_fields, ListsTwice, "listed 2 times"),
     (publish.publish_requires_volume_id, PublishDefaultsNode, "without volume_id.*got OK"),

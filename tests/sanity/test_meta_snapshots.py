@@ -111,6 +111,42 @@ class RestoresTooSmall(FakeController):
         return reply
 
 
+class GetSnapshotWithoutId(FakeController):
+    def GetSnapshot(self, request: Any, context: Any) -> Any:
+        if not request.snapshot_id:
+            return csi_pb2.GetSnapshotResponse()
+        return super().GetSnapshot(request, context)
+
+
+class GetSnapshotOfNothing(FakeController):
+    """Answers an empty snapshot for any id it does not know (deleted ones too)."""
+
+    def GetSnapshot(self, request: Any, context: Any) -> Any:
+        if request.snapshot_id not in self.state.snapshots:
+            return csi_pb2.GetSnapshotResponse(snapshot=csi_pb2.Snapshot(snapshot_id="x"))
+        return super().GetSnapshot(request, context)
+
+
+class GetSnapshotRemembersDeleted(FakeController):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.seen: dict[str, csi_pb2.Snapshot] = {}
+
+    def GetSnapshot(self, request: Any, context: Any) -> Any:
+        if request.snapshot_id in self.state.snapshots:
+            self.seen[request.snapshot_id] = self.state.snapshots[request.snapshot_id][1]
+        if request.snapshot_id in self.seen:
+            return csi_pb2.GetSnapshotResponse(snapshot=self.seen[request.snapshot_id])
+        return super().GetSnapshot(request, context)
+
+
+class GetSnapshotWrongSize(FakeController):
+    def GetSnapshot(self, request: Any, context: Any) -> Any:
+        reply = super().GetSnapshot(request, context)
+        reply.snapshot.size_bytes += 1
+        return reply
+
+
 BROKEN: list[tuple[Check, type[FakeController], str]] = [
     (snapshots.snapshot_requires_name, SnapshotsWithoutName, "without a name.*got OK"),
     (snapshots.snapshot_requires_source, SnapshotsNothing, "without source_volume_id.*got OK"),
@@ -126,6 +162,10 @@ BROKEN: list[tuple[Check, type[FakeController], str]] = [
     (snapshots.delete_volume_with_snapshot, DeleteVolumeTakesSnapshots, "removed its snapshot"),
     (snapshots.volume_from_snapshot, RestoresNamingAnotherSnapshot, "content_source"),
     (snapshots.volume_from_snapshot, RestoresTooSmall, "smaller than its snapshot"),
+    (snapshots.get_snapshot_requires_id, GetSnapshotWithoutId, "without snapshot_id.*got OK"),
+    (snapshots.get_snapshot_unknown, GetSnapshotOfNothing, "NOT_FOUND, got OK"),
+    (snapshots.get_snapshot_fields, GetSnapshotRemembersDeleted, "deleted snapshot.*got OK"),
+    (snapshots.get_snapshot_fields, GetSnapshotWrongSize, "another source volume or size"),
 ]
 
 

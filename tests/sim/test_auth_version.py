@@ -64,8 +64,10 @@ def test_missing_version_header_is_served_as_newest(api: httpx.Client) -> None:
 
 
 def test_newer_version_is_refused(api: httpx.Client) -> None:
-    r = api.get("/v1/me", headers={"api-version": "2026072800.0.1"})
-    assert_error(r, 400, None, "server does not support this API version: 2026072800.0.1")
+    # v22 (the default release) serves up to 2026073100.0.0
+    assert api.get("/v1/me", headers={"api-version": "2026073100.0.0"}).status_code == 200
+    r = api.get("/v1/me", headers={"api-version": "2026073100.0.1"})
+    assert_error(r, 400, None, "server does not support this API version: 2026073100.0.1")
 
 
 def test_max_api_version_is_configurable(make_sim: SimFactory) -> None:

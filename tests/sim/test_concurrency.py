@@ -43,7 +43,7 @@ def test_different_names_all_created(sim: SimulatorServer) -> None:
 
 
 def test_concurrent_attaches_respect_the_slot_limit(make_sim: SimFactory) -> None:
-    sim = make_sim(instances=1)
+    sim = make_sim(instances=1, max_disks_per_instance=8)
     with client(sim) as c:
         stop_instance(c)
         ids = [create_disk(c, f"vol-{i}")["id"] for i in range(10)]

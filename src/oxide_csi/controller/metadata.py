@@ -39,6 +39,10 @@ class Source:
     BLANK = "blank"
     SNAPSHOT = "snapshot"
     VOLUME = "volume"
+    #: An Oxide image; ``source_id`` is the ``image`` parameter as given (name or UUID).
+    IMAGE = "image"
+    #: A disk this plugin did not create, used as a static volume (never in a description).
+    STATIC = "static"
 
 
 @dataclass(frozen=True)

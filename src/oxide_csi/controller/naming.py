@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 
 from oxide_csi.volume_contract import DISK_PREFIX, NAME_HASH_CHARS, is_managed_serial, serial_for
 
@@ -55,6 +56,17 @@ def clone_snapshot_name(target_csi_name: str) -> str:
 def is_clone_snapshot(name: str) -> bool:
     """Whether a snapshot name is one of :func:`clone_snapshot_name`'s (not a user's)."""
     return bool(_CLONE_RE.match(name))
+
+
+def serial_clash(name: str, others: Iterable[str]) -> str | None:
+    """The first of ``others`` (disk names) the guest would see with the same serial as ``name``.
+
+    Our own disks never clash (the hash head), but a static volume's disk may have any name:
+    two disks whose names share their first 20 bytes would appear in one guest as two devices
+    with one serial, and the node could not tell which is which.
+    """
+    serial = serial_for(name)
+    return next((other for other in others if other != name and serial_for(other) == serial), None)
 
 
 def is_managed_disk(name: str) -> bool:

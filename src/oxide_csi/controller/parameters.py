@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from oxide_csi.config import is_valid_name
+from oxide_csi.controller.metadata import Source
 from oxide_csi.errors import InvalidArgument, OutOfRange
+from oxide_csi.oxide.selectors import is_uuid
 from oxide_csi.volume_contract import FS_TYPES
 
 GIB = 1 << 30
@@ -25,8 +28,20 @@ PARAM_BLOCK_SIZE = "blockSize"
 PARAM_PVC_NAME = "csi.storage.k8s.io/pvc/name"
 PARAM_PVC_NAMESPACE = "csi.storage.k8s.io/pvc/namespace"
 PARAM_FS_TYPE = "fsType"
+PARAM_IMAGE = "image"
+PARAM_READ_ONLY = "readOnly"
+PARAM_DISK_TYPE = "diskType"
 KUBERNETES_PREFIX = "csi.storage.k8s.io/"
-_KNOWN = (PARAM_BLOCK_SIZE, PARAM_FS_TYPE)
+KNOWN_PARAMETERS = (
+    PARAM_BLOCK_SIZE,
+    PARAM_FS_TYPE,
+    PARAM_IMAGE,
+    PARAM_READ_ONLY,
+    PARAM_DISK_TYPE,
+)
+DISK_TYPES = ("distributed", "local")
+#: Local disks (sled-local NVMe) always have 4096-byte blocks.
+LOCAL_BLOCK_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -34,13 +49,78 @@ class VolumeParameters:
     block_size: int = 4096
     fs_type: str = ""  # empty: the node's default (ext4), or what the capability names
     pvc: str = ""  # namespace/name of the claim, when the provisioner tells it
+    #: An Oxide image (name or UUID, project or silo image) each new disk is made from.
+    image: str = ""
+    #: An Oxide read-only disk; only with a snapshot or image source.
+    read_only: bool = False
+    #: A local (sled-local NVMe) disk instead of a distributed one.
+    local: bool = False
 
 
 def parse_parameters(raw: Mapping[str, str]) -> VolumeParameters:
-    unknown = sorted(k for k in raw if k not in _KNOWN and not k.startswith(KUBERNETES_PREFIX))
+    """The StorageClass parameters, each checked alone and against the others."""
+    base = _parse_basic(raw)
+    image = raw.get(PARAM_IMAGE, "").strip()
+    if PARAM_IMAGE in raw and not (is_valid_name(image) or is_uuid(image)):
+        raise InvalidArgument(f"{PARAM_IMAGE} must be an Oxide image name or UUID, got {image!r}")
+    read_only = _boolean(raw, PARAM_READ_ONLY)
+    disk_type = raw.get(PARAM_DISK_TYPE, "distributed").strip().lower()
+    if disk_type not in DISK_TYPES:
+        raise InvalidArgument(f"{PARAM_DISK_TYPE} must be one of {', '.join(DISK_TYPES)}")
+    local = disk_type == "local"
+    if local and (image or read_only):
+        raise InvalidArgument(
+            f"{PARAM_DISK_TYPE}: local disks are always blank and writable; drop "
+            f"{PARAM_IMAGE if image else PARAM_READ_ONLY}"
+        )
+    if local and PARAM_BLOCK_SIZE in raw and base.block_size != LOCAL_BLOCK_SIZE:
+        raise InvalidArgument(f"local disks have {LOCAL_BLOCK_SIZE}-byte blocks")
+    return VolumeParameters(
+        block_size=LOCAL_BLOCK_SIZE if local else base.block_size,
+        fs_type=base.fs_type,
+        image=image,
+        read_only=read_only,
+        local=local,
+    )
+
+
+def choose_source(params: VolumeParameters, source: str, source_id: str) -> tuple[str, str]:
+    """The one source of a new volume: the request's content source or the ``image``
+    parameter; read-only needs one of snapshot or image, local disks take none."""
+    if params.image:
+        if source != Source.BLANK:
+            raise InvalidArgument(
+                f"the StorageClass names an {PARAM_IMAGE} and the claim a {source} source; a "
+                "volume has one source"
+            )
+        source, source_id = Source.IMAGE, params.image
+    if params.read_only and source not in (Source.SNAPSHOT, Source.IMAGE):
+        raise InvalidArgument(
+            f"{PARAM_READ_ONLY}: a read-only volume needs a snapshot or an {PARAM_IMAGE} to hold "
+            "its data (it cannot be written afterwards)"
+        )
+    if params.local and source != Source.BLANK:
+        raise InvalidArgument(
+            "local disks are always created blank: Oxide makes them neither from a snapshot "
+            "nor as a clone"
+        )
+    return source, source_id
+
+
+def _boolean(raw: Mapping[str, str], key: str) -> bool:
+    text = raw.get(key, "false").strip().lower()
+    if text not in ("true", "false"):
+        raise InvalidArgument(f'{key} must be "true" or "false", got {raw[key]!r}')
+    return text == "true"
+
+
+def _parse_basic(raw: Mapping[str, str]) -> VolumeParameters:
+    unknown = sorted(
+        k for k in raw if k not in KNOWN_PARAMETERS and not k.startswith(KUBERNETES_PREFIX)
+    )
     if unknown:
         raise InvalidArgument(
-            f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(_KNOWN)}"
+            f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(KNOWN_PARAMETERS)}"
         )
     block_size = 4096
     if PARAM_BLOCK_SIZE in raw:

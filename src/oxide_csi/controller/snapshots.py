@@ -85,6 +85,11 @@ class SnapshotManager:
             source = await self._volumes.find(source_volume_id, deadline=deadline)
             if source is None:
                 raise NotFound(f"source volume {source_volume_id} does not exist")
+            if source.local:
+                raise FailedPrecondition(
+                    f"volume {source_volume_id} is a local disk (sled-local NVMe): Oxide "
+                    "cannot snapshot local disks"
+                )
             snap = await self._client.create_snapshot(
                 name, disk=source.disk.id, description=describe(csi_name), deadline=deadline
             )

@@ -28,9 +28,15 @@ from oxide_csi.controller.metadata import (
     is_clone_description,
 )
 from oxide_csi.controller.parameters import fits, round_capacity
-from oxide_csi.errors import AlreadyExists, FailedPrecondition, NotFound
+from oxide_csi.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+)
 from oxide_csi.inflight import KeyedLocks
-from oxide_csi.oxide import Disk, OxideClient, Snapshot, api_errors, is_uuid
+from oxide_csi.oxide import Disk, Image, OxideClient, Snapshot, Utilization, api_errors, is_uuid
 from oxide_csi.volume_contract import serial_for
 
 #: Disk states in which the disk belongs to an instance.
@@ -51,6 +57,19 @@ class VolumeRequest:
     source: str = Source.BLANK
     source_id: str = ""
     pvc: str = ""  # namespace/name, kept in the description for Events
+    #: An Oxide read-only disk (with a snapshot or image source only).
+    read_only: bool = False
+    #: A local (sled-local) disk: blank, 4096-byte blocks, no snapshots.
+    local: bool = False
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a new disk is made from, and its size."""
+
+    size: int
+    snapshot_id: str | None = None
+    image_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,15 @@ class Volume:
     def faulted(self) -> bool:
         return self.disk.state in FAULTED_STATES
 
+    @property
+    def static(self) -> bool:
+        """A disk this plugin did not create, used through a static PersistentVolume."""
+        return self.meta.source == Source.STATIC
+
+    @property
+    def local(self) -> bool:
+        return self.disk.disk_type == "local"
+
 
 def managed(disk: Disk) -> Volume | None:
     """The volume view of ``disk``, or None for disks this plugin did not create."""
@@ -79,6 +107,11 @@ def managed(disk: Disk) -> Volume | None:
     if meta is None or not naming.is_managed_disk(disk.name):
         return None
     return Volume(disk=disk, meta=meta)
+
+
+def static(disk: Disk) -> Volume:
+    """Any disk as a static volume: published and staged, never formatted nor deleted."""
+    return managed(disk) or Volume(disk=disk, meta=VolumeMeta(csi_name="", source=Source.STATIC))
 
 
 class VolumeManager:
@@ -97,7 +130,8 @@ class VolumeManager:
                 volume = await self._wait_usable(self._compatible(existing, req), deadline)
                 await self._drop_clone_snapshot(req, deadline)
                 return volume
-            snapshot_id, size = await self._resolve_source(req, deadline)
+            await self._check_rack_has(req, deadline)
+            origin = await self._resolve_source(req, deadline)
             meta = VolumeMeta(
                 csi_name=req.name,
                 fs_type=req.fs_type,
@@ -107,10 +141,13 @@ class VolumeManager:
             )
             disk = await self._client.create_disk(
                 name,
-                size=size,
+                size=origin.size,
                 description=meta.encode(),
                 block_size=req.block_size,
-                snapshot_id=snapshot_id,
+                snapshot_id=origin.snapshot_id,
+                image_id=origin.image_id,
+                read_only=req.read_only,
+                local=req.local,
                 deadline=deadline,
             )
             volume = await self._wait_usable(Volume(disk=disk, meta=meta), deadline)
@@ -118,7 +155,11 @@ class VolumeManager:
             return volume
 
     async def delete(self, volume_id: str, *, deadline: float) -> None:
-        """Delete a detached volume; an unknown id is success (the volume is gone)."""
+        """Delete a detached volume; an unknown id is success (the volume is gone).
+
+        A disk this plugin did not create (a static volume's, a boot disk) is never deleted:
+        FAILED_PRECONDITION, from :meth:`find`.
+        """
         async with self._locks.hold(volume_id):
             volume = await self.find(volume_id, deadline=deadline)
             if volume is None:
@@ -131,12 +172,15 @@ class VolumeManager:
             with contextlib.suppress(api_errors.OxideNotFound):
                 await self._client.delete_disk(volume_id, deadline=deadline)
 
-    async def find(self, volume_id: str, *, deadline: float) -> Volume | None:
+    async def find(
+        self, volume_id: str, *, deadline: float, static_ok: bool = False
+    ) -> Volume | None:
         """The volume with this id, or None when no such disk exists.
 
         A disk that exists but was not made by this plugin (a boot disk, a disk an operator
-        made) is never ours to delete, attach or report: FAILED_PRECONDITION, not NOT_FOUND,
-        so nobody concludes it is gone.
+        made) is never ours to delete or report: FAILED_PRECONDITION, not NOT_FOUND, so
+        nobody concludes it is gone. With ``static_ok`` (publish, unpublish, validate: what a
+        static PersistentVolume needs) such a disk is returned as a static volume.
         """
         if not is_uuid(volume_id):
             return None
@@ -144,16 +188,26 @@ class VolumeManager:
             disk = await self._client.get_disk(volume_id, deadline=deadline)
         except api_errors.OxideNotFound:
             return None
+        if static_ok:
+            return static(disk)
         volume = managed(disk)
         if volume is None:
-            raise FailedPrecondition(f"disk {volume_id} was not created by this plugin")
+            raise FailedPrecondition(
+                f"disk {disk.name} ({volume_id}) was not created by this plugin; it is never "
+                "deleted, snapshotted or cloned through Kubernetes (a static volume's disk "
+                "stays the operator's)"
+            )
         return volume
 
-    async def get(self, volume_id: str, *, deadline: float) -> Volume:
-        volume = await self.find(volume_id, deadline=deadline)
+    async def get(self, volume_id: str, *, deadline: float, static_ok: bool = False) -> Volume:
+        volume = await self.find(volume_id, deadline=deadline, static_ok=static_ok)
         if volume is None:
             raise NotFound(f"volume {volume_id} does not exist")
         return volume
+
+    async def capacity(self, *, deadline: float) -> Utilization:
+        """The silo's storage figures (GetCapacity)."""
+        return await self._client.utilization(deadline=deadline)
 
     async def node_ids(self, volumes: Sequence[Volume], *, deadline: float) -> dict[str, list[str]]:
         """Per volume id, the node ids it is published to: its instance's id *and* name.
@@ -208,27 +262,70 @@ class VolumeManager:
             wrong.append(f"block size {disk.block_size}")
         if volume.meta.fs_type != req.fs_type:
             wrong.append(f"fsType {volume.meta.fs_type or '(default)'}")
+        if disk.read_only != req.read_only:
+            wrong.append("read-only flag")
+        if volume.local != req.local:
+            wrong.append(f"disk type {disk.disk_type}")
         if wrong:
             raise AlreadyExists(f"volume {req.name!r} exists with a different {', '.join(wrong)}")
         return volume
 
-    async def _resolve_source(self, req: VolumeRequest, deadline: float) -> tuple[str | None, int]:
-        """The snapshot the disk starts from (None: blank) and the disk's size.
+    async def _check_rack_has(self, req: VolumeRequest, deadline: float) -> None:
+        """Read-only and local disks exist only on racks of release v18 or later."""
+        if not (req.read_only or req.local):
+            return
+        if not (await self._client.generation(deadline=deadline)).disk_backend:
+            what = "read-only" if req.read_only else "local"
+            raise InvalidArgument(
+                f"{what} disks need Oxide release v18 or later; this rack serves the older, "
+                "unversioned API (release v17 or older)"
+            )
+
+    async def _resolve_source(self, req: VolumeRequest, deadline: float) -> Origin:
+        """What the disk starts from and its size.
 
         The size is settled before a clone's temporary snapshot is taken, so a request that
-        cannot fit (OUT_OF_RANGE) leaves nothing behind.
+        cannot fit (OUT_OF_RANGE) leaves nothing behind. A read-only disk has exactly its
+        source's size, as Oxide requires.
         """
         if req.source == Source.SNAPSHOT:
             snap = await self._source_snapshot(req.source_id, deadline)
-            return snap.id, round_capacity(req.required_bytes, req.limit_bytes, floor=snap.size)
+            return Origin(self._size(req, snap.size), snapshot_id=snap.id)
+        if req.source == Source.IMAGE:
+            image = await self._source_image(req.source_id, deadline)
+            return Origin(self._size(req, image.size), image_id=image.id)
         if req.source == Source.VOLUME:
             source = await self.find(req.source_id, deadline=deadline)
             if source is None:
                 raise NotFound(f"source volume {req.source_id} does not exist")
-            size = round_capacity(req.required_bytes, req.limit_bytes, floor=source.disk.size)
+            if source.local:
+                raise FailedPrecondition(
+                    f"volume {req.source_id} is a local disk: Oxide cannot snapshot local "
+                    "disks, so it cannot be cloned"
+                )
+            size = self._size(req, source.disk.size)
             snap = await self._clone_snapshot(req.name, source.disk.id, deadline)
-            return snap.id, size
-        return None, round_capacity(req.required_bytes, req.limit_bytes)
+            return Origin(size, snapshot_id=snap.id)
+        return Origin(round_capacity(req.required_bytes, req.limit_bytes))
+
+    @staticmethod
+    def _size(req: VolumeRequest, source_size: int) -> int:
+        if not req.read_only:
+            return round_capacity(req.required_bytes, req.limit_bytes, floor=source_size)
+        if not fits(source_size, req.required_bytes, req.limit_bytes):
+            raise OutOfRange(
+                f"a read-only disk has its source's size ({source_size} bytes), which is "
+                "outside the requested capacity range"
+            )
+        return source_size
+
+    async def _source_image(self, image: str, deadline: float) -> Image:
+        try:
+            return await self._client.get_image(image, deadline=deadline)
+        except api_errors.OxideNotFound:
+            raise NotFound(
+                f"image {image!r} is neither an image of the project nor of the silo"
+            ) from None
 
     async def _clone_snapshot(self, target: str, source_disk_id: str, deadline: float) -> Snapshot:
         """The ready temporary snapshot of the source that a clone into ``target`` starts from.

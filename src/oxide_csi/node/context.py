@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from oxide_csi.errors import InvalidArgument
 from oxide_csi.node.device_identity import check_expected_serial
-from oxide_csi.volume_contract import CTX_FS_TYPE, CTX_SERIAL, CTX_SOURCE
+from oxide_csi.volume_contract import CTX_FS_TYPE, CTX_READ_ONLY, CTX_SERIAL, CTX_SOURCE
 
 #: The only ``source`` that allows formatting: the controller created the disk empty.
 SOURCE_BLANK = "blank"
@@ -31,6 +31,8 @@ class VolumeFacts:
     known_new: bool
     #: The filesystem the StorageClass asked for at creation ("" when it did not say).
     fs_type: str
+    #: An Oxide read-only disk: mounted read-only, never written.
+    read_only: bool = False
 
 
 def expected_serial(publish_context: Mapping[str, str], volume_context: Mapping[str, str]) -> str:
@@ -50,6 +52,10 @@ def volume_facts(
     fs_type = volume_context.get(CTX_FS_TYPE, "").strip().lower()
     return VolumeFacts(
         serial=expected_serial(publish_context, volume_context),
-        known_new=volume_context.get(CTX_SOURCE) == SOURCE_BLANK,
+        # publish_context comes from our controller alone; volume_context of a static
+        # PersistentVolume is whatever its author wrote, so it never decides for a formatting
+        known_new=(publish_context.get(CTX_SOURCE) or volume_context.get(CTX_SOURCE))
+        == SOURCE_BLANK,
         fs_type=fs_type,
+        read_only="true" in (publish_context.get(CTX_READ_ONLY), volume_context.get(CTX_READ_ONLY)),
     )

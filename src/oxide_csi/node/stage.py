@@ -70,8 +70,13 @@ class Stager:
         mount_flags: Sequence[str] = (),
         *,
         known_new: bool = False,
+        read_only: bool = False,
     ) -> None:
         """Mount the disk's filesystem at ``staging_path``, formatting a known-new blank disk.
+
+        ``read_only`` (an Oxide read-only disk) mounts read-only and without journal replay:
+        the device refuses writes, so a journal left unclean by a snapshot of a mounted disk
+        could not be replayed anyway, and the mount would fail instead.
 
         ``fs_type`` empty means "whatever the disk holds" (and :data:`DEFAULT_FS_TYPE` if it
         must be formatted); a named type that differs from what the disk holds is
@@ -81,7 +86,7 @@ class Stager:
         incompatible existing stage.
         """
         requested = check_fs_type(fs_type) if fs_type else None
-        flags = check_mount_flags(mount_flags)
+        flags = check_mount_flags([*mount_flags, *(("ro",) if read_only else ())])
         dev = self.finder.verify(device, serial)
         existing = self.mounter.top_mount(staging_path)
         if existing is not None:
@@ -111,8 +116,13 @@ class Stager:
             )
             failpoint(STAGE_AFTER_FORMAT)
         else:
-            raise FailedPrecondition(f"{device} holds {found.detail}; it cannot be mounted")
+            raise FailedPrecondition(
+                f"{device} holds {found.detail}, not a filesystem on the whole disk (a "
+                "partitioned OS image, say): a volume needs one there; it is never formatted"
+            )
         options = list(flags)
+        if read_only:
+            options.append("norecovery" if actual == "xfs" else "noload")
         if actual == "xfs" and "nouuid" not in options:
             # Clones of one disk (from a snapshot or image) share the XFS UUID, and XFS refuses
             # a second mount of a UUID it already has mounted unless told not to check.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 from oxide_csi.oxide.client_config import OxideConfig
+from oxide_csi.oxide.generation import Generation, detect_generation
 from oxide_csi.oxide.page_walk import paginate
 from oxide_csi.oxide.selectors import NameOrId, path_segment, project_query
 from oxide_csi.oxide.transport import Transport
@@ -16,6 +18,18 @@ class ClientBase:
 
     _t: Transport
     _cfg: OxideConfig
+    _generation: Generation | None = None
+    _generation_lock: asyncio.Lock | None = None
+
+    async def generation(self, *, deadline: float | None = None) -> Generation:
+        """The rack's API generation, probed once (see :mod:`.generation`) and then kept."""
+        if self._generation is None:
+            if self._generation_lock is None:
+                self._generation_lock = asyncio.Lock()
+            async with self._generation_lock:
+                if self._generation is None:
+                    self._generation = await detect_generation(self._t, deadline=deadline)
+        return self._generation
 
     def _path(self, template: str, **selectors: NameOrId) -> str:
         """Fill an OpenAPI template (``/v1/disks/{disk}``) with percent-encoded selectors."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
@@ -35,8 +35,9 @@ class OxideClient(DiskOps, InstanceOps):
     """One rack, one project, one token. Use as ``async with OxideClient(cfg) as c:``.
 
     ``on_request`` is called after every HTTP attempt with (method, path template, status or
-    None, seconds, attempt number) -- the hook for request metrics. ``http_transport`` and
-    ``rng`` exist for tests (an in-memory transport, a seeded jitter).
+    None, seconds, attempt number) -- the hook for request metrics. ``on_token`` hears every
+    token read from ``cfg.token_file`` (for redaction). ``http_transport`` and ``rng`` exist
+    for tests (an in-memory transport, a seeded jitter).
     """
 
     def __init__(
@@ -46,9 +47,12 @@ class OxideClient(DiskOps, InstanceOps):
         on_request: RequestObserver | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> None:
         self._cfg = cfg
-        self._t = Transport(cfg, on_request=on_request, http_transport=http_transport, rng=rng)
+        self._t = Transport(
+            cfg, on_request=on_request, http_transport=http_transport, rng=rng, on_token=on_token
+        )
         self._transitions = TransitionMemory()
 
     @property
@@ -82,8 +86,7 @@ class OxideClient(DiskOps, InstanceOps):
         return Project.from_api(await self._t.request("GET", template, path, deadline=deadline))
 
     async def utilization(self, *, deadline: float | None = None) -> Utilization:
-        """The silo's storage capacity and use (informational; the plugin offers no GetCapacity,
-        since silo-wide figures say nothing true about whether one more disk fits)."""
+        """The silo's storage capacity and what is provisioned of it (GetCapacity)."""
         raw = await self._t.request("GET", "/v1/utilization", "/v1/utilization", deadline=deadline)
         return Utilization.from_api(raw)
 

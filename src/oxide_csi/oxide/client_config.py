@@ -28,7 +28,7 @@ class OxideConfig:
     ``poll_initial``/``poll_ratio``/``poll_max`` the waiters' polling (see ``Polling``),
     ``wait_timeout`` is the waiters' limit when a caller gives no deadline. ``ca_file`` adds a
     CA bundle for racks with a private CA; ``insecure`` turns TLS verification off
-    (development only).
+    (development only). ``token_file`` makes a rotated token take effect without a restart.
     """
 
     host: str
@@ -48,6 +48,9 @@ class OxideConfig:
     wait_timeout: float = 300.0
     ca_file: str | None = None
     insecure: bool = False
+    #: A file holding the token, read again whenever it changes (``token`` is its content at
+    #: start); None: ``token`` for the life of the client.
+    token_file: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.host)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from oxide_csi.oxide import api_errors
 from oxide_csi.oxide.base import ClientBase
+from oxide_csi.oxide.generation import Generation
 from oxide_csi.oxide.models import Disk, Image, Snapshot
 from oxide_csi.oxide.retry import Safety
 from oxide_csi.oxide.selectors import NameOrId, is_uuid, normalize
@@ -21,6 +22,7 @@ DISKS = "/v1/disks"
 SNAPSHOT = "/v1/snapshots/{snapshot}"
 SNAPSHOTS = "/v1/snapshots"
 IMAGES = "/v1/images"
+IMAGE = "/v1/images/{image}"
 
 
 def _different(kind: str, name: str, what: list[str]) -> api_errors.OxideAlreadyExists:
@@ -55,9 +57,14 @@ class DiskOps(ClientBase):
         snapshot_id: str | None = None,
         image_id: str | None = None,
         read_only: bool = False,
+        local: bool = False,
         deadline: float | None = None,
     ) -> Disk:
-        """Create a distributed disk: blank, or from a snapshot or an image (at most one).
+        """Create a disk: distributed (blank, or from a snapshot or an image), or local.
+
+        The body takes the shape of the rack's generation (:mod:`.generation`): ``disk_source``
+        at the top level before v18, ``disk_backend`` since. Read-only and local disks exist
+        only since v18; asking an older rack for one raises ``InvalidRequest`` unsent.
 
         Retry semantics -- why a failed create is not simply repeated: after a 500, a 502, a
         504, a dropped connection or a read timeout we cannot know whether the rack created
@@ -72,26 +79,12 @@ class DiskOps(ClientBase):
         *before* our call with exactly the requested properties is returned too -- for a
         named, idempotent create that is the right answer anyway.
         """
-        if snapshot_id is not None and image_id is not None:
-            raise api_errors.OxideInvalidRequest(
-                "a disk has one source: snapshot_id or image_id, not both"
-            )
-        source: dict[str, Any]
-        if snapshot_id is not None:
-            source = {"type": "snapshot", "snapshot_id": snapshot_id}
-        elif image_id is not None:
-            source = {"type": "image", "image_id": image_id}
-        else:
-            source = {"type": "blank", "block_size": block_size}
-        if read_only:
-            if source["type"] == "blank":
-                raise api_errors.OxideInvalidRequest("a blank disk cannot be read-only")
-            source["read_only"] = True
+        shape = await self.generation(deadline=deadline)
         body = {
             "name": normalize(name),
             "description": description,
             "size": size,
-            "disk_backend": {"type": "distributed", "disk_source": source},
+            **_source_fields(shape, block_size, snapshot_id, image_id, read_only, local),
         }
 
         async def resolve(_: api_errors.OxideError) -> Resolved | None:
@@ -109,6 +102,8 @@ class DiskOps(ClientBase):
                 wrong.append("source")
             if snapshot_id is None and image_id is None and found.block_size != block_size:
                 wrong.append("block size")
+            if (found.disk_type == "local") != local:
+                wrong.append("disk type")
             if found.read_only != read_only:
                 wrong.append("read-only flag")
             if found.description != description:
@@ -208,6 +203,23 @@ class DiskOps(ClientBase):
 
     # ---- images --------------------------------------------------------------------------
 
+    async def get_image(self, image: NameOrId, *, deadline: float | None = None) -> Image:
+        """An image by UUID, or by name: the project's image of that name, else the silo's.
+
+        A name without ``project`` selects a silo image in Nexus, so the fallback is the same
+        request without it.
+        """
+        path = self._path(IMAGE, image=image)
+        if is_uuid(image):
+            return Image.from_api(await self._t.request("GET", IMAGE, path, deadline=deadline))
+        try:
+            raw = await self._t.request(
+                "GET", IMAGE, path, query={"project": self._cfg.project}, deadline=deadline
+            )
+        except api_errors.OxideNotFound:
+            raw = await self._t.request("GET", IMAGE, path, deadline=deadline)
+        return Image.from_api(raw)
+
     async def list_images(
         self,
         *,
@@ -218,6 +230,42 @@ class DiskOps(ClientBase):
         query: dict[str, str | int] = {"project": self._cfg.project} if scope == "project" else {}
         async for raw in self._list(IMAGES, IMAGES, query, deadline):
             yield Image.from_api(raw)
+
+
+def _source_fields(
+    shape: Generation,
+    block_size: int,
+    snapshot_id: str | None,
+    image_id: str | None,
+    read_only: bool,
+    local: bool,
+) -> dict[str, Any]:
+    """The part of a DiskCreate body that says what the disk is made of, in the rack's shape."""
+    if snapshot_id is not None and image_id is not None:
+        raise api_errors.OxideInvalidRequest(
+            "a disk has one source: snapshot_id or image_id, not both"
+        )
+    if (read_only or local) and not shape.disk_backend:
+        what = "read-only" if read_only else "local"
+        raise api_errors.OxideInvalidRequest(f"{what} disks need Oxide release v18 or later")
+    if local:
+        if snapshot_id is not None or image_id is not None or read_only:
+            raise api_errors.OxideInvalidRequest("a local disk is always blank and writable")
+        return {"disk_backend": {"type": "local"}}
+    source: dict[str, Any]
+    if snapshot_id is not None:
+        source = {"type": "snapshot", "snapshot_id": snapshot_id}
+    elif image_id is not None:
+        source = {"type": "image", "image_id": image_id}
+    else:
+        source = {"type": "blank", "block_size": block_size}
+    if read_only:
+        if source["type"] == "blank":
+            raise api_errors.OxideInvalidRequest("a blank disk cannot be read-only")
+        source["read_only"] = True
+    if not shape.disk_backend:
+        return {"disk_source": source}
+    return {"disk_backend": {"type": "distributed", "disk_source": source}}
 
 
 def _norm(uuid_text: str | None) -> str:

@@ -12,8 +12,10 @@ rules live in one place:
   ``Safety.TRANSITION`` requests only when the failure proves nothing happened, otherwise the
   caller's *resolver* looks the resource up first (see ``Transport.request``).
 
-The bearer token lives only in the client's default headers; nothing here formats headers into
-a message or a log line, and server text is scrubbed of the token before it becomes an error.
+The bearer token is set on each request by an auth hook from its :class:`TokenSource` (a token
+file is read again when it changes); nothing here formats headers into a message or a log line,
+and server text is scrubbed of the token before it becomes an error. Proxies follow the
+standard environment variables (``HTTPS_PROXY``, ``NO_PROXY``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,6 +44,7 @@ from oxide_csi.oxide.retry import (
     verdict_for_exception,
     verdict_for_status,
 )
+from oxide_csi.oxide.token import TokenSource
 
 #: The longest ``Retry-After`` we honour between two attempts, in seconds.
 MAX_RETRY_AFTER = 60.0
@@ -52,6 +56,15 @@ RequestObserver = Callable[[str, str, int | None, float, int], None]
 
 #: Below this much time left there is no point in starting an attempt.
 _MIN_ATTEMPT_SECONDS = 0.001
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """What one request sends besides its method and path."""
+
+    query: Mapping[str, str | int] | None
+    body: Any
+    headers: Mapping[str, str] | None
 
 
 @dataclass(frozen=True)
@@ -69,11 +82,25 @@ Resolver = Callable[[api_errors.OxideError], Awaitable[Resolved | None]]
 
 
 def _ssl_context(cfg: OxideConfig) -> ssl.SSLContext | bool:
+    """The system's CAs, plus ``ca_file`` for a rack with a private CA."""
     if cfg.insecure:
         return False
     if cfg.ca_file:
-        return ssl.create_default_context(cafile=cfg.ca_file)
+        context = ssl.create_default_context()
+        context.load_verify_locations(cafile=cfg.ca_file)
+        return context
     return True
+
+
+class _Bearer(httpx.Auth):
+    """Sets ``Authorization`` from the token source on every request (rotation-safe)."""
+
+    def __init__(self, tokens: TokenSource) -> None:
+        self._tokens = tokens
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["authorization"] = f"Bearer {self._tokens.current()}"
+        yield request
 
 
 class Transport:
@@ -86,15 +113,17 @@ class Transport:
         on_request: RequestObserver | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> None:
         self._cfg = cfg
         self._on_request = on_request
         self._rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
-        self._secret = cfg.token.encode()
+        path = Path(cfg.token_file) if cfg.token_file else None
+        self._tokens = TokenSource(cfg.token, path, on_change=on_token)
         self._http = httpx.AsyncClient(
             base_url=cfg.base_url,
+            auth=_Bearer(self._tokens),
             headers={
-                "authorization": f"Bearer {cfg.token}",
                 "api-version": cfg.api_version,
                 "user-agent": cfg.user_agent,
                 "accept": "application/json",
@@ -109,7 +138,9 @@ class Transport:
             verify=_ssl_context(cfg),
             transport=http_transport,
             follow_redirects=False,
-            trust_env=False,
+            # HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY, as every HTTP client honours
+            # them (and SSL_CERT_FILE/SSL_CERT_DIR when no CA file is configured).
+            trust_env=True,
         )
 
     @property
@@ -133,8 +164,12 @@ class Transport:
         deadline: float | None = None,
         safety: Safety = Safety.SAFE,
         resolve: Resolver | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send ``method path`` and return the parsed JSON body (None for an empty body).
+
+        ``headers`` override the client's defaults for this request only (the generation
+        probe's ``api-version``).
 
         ``template`` is the OpenAPI path template (``/v1/disks/{disk}``), used for logs, error
         messages and the observer so that metrics have bounded cardinality.
@@ -161,7 +196,15 @@ class Transport:
             attempt += 1
             budget = self._attempt_budget(deadline, context, last)
             error, verdict, value = await self._attempt(
-                method, template, path, query, body, budget, deadline, attempt, context, last
+                method,
+                template,
+                path,
+                _Sent(query, body, headers),
+                budget,
+                deadline,
+                attempt,
+                context,
+                last,
             )
             if error is None:
                 return value
@@ -212,8 +255,7 @@ class Transport:
         method: str,
         template: str,
         path: str,
-        query: Mapping[str, str | int] | None,
-        body: Any,
+        sent: _Sent,
         budget: float,
         deadline: float | None,
         attempt: int,
@@ -229,8 +271,9 @@ class Transport:
                     response = await self._http.request(
                         method,
                         path,
-                        params=dict(query) if query else None,
-                        json=body,
+                        params=dict(sent.query) if sent.query else None,
+                        json=sent.body,
+                        headers=dict(sent.headers) if sent.headers else None,
                     )
                     status = response.status_code
                     content = response.content
@@ -257,7 +300,7 @@ class Transport:
         )
         if 200 <= status < 300:
             return None, None, self._parse_success(content, context)
-        scrubbed = content.replace(self._secret, b"<redacted>")
+        scrubbed = content.replace(self._tokens.current().encode(), b"<redacted>")
         refused = api_errors.from_response(status, scrubbed, response.headers, context=context)
         return refused, verdict_for_status(status), None
 
@@ -306,7 +349,7 @@ class Transport:
             _log.exception("request observer failed")
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._cfg.token, "<redacted>")
+        return text.replace(self._tokens.current(), "<redacted>")
 
 
 def _timeout(context: str, last: api_errors.OxideError | None) -> api_errors.OxideTimeout:

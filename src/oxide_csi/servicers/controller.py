@@ -4,8 +4,8 @@ Every rule lives below (``oxide_csi.controller``): volume naming and idempotency
 :mod:`~oxide_csi.controller.volumes`, snapshots in :mod:`~oxide_csi.controller.snapshots`,
 attaching in the attach coordinator. Errors are raised as domain exceptions and become status
 codes in the interceptor. What is advertised in ControllerGetCapabilities is exactly what works:
-no expansion or modification (Oxide disks cannot be resized or changed) and no GetCapacity
-(the silo's figures say nothing true about what one more disk could get).
+no expansion or modification (Oxide disks cannot be resized or changed). GetCapacity is the
+silo's storage capacity minus what is provisioned in it (``/v1/utilization``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import grpc
 
 from oxide_csi.controller.list_tokens import page
 from oxide_csi.controller.metadata import Source
-from oxide_csi.controller.parameters import parse_parameters
+from oxide_csi.controller.parameters import choose_source, parse_parameters
 from oxide_csi.controller.snapshots import SnapshotManager, VolumeSnapshot
 from oxide_csi.controller.volumes import VolumeManager, VolumeRequest
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
@@ -40,6 +40,8 @@ CAPABILITIES = (
     Cap.VOLUME_CONDITION,
     Cap.CREATE_DELETE_SNAPSHOT,
     Cap.LIST_SNAPSHOTS,
+    Cap.GET_SNAPSHOT,
+    Cap.GET_CAPACITY,
     Cap.CLONE_VOLUME,
     Cap.SINGLE_NODE_MULTI_WRITER,
 )
@@ -99,24 +101,8 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
             raise InvalidArgument(
                 f"parameter fsType {params.fs_type} contradicts the capability's {cap_fs}"
             )
-        source, source_id = Source.BLANK, ""
-        if request.HasField("volume_content_source"):
-            src = request.volume_content_source
-            kind = src.WhichOneof("type")
-            if kind == "snapshot":
-                source, source_id = (
-                    Source.SNAPSHOT,
-                    _require(
-                        src.snapshot.snapshot_id, "volume_content_source.snapshot.snapshot_id"
-                    ),
-                )
-            elif kind == "volume":
-                source, source_id = (
-                    Source.VOLUME,
-                    _require(src.volume.volume_id, "volume_content_source.volume.volume_id"),
-                )
-            else:
-                raise InvalidArgument("volume_content_source names neither snapshot nor volume")
+        source, source_id = _content_source(request)
+        source, source_id = choose_source(params, source, source_id)
         check_requirements(request.accessibility_requirements)
         rng = request.capacity_range
         volume = await self._volumes.create(
@@ -129,6 +115,8 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
                 source=source,
                 source_id=source_id,
                 pvc=params.pvc,
+                read_only=params.read_only,
+                local=params.local,
             ),
             deadline=self._deadline(context),
         )
@@ -147,13 +135,13 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
         volume_id = _require(request.volume_id, "volume_id")
         node_id = _require(request.node_id, "node_id")
         access.check_capability(request.volume_capability, request.HasField("volume_capability"))
-        if request.readonly:
-            raise InvalidArgument(
-                "Oxide cannot attach a disk read-only; publish it read-write and mount it "
-                "read-only in the pod instead"
-            )
         deadline = self._deadline(context)
-        volume = await self._volumes.get(volume_id, deadline=deadline)
+        volume = await self._volumes.get(volume_id, deadline=deadline, static_ok=True)
+        if request.readonly and not volume.disk.read_only:
+            raise InvalidArgument(
+                "Oxide cannot attach a writable disk read-only; publish it read-write and mount "
+                "it read-only in the pod, or use a read-only volume (StorageClass readOnly)"
+            )
         await self._attacher.attach(volume.disk.id, node_id, deadline=deadline, known=volume.disk)
         return csi_pb2.ControllerPublishVolumeResponse(
             publish_context=views.publish_context(volume)
@@ -164,7 +152,7 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
     ) -> csi_pb2.ControllerUnpublishVolumeResponse:
         volume_id = _require(request.volume_id, "volume_id")
         deadline = self._deadline(context)
-        volume = await self._volumes.find(volume_id, deadline=deadline)
+        volume = await self._volumes.find(volume_id, deadline=deadline, static_ok=True)
         if volume is None:
             return csi_pb2.ControllerUnpublishVolumeResponse()  # gone: nothing is attached
         # No node: detach from wherever it is, or would be once a crash leftover is applied.
@@ -185,7 +173,9 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
         volume_id = _require(request.volume_id, "volume_id")
         if not request.volume_capabilities:
             raise InvalidArgument("volume_capabilities must not be empty")
-        volume = await self._volumes.get(volume_id, deadline=self._deadline(context))
+        volume = await self._volumes.get(
+            volume_id, deadline=self._deadline(context), static_ok=True
+        )
         problems = [p for p in map(access.capability_problem, request.volume_capabilities) if p]
         try:
             parse_parameters(request.parameters)
@@ -241,6 +231,20 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
             ),
         )
 
+    async def GetCapacity(
+        self, request: csi_pb2.GetCapacityRequest, context: Context
+    ) -> csi_pb2.GetCapacityResponse:
+        """The silo's storage capacity minus what is provisioned in it, for every topology.
+
+        Oxide has one storage pool per silo: several clusters (or anything else) sharing the
+        silo share this number, so it is what is left for all of them, not for this cluster.
+        """
+        parse_parameters(request.parameters)
+        if any(map(access.capability_problem, request.volume_capabilities)):
+            return csi_pb2.GetCapacityResponse(available_capacity=0)  # nothing fits those
+        found = await self._volumes.capacity(deadline=self._deadline(context))
+        return views.capacity_message(found)
+
     async def ControllerGetCapabilities(
         self, request: csi_pb2.ControllerGetCapabilitiesRequest, context: Context
     ) -> csi_pb2.ControllerGetCapabilitiesResponse:
@@ -272,6 +276,15 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
         snapshot_id = _require(request.snapshot_id, "snapshot_id")
         await self._snapshots.delete(snapshot_id, deadline=self._deadline(context))
         return csi_pb2.DeleteSnapshotResponse()
+
+    async def GetSnapshot(
+        self, request: csi_pb2.GetSnapshotRequest, context: Context
+    ) -> csi_pb2.GetSnapshotResponse:
+        snapshot_id = _require(request.snapshot_id, "snapshot_id")
+        found = await self._find_snapshot_quietly(snapshot_id, self._deadline(context))
+        if found is None:
+            raise NotFound(f"snapshot {snapshot_id} does not exist")
+        return csi_pb2.GetSnapshotResponse(snapshot=views.snapshot_message(found))
 
     async def ListSnapshots(
         self, request: csi_pb2.ListSnapshotsRequest, context: Context
@@ -305,3 +318,19 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
             return await self._snapshots.find(snapshot_id, deadline=deadline)
         except (NotFound, FailedPrecondition):  # one not made by us is simply not listed
             return None
+
+
+def _content_source(request: csi_pb2.CreateVolumeRequest) -> tuple[str, str]:
+    """The request's volume_content_source as (Source, id); (BLANK, "") when it has none."""
+    if not request.HasField("volume_content_source"):
+        return Source.BLANK, ""
+    src = request.volume_content_source
+    kind = src.WhichOneof("type")
+    if kind == "snapshot":
+        field = "volume_content_source.snapshot.snapshot_id"
+        return Source.SNAPSHOT, _require(src.snapshot.snapshot_id, field)
+    if kind == "volume":
+        return Source.VOLUME, _require(
+            src.volume.volume_id, "volume_content_source.volume.volume_id"
+        )
+    raise InvalidArgument("volume_content_source names neither snapshot nor volume")

@@ -9,12 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.protobuf.wrappers_pb2 import Int64Value
 
+from oxide_csi.controller.parameters import GIB, MAX_BYTES, MIN_BYTES
 from oxide_csi.controller.snapshots import VolumeSnapshot
 from oxide_csi.controller.volumes import Volume
 from oxide_csi.csi_v1 import csi_pb2
+from oxide_csi.oxide.models import Utilization
 from oxide_csi.servicers.topology import VOLUME_TOPOLOGY
-from oxide_csi.volume_contract import CTX_DISK_NAME, CTX_FS_TYPE, CTX_SERIAL, CTX_SOURCE
+from oxide_csi.volume_contract import (
+    CTX_DISK_NAME,
+    CTX_FS_TYPE,
+    CTX_READ_ONLY,
+    CTX_SERIAL,
+    CTX_SOURCE,
+)
 
 
 def volume_context(volume: Volume) -> dict[str, str]:
@@ -30,11 +39,36 @@ def volume_context(volume: Volume) -> dict[str, str]:
     }
     if volume.meta.fs_type:
         ctx[CTX_FS_TYPE] = volume.meta.fs_type
+    if volume.disk.read_only:
+        ctx[CTX_READ_ONLY] = "true"
     return ctx
 
 
 def publish_context(volume: Volume) -> dict[str, str]:
-    return {CTX_SERIAL: volume.serial, CTX_DISK_NAME: volume.disk.name}
+    """What the node needs at stage besides the volume context. A static volume's context is
+    whatever its PersistentVolume says, so the facts that decide formatting and read-only
+    mounting travel here too, where only this controller writes them (``source`` "static"
+    is never formatted)."""
+    ctx = {
+        CTX_SERIAL: volume.serial,
+        CTX_DISK_NAME: volume.disk.name,
+        CTX_SOURCE: volume.meta.source,
+    }
+    if volume.disk.read_only:
+        ctx[CTX_READ_ONLY] = "true"
+    return ctx
+
+
+def capacity_message(found: Utilization) -> csi_pb2.GetCapacityResponse:
+    """Available bytes, and the largest disk that could still be made (whole GiB, at most
+    Oxide's 1023 GiB)."""
+    available = found.storage_available
+    largest = min(MAX_BYTES, available // GIB * GIB)
+    return csi_pb2.GetCapacityResponse(
+        available_capacity=available,
+        maximum_volume_size=Int64Value(value=largest),
+        minimum_volume_size=Int64Value(value=MIN_BYTES),
+    )
 
 
 def content_source(volume: Volume) -> csi_pb2.VolumeContentSource | None:

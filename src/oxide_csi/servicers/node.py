@@ -147,6 +147,7 @@ class NodeServicer(csi_pb2_grpc.NodeServicer):
                     cap.mount.fs_type.strip().lower() or facts.fs_type,
                     list(cap.mount.mount_flags),
                     known_new=facts.known_new,
+                    read_only=facts.read_only,
                 )
         return csi_pb2.NodeStageVolumeResponse()
 

@@ -213,6 +213,36 @@ def delete_volume_with_snapshot(d: Driver, r: Resources) -> None:
     r.create_volume(d.volume_request(unique_name("orphaned"), source=source), "from orphan")
 
 
+def get_snapshot_requires_id(d: Driver, r: Resources) -> None:
+    """GetSnapshot: snapshot_id is REQUIRED."""
+    d.require_controller(ControllerCap.GET_SNAPSHOT)
+    request = csi_pb2.GetSnapshotRequest()
+    d.expect_error(Code.INVALID_ARGUMENT, "GetSnapshot", request, "without snapshot_id")
+
+
+def get_snapshot_unknown(d: Driver, r: Resources) -> None:
+    """GetSnapshot of a snapshot that does not exist is NOT_FOUND."""
+    d.require_controller(ControllerCap.GET_SNAPSHOT)
+    request = csi_pb2.GetSnapshotRequest(snapshot_id=unknown_id())
+    d.expect_error(Code.NOT_FOUND, "GetSnapshot", request, "of an unknown snapshot")
+
+
+def get_snapshot_fields(d: Driver, r: Resources) -> None:
+    """GetSnapshot answers the snapshot CreateSnapshot made (id, source, size), and
+    NOT_FOUND once it is deleted."""
+    d.require_controller(ControllerCap.GET_SNAPSHOT, _SNAP, _CREATE)
+    volume = r.new_volume("getsnap")
+    made = r.create_snapshot(volume.volume_id, unique_name("getsnap"))
+    request = csi_pb2.GetSnapshotRequest(snapshot_id=made.snapshot_id)
+    got = d.ok("GetSnapshot", request).snapshot
+    if got.snapshot_id != made.snapshot_id:
+        raise CheckFailed(f"GetSnapshot answered snapshot {got.snapshot_id!r}")
+    if got.source_volume_id != volume.volume_id or got.size_bytes != made.size_bytes:
+        raise CheckFailed("GetSnapshot reports another source volume or size than CreateSnapshot")
+    r.call("DeleteSnapshot", csi_pb2.DeleteSnapshotRequest(snapshot_id=made.snapshot_id))
+    d.expect_error(Code.NOT_FOUND, "GetSnapshot", request, "of a deleted snapshot")
+
+
 CHECKS = (
     snapshot_requires_name,
     snapshot_requires_source,
@@ -227,4 +257,7 @@ CHECKS = (
     list_snapshots_pagination,
     volume_from_snapshot,
     delete_volume_with_snapshot,
+    get_snapshot_requires_id,
+    get_snapshot_unknown,
+    get_snapshot_fields,
 )

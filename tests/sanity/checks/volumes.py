@@ -275,6 +275,35 @@ def get_capacity(d: Driver, r: Resources) -> None:
         raise CheckFailed(f"GetCapacity reports {reply.available_capacity} bytes")
 
 
+def get_capacity_with_a_request(d: Driver, r: Resources) -> None:
+    """GetCapacity for the configured capabilities and parameters: OK, not negative, and a
+    maximum_volume_size (when given) not above the available capacity."""
+    d.require_controller(ControllerCap.GET_CAPACITY)
+    request = csi_pb2.GetCapacityRequest(
+        volume_capabilities=[mount_capability()], parameters=d.config.parameters
+    )
+    reply = d.ok("GetCapacity", request)
+    if reply.available_capacity < 0:
+        raise CheckFailed(f"GetCapacity reports {reply.available_capacity} bytes")
+    if reply.HasField("maximum_volume_size"):
+        largest = reply.maximum_volume_size.value
+        if largest > reply.available_capacity:
+            raise CheckFailed(
+                f"maximum_volume_size {largest} exceeds available_capacity "
+                f"{reply.available_capacity}"
+            )
+
+
+def get_capacity_after_create(d: Driver, r: Resources) -> None:
+    """Creating a volume never makes more capacity available."""
+    d.require_controller(ControllerCap.GET_CAPACITY, ControllerCap.CREATE_DELETE_VOLUME)
+    before = d.ok("GetCapacity", csi_pb2.GetCapacityRequest()).available_capacity
+    r.new_volume("capacity")
+    after = d.ok("GetCapacity", csi_pb2.GetCapacityRequest()).available_capacity
+    if after > before:
+        raise CheckFailed(f"available capacity grew from {before} to {after} after CreateVolume")
+
+
 CHECKS = (
     controller_capabilities_known,
     create_volume_requires_name,
@@ -297,4 +326,6 @@ CHECKS = (
     validate_unknown_volume,
     validate_confirms,
     get_capacity,
+    get_capacity_with_a_request,
+    get_capacity_after_create,
 )

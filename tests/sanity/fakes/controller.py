@@ -20,6 +20,8 @@ from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 GIB = 1 << 30
 NODE_ID = "fake-node-1"
 MAX_VOLUMES_PER_NODE = 3
+#: The fake's whole storage; GetCapacity answers it minus what the volumes take.
+CAPACITY = 1 << 40
 NODE_TOPOLOGY = csi_pb2.Topology(segments={"fake.sanity.example/zone": "a"})
 Cap = csi_pb2.ControllerServiceCapability.RPC
 _Service = csi_pb2.PluginCapability.Service
@@ -100,6 +102,7 @@ class FakeController(csi_pb2_grpc.ControllerServicer):
         Cap.VOLUME_CONDITION,
         Cap.CREATE_DELETE_SNAPSHOT,
         Cap.LIST_SNAPSHOTS,
+        Cap.GET_SNAPSHOT,
         Cap.CLONE_VOLUME,
         Cap.PUBLISH_READONLY,
         Cap.GET_CAPACITY,
@@ -243,7 +246,21 @@ class FakeController(csi_pb2_grpc.ControllerServicer):
         return csi_pb2.ControllerGetVolumeResponse(volume=fake.volume, status=status)
 
     def GetCapacity(self, request: Any, context: Any) -> Any:
-        return csi_pb2.GetCapacityResponse(available_capacity=1 << 40)
+        with self.state.lock:
+            used = sum(f.volume.capacity_bytes for f in self.state.volumes.values())
+        available = CAPACITY - used
+        reply = csi_pb2.GetCapacityResponse(available_capacity=available)
+        reply.maximum_volume_size.value = available
+        reply.minimum_volume_size.value = GIB
+        return reply
+
+    def GetSnapshot(self, request: Any, context: Any) -> Any:
+        require(context, request.snapshot_id, "snapshot_id")
+        with self.state.lock:
+            found = self.state.snapshots.get(request.snapshot_id)
+        if found is None:
+            fail(context, grpc.StatusCode.NOT_FOUND, "no such snapshot")
+        return csi_pb2.GetSnapshotResponse(snapshot=found[1])
 
     def CreateSnapshot(self, request: Any, context: Any) -> Any:
         require(context, request.source_volume_id, "source_volume_id")

@@ -144,8 +144,6 @@ capabilities:
   value: {{ .Values.logLevel | quote }}
 - name: LOG_FORMAT
   value: {{ .Values.logFormat | quote }}
-- name: OXIDE_MAX_DISKS_PER_INSTANCE
-  value: {{ .Values.oxide.maxDisksPerInstance | quote }}
 {{- end }}
 
 {{/*
@@ -168,6 +166,11 @@ true
 {{- else if and (eq $mode "auto") (.Capabilities.APIVersions.Has (include "oxide-csi.snapshotAPI" .)) -}}
 true
 {{- end }}
+{{- end }}
+
+{{/* "true" when the controller trusts an extra CA bundle from a Secret or a ConfigMap. */}}
+{{- define "oxide-csi.caBundle" -}}
+{{- with .Values.oxide.caBundle }}{{ if or .secretName .configMapName }}true{{ end }}{{ end }}
 {{- end }}
 
 {{/*

@@ -48,6 +48,8 @@ from oxide_csi.controller.attach.worker import (
     StopObserver,
     WorkerSettings,
 )
+from oxide_csi.controller.naming import serial_clash
+from oxide_csi.controller.slots import SlotLimit
 from oxide_csi.oxide import Disk, Instance, OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
@@ -63,7 +65,8 @@ _ACCEPTING = RUNNING_STATES | ATTACHABLE_STATES | {"stopping", "failed"}
 class AttachCoordinator:
     """Attach and detach disks to Oxide instances, batching the power cycles per instance.
 
-    ``max_disks`` is the per-instance disk limit of the rack (boot disk included).
+    ``max_disks`` is the per-instance disk limit (boot disk included), or a
+    :data:`~oxide_csi.controller.slots.SlotLimit` that asks the rack for it.
     ``batch_window`` is how long a worker waits for more work after the first operation.
     ``op_timeout`` bounds one cycle (stop, apply, start); ``recovery_interval`` is how often
     leftover records are retried. ``start_policy`` is the backoff after 507 on start.
@@ -79,7 +82,7 @@ class AttachCoordinator:
         client: OxideClient,
         *,
         record: AttachRecordStore,
-        max_disks: int = 8,
+        max_disks: int | SlotLimit = 8,
         batch_window: float = 0.2,
         op_timeout: float = 600.0,
         recovery_interval: float = 30.0,
@@ -91,8 +94,6 @@ class AttachCoordinator:
         on_stopping: StopObserver | None = None,
         fence: Fence = UNFENCED,
     ) -> None:
-        if max_disks < 1:
-            raise ValueError("max_disks must be at least 1")
         self._client = client
         self._store = record
         self._preflight = Preflight(client, own_instance_id=own_instance_id, max_disks=max_disks)
@@ -200,6 +201,8 @@ class AttachCoordinator:
         if joined is not None:
             await self._wait(joined, deadline, what)
             return joined.result()
+        if inst.boot_disk_id == disk.id:  # a static volume naming it: never a pod's volume
+            raise errors.FailedPrecondition(f"{what}: it is the instance's boot disk")
         if disk.state == "attached" and disk.instance_id == inst.id:
             repair = self._hot is not None and self._hot.needs_repair(inst, disk.id)
             settle = not repair and await leftover(self._store, inst.id, disk.id) is OpKind.DETACH
@@ -223,17 +226,20 @@ class AttachCoordinator:
         self._preflight.not_own(inst, what)
         try:
             await self._preflight.same_project(inst, disk, what, deadline)
-            listed = {
-                d.id async for d in self._client.list_instance_disks(inst.id, deadline=deadline)
+            present = {
+                d.id: d.name
+                async for d in self._client.list_instance_disks(inst.id, deadline=deadline)
             }
+            max_disks = await self._preflight.slot_limit(deadline)
         except api_errors.OxideError as exc:
             raise translate(exc, what) from exc
         # The listing awaited: a concurrent retry may have queued this very operation.
         joined = self._join(disk, inst, OpKind.ATTACH)
         if joined is None:
-            self._refusals.check(disk, inst.id, listed)
+            self._check_serial(disk, inst, present)
+            self._refusals.check(disk, inst.id, set(present))
             worker = self._worker(inst.id, inst.name)
-            self._preflight.free_slot(inst, listed, worker.reserved(), what)
+            self._preflight.free_slot(inst, set(present), worker.reserved(), what, max_disks)
             joined = self._submit(worker, OpKind.ATTACH, disk, inst)
         await self._wait(joined, deadline, what)
         return joined.result()
@@ -279,6 +285,20 @@ class AttachCoordinator:
             worker = InstanceWorker(instance_id, instance_name, self._settings)
             self._workers[instance_id] = worker
         return worker
+
+    def _check_serial(self, disk: Disk, inst: Instance, present: dict[str, str]) -> None:
+        """Refuse, before anything is stopped, a disk the guest could not tell from another."""
+        queued = [
+            op.disk_name
+            for op in self._by_disk.values()
+            if op.instance_id == inst.id and op.kind is OpKind.ATTACH
+        ]
+        clash = serial_clash(disk.name, [*present.values(), *queued])
+        if clash is not None:
+            raise errors.FailedPrecondition(
+                f"disk {disk.name!r} would show the same NVMe serial (the first 20 bytes of the "
+                f"name) as disk {clash!r} on instance {inst.name!r}; rename one of them"
+            )
 
     def _join(self, disk: Disk, inst: Instance, kind: OpKind) -> PendingOp | None:
         """The in-flight operation to wait on, None if there is none; Aborted if the disk is

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 
 from oxide_csi import errors
+from oxide_csi.controller.slots import SlotLimit, fixed_slot_limit
 from oxide_csi.oxide import Disk, Instance, OxideClient
 
 
@@ -22,13 +23,16 @@ class Preflight:
     """The checks of one coordinator: its project (looked up once), its own instance, the slots.
 
     ``own_instance_id`` is the instance the controller runs on (None: the guard is off);
-    ``max_disks`` the rack's per-instance limit, boot disk included.
+    ``max_disks`` the per-instance limit, boot disk included, or a
+    :data:`~oxide_csi.controller.slots.SlotLimit` that asks the rack for it.
     """
 
-    def __init__(self, client: OxideClient, *, own_instance_id: str | None, max_disks: int) -> None:
+    def __init__(
+        self, client: OxideClient, *, own_instance_id: str | None, max_disks: int | SlotLimit
+    ) -> None:
         self._client = client
         self._own = own_instance_id.lower() if own_instance_id else None
-        self._max_disks = max_disks
+        self._slot_limit = max_disks if callable(max_disks) else fixed_slot_limit(max_disks)
         self._project_id: str | None = None
         self._lock = asyncio.Lock()
 
@@ -66,15 +70,24 @@ class Preflight:
                 f"{what}: disk {disk.name!r} is not in the controller's project"
             )
 
+    async def slot_limit(self, deadline: float) -> int:
+        """The disks an instance may hold (8 up to release v17, 12 since, or lower by flag)."""
+        return await self._slot_limit(deadline)
+
     def free_slot(
-        self, inst: Instance, listed: set[str], reserved: tuple[set[str], set[str]], what: str
+        self,
+        inst: Instance,
+        listed: set[str],
+        reserved: tuple[set[str], set[str]],
+        what: str,
+        max_disks: int,
     ) -> None:
-        """ResourceExhausted when the instance has no free slot: every listed disk (boot disk
-        included) plus queued attaches minus queued detaches."""
+        """ResourceExhausted when the instance has no free slot of its ``max_disks``: every
+        listed disk (boot disk included) plus queued attaches minus queued detaches."""
         attaches, detaches = reserved
         used = len((listed | attaches) - detaches)
-        if used >= self._max_disks:
+        if used >= max_disks:
             raise errors.ResourceExhausted(
                 f"{what}: instance {inst.name!r} has no free disk slot "
-                f"({used} of {self._max_disks} in use or reserved)"
+                f"({used} of {max_disks} in use or reserved)"
             )
