@@ -46,10 +46,16 @@ def test_missing_coverage_is_named(spec: Spec) -> None:
 
 
 def test_refused_requests_do_not_count_as_coverage(spec: Spec) -> None:
-    lines = [json.dumps(entry("GET", "/v1/me", 401, BAD_REQUEST))]
+    lines = [json.dumps(entry("GET", "/v1/projects/default", 401, BAD_REQUEST))]
     report = check_log(spec, lines, require_endpoints=True)
     assert report.failed == 0
-    assert "GET /v1/me" in report.missing
+    assert "GET /v1/projects/{project}" in report.missing
+
+
+def test_coverage_asks_only_for_requests_the_plugin_sends(spec: Spec) -> None:
+    """``GET /v1/me`` has no caller in the plugin: a log without it is complete."""
+    session = [e for e in the_whole_plugin_session() if e["path"] != "/v1/me"]
+    assert check_log(spec, [json.dumps(e) for e in session], require_endpoints=True).ok
 
 
 def test_raw_test_traffic_does_not_count_as_coverage(spec: Spec) -> None:

@@ -16,7 +16,8 @@ this rack's stops and starts take and looks for their end when it is due (``oxid
 and a controller that has been running for a while has learned that already. The
 simulator stops in ``--stop-seconds`` and starts in ``--start-seconds`` (defaults 2 s and 3 s:
 the order of a small VM's power-off and boot; a rack is slower, which only makes cycles
-costlier). Target: 1 cycle for every k, wall time within 1.1x of our single-call cycle.
+costlier). Target (the README's): 1 cycle for every k, wall time within 1.025x of our
+single-call cycle, and that cycle within 1.5 % of the simulated stop + start.
 
 Run: ``.venv/bin/python -m bench.attach_coalescing`` (about 4 minutes with the defaults).
 """
@@ -45,6 +46,10 @@ from oxide_csi.oxide import OxideClient, OxideConfig
 
 GIB = 1 << 30
 CALL_TIMEOUT = 600.0
+#: The README's targets: k calls take at most this many times one call's wall time ...
+TARGET_WALL_VS_SINGLE = 1.025
+#: ... and one call's cycle at most this much over the simulated stop + start.
+TARGET_SINGLE_OVER_SIM = 0.015
 
 
 def mount_cap() -> csi_pb2.VolumeCapability:
@@ -206,8 +211,12 @@ def main() -> None:
     worst = max(r["ours_wall_vs_single"] for r in rows)
     one_cycle = all(r["ours_cycles"] == 1 for r in rows)
     print(f"target 1 cycle for every k: {'met' if one_cycle else 'MISSED'}")
-    verdict = "met" if worst <= 1.1 else "MISSED"
-    print(f"target wall within 1.1x of one cycle: {verdict} (worst {worst:.3f}x)")
+    verdict = "met" if worst <= TARGET_WALL_VS_SINGLE else "MISSED"
+    print(f"target wall within {TARGET_WALL_VS_SINGLE}x of one cycle: {verdict} ({worst:.3f}x)")
+    over = single / (args.stop_seconds + args.start_seconds) - 1
+    verdict = "met" if over <= TARGET_SINGLE_OVER_SIM else "MISSED"
+    limit = f"{TARGET_SINGLE_OVER_SIM:.1%}"
+    print(f"target one cycle within {limit} of the simulator's: {verdict} ({over:.1%})")
     print(f"results: {write_results('attach_coalescing', settings, rows)}")
 
 

@@ -16,7 +16,6 @@ from .entries import CLIENT_AGENT_PREFIX, check_entry
 
 # Operations the test suite must exercise successfully (a 2xx answer) under --require-endpoints.
 REQUIRED_OPERATIONS: tuple[str, ...] = (
-    "GET /v1/me",
     "GET /v1/projects/{project}",
     "GET /v1/disks",
     "POST /v1/disks",

@@ -18,6 +18,7 @@ from grpc_health.v1 import health
 
 from oxide_csi.config import ControllerSettings, NodeSettings, OxideSettings, ServeConfig
 from oxide_csi.server.grpc_server import Registration, ServerSpec
+from oxide_csi.server.interceptor import ErrorTranslator
 from oxide_csi.servicers.identity import IdentityServicer
 
 log = structlog.get_logger(__name__)
@@ -156,6 +157,7 @@ async def build_plugin(config: ServeConfig) -> Plugin:
     services = ["csi.v1.Identity"]
     health_servicer = health.aio.HealthServicer()
     metrics: PluginMetrics | None = None
+    translate_errors: ErrorTranslator | None = None
     if config.metrics is not None:
         from oxide_csi.metrics import MetricsServer, PluginMetrics
 
@@ -188,6 +190,9 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         resources.push_async_callback(sweep_periodically(client))
         registrations.append(controller.register)
         services.append("csi.v1.Controller")
+        from oxide_csi.controller.oxide_failures import translate_escaped
+
+        translate_errors = translate_escaped
     if config.mode.runs_node:
         assert config.node is not None
         node = node_servicer(config.node)
@@ -201,6 +206,7 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         service_names=services,
         shutdown_grace=config.shutdown_grace,
         on_call=metrics.on_call if metrics is not None else None,
+        translate_errors=translate_errors,
         health_servicer=health_servicer,
     )
     return Plugin(spec=spec, resources=resources)

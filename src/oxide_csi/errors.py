@@ -3,11 +3,11 @@
 Why a hierarchy of our own instead of raising grpc status codes directly: the domain modules
 (attach coordinator, device finder, mounter, volume naming) must stay free of gRPC so they can be
 tested and reused without a server, and so that exactly one place -- the table in
-``oxide_csi.server.interceptor`` -- decides which CSI status code each failure becomes. Each
+``oxide_csi.server.error_codes`` -- decides which CSI status code each failure becomes. Each
 class names the *situation*, in the words of the CSI specification, not the code.
 
 The Oxide client has its own hierarchy (``oxide_csi.oxide.api_errors``) because it knows nothing of
-CSI; the interceptor's table covers both.
+CSI; ``oxide_csi.controller.oxide_failures`` is the one place that translates it into this one.
 """
 
 from __future__ import annotations
@@ -58,6 +58,14 @@ class OutOfRange(CSIError):
 
 class DeadlineExceeded(CSIError):
     """The work did not finish in time; it may still finish, and a retry will join it."""
+
+
+class Unauthenticated(CSIError):
+    """The backend refused our credentials: an operator must fix the configuration."""
+
+
+class PermissionDenied(CSIError):
+    """The backend knows our credentials but denies them this operation."""
 
 
 class Internal(CSIError):

@@ -108,6 +108,11 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    # socketserver's listen backlog is 5: with more clients connecting at once (a controller's
+    # burst of calls, 20 threads in the tests) Linux drops the surplus handshakes' last ACK and
+    # the client, already "connected", waits for SYN-ACK retransmits (1 s, 2 s, 4 s, ...) that
+    # a busy machine turns into read timeouts. A real rack's load balancer queues them.
+    request_queue_size = 128
 
     def __init__(self, addr: tuple[str, int], app: App) -> None:
         self.app = app

@@ -15,6 +15,7 @@ import pytest
 
 from oxide_csi.app import controller_parts
 from oxide_csi.config import ControllerSettings
+from oxide_csi.controller.oxide_failures import translate_escaped
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_csi.oxide import OxideClient, OxideConfig
 from oxide_sim import SimConfig, SimulatorServer
@@ -118,7 +119,9 @@ async def rig(sim_config: SimConfig, short_tmp: Path, tmp_path: Path) -> AsyncIt
                 csi_pb2_grpc.add_ControllerServicer_to_server(servicer, server)
 
             try:
-                async with serving(short_tmp / "ctl.sock", [register]) as channel:
+                async with serving(
+                    short_tmp / "ctl.sock", [register], translate_escaped
+                ) as channel:
                     with httpx.Client(base_url=sim.url, timeout=10) as hooks:
                         yield Rig(sim, csi_pb2_grpc.ControllerStub(channel), client, hooks)
             finally:

@@ -8,7 +8,6 @@ import uuid
 
 import grpc
 
-from oxide_csi.controller import naming
 from oxide_csi.csi_v1 import csi_pb2
 from oxide_csi.volume_contract import CTX_SERIAL, CTX_SOURCE
 from tests.controller.conftest import GIB, Mode, Rig, block_cap, mount_cap
@@ -24,7 +23,7 @@ async def test_create_rounds_up_and_tells_the_node_the_serial(rig: Rig) -> None:
     assert vol.capacity_bytes == 2 * GIB
     disk = await rig.client.get_disk(vol.volume_id)
     assert disk.state == "detached"  # returned only once usable
-    assert disk.name == naming.disk_name("pvc-0001")
+    assert disk.name == "csi-a0c428246c73d035-pvc-0001"  # csi- + sha256(name)[:16] + name
     assert vol.volume_context[CTX_SERIAL] == disk.name[:20]
     assert vol.volume_context[CTX_SOURCE] == "blank"
     assert not vol.HasField("content_source")
@@ -217,6 +216,39 @@ async def test_capabilities_are_exactly_what_works(rig: Rig) -> None:
         Cap.SINGLE_NODE_MULTI_WRITER,
     }
     assert Cap.EXPAND_VOLUME not in caps and Cap.GET_CAPACITY not in caps
+
+
+#: Each capability that names an RPC, and the RPC: advertised exactly when it is implemented.
+RPC_OF_CAPABILITY = {
+    Cap.CREATE_DELETE_VOLUME: ("DeleteVolume", csi_pb2.DeleteVolumeRequest),
+    Cap.PUBLISH_UNPUBLISH_VOLUME: (
+        "ControllerUnpublishVolume",
+        csi_pb2.ControllerUnpublishVolumeRequest,
+    ),
+    Cap.LIST_VOLUMES: ("ListVolumes", csi_pb2.ListVolumesRequest),
+    Cap.GET_CAPACITY: ("GetCapacity", csi_pb2.GetCapacityRequest),
+    Cap.CREATE_DELETE_SNAPSHOT: ("DeleteSnapshot", csi_pb2.DeleteSnapshotRequest),
+    Cap.LIST_SNAPSHOTS: ("ListSnapshots", csi_pb2.ListSnapshotsRequest),
+    Cap.EXPAND_VOLUME: ("ControllerExpandVolume", csi_pb2.ControllerExpandVolumeRequest),
+    Cap.GET_VOLUME: ("ControllerGetVolume", csi_pb2.ControllerGetVolumeRequest),
+    Cap.MODIFY_VOLUME: ("ControllerModifyVolume", csi_pb2.ControllerModifyVolumeRequest),
+    Cap.GET_SNAPSHOT: ("GetSnapshot", csi_pb2.GetSnapshotRequest),
+}
+
+
+async def test_advertised_rpcs_are_exactly_the_implemented_ones(rig: Rig) -> None:
+    """Checked against behaviour, not a copy of the list: an RPC behind a capability answers
+    something other than UNIMPLEMENTED exactly when the capability is advertised."""
+    resp = await rig.stub.ControllerGetCapabilities(csi_pb2.ControllerGetCapabilitiesRequest())
+    advertised = {c.rpc.type for c in resp.capabilities}
+    for cap, (method, request) in RPC_OF_CAPABILITY.items():
+        try:
+            await getattr(rig.stub, method)(request())
+            code = grpc.StatusCode.OK
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+        implemented = code != grpc.StatusCode.UNIMPLEMENTED
+        assert implemented == (cap in advertised), (Cap.Type.Name(cap), code)
 
 
 async def test_what_oxide_cannot_do_is_unimplemented(rig: Rig) -> None:

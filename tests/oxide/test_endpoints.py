@@ -21,17 +21,15 @@ def _last(sim: Sim, method: str, template: str) -> dict[str, object]:
     return found[-1]
 
 
-async def test_identity_and_project(sim: Sim, client: OxideClient) -> None:
-    me = await client.me()
-    assert me.id and me.silo_id
+async def test_project(sim: Sim, client: OxideClient) -> None:
     project = await client.get_project()
     assert project.name == PROJECT
     uuid.UUID(project.id)
 
 
 async def test_requests_carry_auth_version_and_agent(sim: Sim, client: OxideClient) -> None:
-    await client.me()
-    headers = _last(sim, "GET", "/v1/me")["request_headers"]
+    await client.get_project()
+    headers = _last(sim, "GET", "/v1/projects/{project}")["request_headers"]
     assert isinstance(headers, dict)
     assert headers["authorization"] == "Bearer <redacted>"  # the sim redacts what it logs
     assert headers["api-version"] == DEFAULT_API_VERSION == "2026021301.0.0"
@@ -196,10 +194,10 @@ async def test_utilization(sim: Sim, client: OxideClient) -> None:
 
 async def test_configured_api_version_is_sent(sim: Sim, client_factory: ClientFactory) -> None:
     newest, _ = client_factory(sim, api_version="2026072800.0.0")
-    await newest.me()
-    headers = _last(sim, "GET", "/v1/me")["request_headers"]
+    await newest.get_project()
+    headers = _last(sim, "GET", "/v1/projects/{project}")["request_headers"]
     assert isinstance(headers, dict)
     assert headers["api-version"] == "2026072800.0.0"
     too_new, _ = client_factory(sim, api_version="2026072801.0.0")
     with pytest.raises(api_errors.OxideUnsupportedApiVersion):
-        await too_new.me()
+        await too_new.get_project()

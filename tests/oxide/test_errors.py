@@ -80,7 +80,7 @@ async def test_insufficient_capacity_on_start(sim: Sim, client: OxideClient) -> 
 async def test_unauthorized(sim: Sim, client_factory: ClientFactory) -> None:
     client, rec = client_factory(sim, token="not-the-token")
     with pytest.raises(api_errors.OxideUnauthorized) as caught:
-        await client.me()
+        await client.get_project()
     assert caught.value.status == 401
     assert len(rec.attempts) == 1
 

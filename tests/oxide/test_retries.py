@@ -20,7 +20,7 @@ from oxide_csi.oxide.retry import backoff_delay
 from tests.oxide.conftest import ClientFactory
 from tests.oxide.simkit import GIB, Attempt, Sim, client_config, deadline_in, lift_faults_after
 
-ME = "GET /v1/me"
+ME = "GET /v1/projects/{project}"  # the cheapest request the client sends
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ async def test_retries_are_bounded_by_max_attempts(
     client, rec = client_factory(sim, max_attempts=3)
     sim.faults(error_rate=1.0, error_statuses=[status])
     with pytest.raises(cls) as caught:
-        await client.me()
+        await client.get_project()
     assert caught.value.attempt == 3
     assert [a.attempt for a in rec.attempts] == [1, 2, 3]
     assert sim.hits(ME) == 3
@@ -52,7 +52,7 @@ async def test_transient_failures_are_ridden_out(sim: Sim, client_factory: Clien
     client, rec = client_factory(sim, max_attempts=20)
     sim.faults(error_rate=0.6, error_statuses=[500, 502, 503, 504], rate_limit_rate=0.5, seed=3)
     for _ in range(5):
-        assert (await client.me()).id
+        assert (await client.get_project()).id
     statuses = [a.status for a in rec.attempts]
     assert statuses.count(200) == 5
     assert set(statuses) - {200}, "the seed was meant to inject some failures"
@@ -90,7 +90,7 @@ async def test_deadline_ends_retrying_with_timeout(
     sim.faults(**settings)
     deadline = deadline_in(0.3)
     with pytest.raises(api_errors.OxideTimeout) as caught:
-        await client.me(deadline=deadline)
+        await client.get_project(deadline=deadline)
     assert time.monotonic() >= deadline - 0.002  # gave up because of the deadline...
     assert isinstance(caught.value.last_error, cls)  # ...while retrying this failure
     assert 2 <= len(rec.attempts) < 1000
@@ -99,7 +99,7 @@ async def test_deadline_ends_retrying_with_timeout(
 
 async def test_passed_deadline_sends_nothing(sim: Sim, client: OxideClient) -> None:
     with pytest.raises(api_errors.OxideTimeout):
-        await client.me(deadline=time.monotonic() - 1)
+        await client.get_project(deadline=time.monotonic() - 1)
     assert sim.hits(ME) == 0
 
 
@@ -109,7 +109,7 @@ async def test_per_attempt_timeout_turns_a_stall_into_unavailable(
     client, rec = client_factory(sim, request_timeout=0.05, max_attempts=2)
     sim.faults(latency_ms=400, latency_rate=1.0)
     with pytest.raises(api_errors.OxideUnavailable) as caught:
-        await client.me()
+        await client.get_project()
     assert caught.value.status is None
     assert [a.status for a in rec.attempts] == [None, None]
 
@@ -118,15 +118,15 @@ async def test_stall_at_the_deadline_is_a_timeout(sim: Sim, client_factory: Clie
     client, rec = client_factory(sim, request_timeout=5.0)
     sim.faults(latency_ms=400, latency_rate=1.0)
     with pytest.raises(api_errors.OxideTimeout):
-        await client.me(deadline=deadline_in(0.1))
+        await client.get_project(deadline=deadline_in(0.1))
     assert len(rec.attempts) == 1
 
 
 async def test_dropped_reads_are_retried(sim: Sim, client_factory: ClientFactory) -> None:
     client, rec = client_factory(sim, max_attempts=10)
-    sim.faults(drop_rate=0.5, seed=11, path_regex="^/v1/me$")
+    sim.faults(drop_rate=0.5, seed=11, path_regex="^/v1/projects/default$")
     for _ in range(4):
-        await client.me()
+        await client.get_project()
     dropped = [a for a in rec.attempts if a.status is None]
     assert dropped, "the seed was meant to drop some requests"
     assert sim.hits(ME) == len(rec.attempts) == 4 + len(dropped)
@@ -166,7 +166,7 @@ async def test_connection_refused_is_unavailable_and_bounded(
 
     async with OxideClient(cfg, on_request=observe) as client:
         with pytest.raises(api_errors.OxideUnavailable, match="ConnectError"):
-            await client.me()
+            await client.get_project()
     assert [a.attempt for a in recorder] == [1, 2, 3]
 
 
@@ -185,7 +185,7 @@ def _established_to(port: int) -> int:
 async def test_connections_are_pooled(sim: Sim, client: OxideClient) -> None:
     port = sim.server.address[1]
     for _ in range(10):
-        await client.me()
+        await client.get_project()
         await client.get_instance("instance-0")
     assert _established_to(port) == 1  # twenty sequential requests, one connection
     await client.aclose()
@@ -199,7 +199,7 @@ async def test_observer_failure_never_fails_a_call(sim: Sim, client_factory: Cli
         raise RuntimeError("metrics bug")
 
     rec.after = broken
-    assert (await client.me()).id
+    assert (await client.get_project()).id
     assert len(rec.attempts) == 1
 
 

@@ -41,7 +41,7 @@ async def test_token_absent_from_logs_errors_and_reprs(
             await call  # type: ignore[misc]
         texts.extend(_texts(caught.value))
 
-    await client.me()
+    await client.get_project()
     await expect_failure(client.get_disk("missing"))
     sim.faults(error_rate=1.0, error_statuses=[503])
     await expect_failure(client.get_project())
@@ -52,12 +52,12 @@ async def test_token_absent_from_logs_errors_and_reprs(
     sim.faults(drop_rate=1.0, phase="after")
     await expect_failure(client.create_disk("leak-check", size=GIB))
     sim.faults(drop_rate=0.0, latency_ms=300, latency_rate=1.0)
-    await expect_failure(client.me(deadline=deadline_in(0.05)))
+    await expect_failure(client.get_project(deadline=deadline_in(0.05)))
     sim.no_faults()
     await expect_failure(client.attach_disk("instance-0", "leak-check"))
 
     wrong, _ = client_factory(sim, token=TOKEN + "x")
-    await expect_failure(wrong.me())
+    await expect_failure(wrong.get_project())
     texts += [repr(wrong), repr(wrong.config)]
 
     out, err = capsys.readouterr()

@@ -24,6 +24,7 @@ import pytest
 
 from oxide_csi.app import controller_parts
 from oxide_csi.config import ControllerSettings
+from oxide_csi.controller.oxide_failures import translate_escaped
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_csi.oxide import OxideClient, OxideConfig
 from oxide_sim import FaultConfig, SimConfig, SimulatorServer
@@ -125,7 +126,9 @@ async def fault_rig(tmp_path: Path, short_tmp: Path) -> AsyncIterator[FaultRig]:
                 csi_pb2_grpc.add_ControllerServicer_to_server(servicer, server)
 
             try:
-                async with serving(short_tmp / "faults.sock", [register]) as channel:
+                async with serving(
+                    short_tmp / "faults.sock", [register], translate_escaped
+                ) as channel:
                     with httpx.Client(base_url=sim.url, timeout=10) as hooks:
                         stub = csi_pb2_grpc.ControllerStub(channel)
                         yield FaultRig(sim, stub, client, hooks, tally)

@@ -14,7 +14,6 @@ from oxide_csi.oxide.selectors import NameOrId, is_uuid
 if TYPE_CHECKING:
     from oxide_csi.oxide.client import OxideClient
     from oxide_csi.oxide.models import (
-        CurrentUser,
         Disk,
         Image,
         Instance,
@@ -29,7 +28,7 @@ _LAZY = {
     "OxideClient": "client",
     "RequestObserver": "transport",
     **dict.fromkeys(
-        ("CurrentUser", "Disk", "Image", "Instance", "Project", "Snapshot", "Utilization"),
+        ("Disk", "Image", "Instance", "Project", "Snapshot", "Utilization"),
         "models",
     ),
 }
@@ -51,7 +50,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEFAULT_API_VERSION",
     "ConfigError",
-    "CurrentUser",
     "Disk",
     "Image",
     "Instance",

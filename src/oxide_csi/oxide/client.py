@@ -19,7 +19,7 @@ import httpx
 from oxide_csi.oxide.client_config import OxideConfig
 from oxide_csi.oxide.disks import DiskOps
 from oxide_csi.oxide.instances import InstanceOps
-from oxide_csi.oxide.models import CurrentUser, Disk, Instance, Project, Snapshot, Utilization
+from oxide_csi.oxide.models import Disk, Instance, Project, Snapshot, Utilization
 from oxide_csi.oxide.polling import TransitionMemory
 from oxide_csi.oxide.selectors import NameOrId, path_segment
 from oxide_csi.oxide.transport import RequestObserver, Transport
@@ -73,13 +73,7 @@ class OxideClient(DiskOps, InstanceOps):
     def __repr__(self) -> str:
         return f"OxideClient(host={self._cfg.host!r}, project={self._cfg.project!r})"
 
-    # ---- identity, project, capacity -----------------------------------------------------
-
-    async def me(self, *, deadline: float | None = None) -> CurrentUser:
-        """Who the token belongs to: the cheapest call that proves the credentials work."""
-        return CurrentUser.from_api(
-            await self._t.request("GET", "/v1/me", "/v1/me", deadline=deadline)
-        )
+    # ---- project, capacity -------------------------------------------------------------
 
     async def get_project(self, *, deadline: float | None = None) -> Project:
         """The configured project; an OxideNotFound here means the configuration is wrong."""

@@ -261,31 +261,6 @@ class Project:
 
 
 @dataclass(frozen=True)
-class CurrentUser:
-    """Who the token belongs to; the plugin's start-up check that the credentials work."""
-
-    id: str
-    display_name: str
-    silo_id: str
-    silo_name: str
-    silo_admin: bool
-    fleet_viewer: bool
-
-    @classmethod
-    def from_api(cls, raw: Any) -> CurrentUser:
-        kind = "CurrentUser"
-        d = _obj(raw, kind)
-        return cls(
-            id=_str(d, "id", kind),
-            display_name=_opt_str(d, "display_name", kind) or "",
-            silo_id=_str(d, "silo_id", kind),
-            silo_name=_opt_str(d, "silo_name", kind) or "",
-            silo_admin=_bool(d, "silo_admin", kind, False),
-            fleet_viewer=_bool(d, "fleet_viewer", kind, False),
-        )
-
-
-@dataclass(frozen=True)
 class Utilization:
     """The silo's storage capacity and what is provisioned of it, in bytes (for GetCapacity)."""
 

@@ -21,7 +21,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from oxide_csi.endpoint import Endpoint
-from oxide_csi.server.interceptor import CallInterceptor, CallObserver
+from oxide_csi.server.interceptor import CallInterceptor, CallObserver, ErrorTranslator
 from oxide_csi.server.listener import (
     finish_unix_socket,
     prepare_unix_socket,
@@ -42,6 +42,8 @@ class ServerSpec:
     service_names: Sequence[str]
     shutdown_grace: float = 30.0
     on_call: CallObserver | None = None
+    #: Set by the controller: its Oxide errors become domain errors before the code table.
+    translate_errors: ErrorTranslator | None = None
     health_servicer: health.aio.HealthServicer = field(
         default_factory=lambda: health.aio.HealthServicer()
     )
@@ -50,7 +52,7 @@ class ServerSpec:
 async def start_server(spec: ServerSpec) -> grpc.aio.Server:
     """Build, bind and start the server; the caller owns stopping it."""
     server = grpc.aio.server(
-        interceptors=[CallInterceptor(on_call=spec.on_call)],
+        interceptors=[CallInterceptor(on_call=spec.on_call, translate=spec.translate_errors)],
         options=[("grpc.so_reuseport", 0)],
     )
     for register in spec.registrations:

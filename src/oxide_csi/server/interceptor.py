@@ -27,6 +27,9 @@ from oxide_csi.server.error_codes import code_for
 log = structlog.get_logger("oxide_csi.grpc")
 
 CallObserver = Callable[[str, str, float], None]
+#: Turns an exception of a lower layer into a domain error before the table is read (the
+#: controller's Oxide-error translation); returns anything else unchanged.
+ErrorTranslator = Callable[[Exception], Exception]
 # Generic only in grpc's type stubs, not at runtime: these aliases exist for the type checker.
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 Handler: TypeAlias = "Callable[[Any, Context], Awaitable[Any]]"
@@ -36,8 +39,11 @@ MethodHandler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 class CallInterceptor(grpc.aio.ServerInterceptor):
     """Logging, error mapping and redaction for every unary-unary method."""
 
-    def __init__(self, on_call: CallObserver | None = None) -> None:
+    def __init__(
+        self, on_call: CallObserver | None = None, translate: ErrorTranslator | None = None
+    ) -> None:
         self._on_call = on_call
+        self._translate = translate
 
     async def intercept_service(
         self,
@@ -74,7 +80,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 code = _aborted_code(context)  # a servicer aborted itself
                 raise
-            except Exception as exc:
+            except Exception as raised:
+                exc = raised if self._translate is None else self._translate(raised)
                 mapped = code_for(exc)
                 if mapped is None:
                     error_id = uuid.uuid4().hex[:12]

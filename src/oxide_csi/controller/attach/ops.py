@@ -1,4 +1,4 @@
-"""Operations in flight, their results, and how Oxide's refusals become CSI errors.
+"""Operations in flight, their results, and how their failures become CSI errors.
 
 An operation is one caller's wish (attach or detach one disk to or from one instance) plus the
 future that carries its own outcome. The future belongs to the coordinator, not to the caller:
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.records import OpKind
+from oxide_csi.controller.oxide_failures import During, from_oxide
 from oxide_csi.oxide import api_errors
 
 
@@ -67,37 +68,16 @@ class PendingOp:
         return AttachResult(self.disk_id, self.disk_name, self.instance_id, self.instance_name)
 
 
-#: Fragments of Nexus messages (400 InvalidRequest) whose meaning a CO must act on differently.
-_NO_SLOT = "cannot attach more than"
-
-
 def translate(exc: BaseException, what: str) -> Exception:
     """The CSI error for a failure of ``what`` (e.g. 'attach disk "d" to "i"').
 
-    Client errors mean the request cannot succeed as things are (FailedPrecondition, or
-    ResourceExhausted for a full instance); transport trouble and a full rack are worth a
-    retry (Unavailable); our own op deadline is DeadlineExceeded. Refused credentials pass
-    through unchanged, so the interceptor's table gives them the same code (UNAUTHENTICATED,
-    PERMISSION_DENIED) whichever Oxide call met them first.
+    Oxide errors take the one mapping, read in the attach context (see
+    :mod:`oxide_csi.controller.oxide_failures`, where that context's choices are named).
     """
     if isinstance(exc, errors.CSIError):
         return exc
-    if isinstance(exc, api_errors.OxideNotFound):
-        return errors.NotFound(f"{what}: {exc.message}")
-    if isinstance(exc, api_errors.OxideInvalidRequest):
-        if _NO_SLOT in exc.message:
-            return errors.ResourceExhausted(f"{what}: {exc.message}")
-        return errors.FailedPrecondition(f"{what}: {exc.message}")
-    if isinstance(exc, api_errors.OxideConflict):
-        return errors.Aborted(f"{what}: {exc.message}")
-    if isinstance(exc, api_errors.OxideTimeout):
-        return errors.DeadlineExceeded(f"{what}: {exc.message}")
-    if isinstance(exc, api_errors.OxideUnexpectedState):
-        return errors.FailedPrecondition(f"{what}: {exc.message}")
-    if isinstance(exc, api_errors.OxideUnauthorized | api_errors.OxideForbidden):
-        return exc
     if isinstance(exc, api_errors.OxideError):
-        return errors.Unavailable(f"{what}: {exc}")
+        return from_oxide(exc, what, During.ATTACH)
     if isinstance(exc, OSError):
         # The record store failed (disk full, read-only state dir): nothing was stopped.
         return errors.Unavailable(f"{what}: cannot write the attach record: {exc}")

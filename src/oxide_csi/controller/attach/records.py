@@ -7,13 +7,12 @@ was running, which attaches/detaches we were about to apply, and how far we got.
 (at start-up and periodically) reads every record, finishes the pending work while the instance
 is still stopped, starts the instance again, and deletes the record.
 
-Where records live is pluggable through :class:`AttachRecordStore`:
-
-* dev mode / single controller: ``FileAttachRecordStore`` (``file_store.py``) in
-  ``--state-dir`` (one JSON file per instance, written atomically);
-* cluster: a ConfigMap in the controller's namespace (future work), so a controller pod that
-  is rescheduled to another node still finds its records;
-* tests: ``MemoryAttachRecordStore`` (``tests/controller/attach/memory_store.py``).
+Where records live is pluggable through :class:`AttachRecordStore`; any store that keeps the
+contract below will do. The one in this module's package is ``FileAttachRecordStore``
+(``file_store.py``): one JSON file per instance, written atomically, under ``--state-dir``,
+which the Helm chart puts on a hostPath of the node the controller is pinned to (so records
+survive pod restarts there, not a move to another node). The tests also use an in-memory one
+(``tests/controller/attach/memory_store.py``).
 """
 
 from __future__ import annotations
@@ -115,9 +114,7 @@ class AttachRecordStore(Protocol):
     """Durable storage of attach records, one per instance id.
 
     ``save`` must be durable when it returns (the caller powers the instance off next) and
-    atomic (a crash leaves the old record or the new one, never a torn one). Implementations:
-    file (dev mode, ``--state-dir``), memory (tests), ConfigMap in the controller's namespace
-    (cluster; future).
+    atomic (a crash leaves the old record or the new one, never a torn one).
     """
 
     async def load(self, instance_id: str) -> AttachRecord | None: ...
