@@ -6,15 +6,19 @@ filesystem) and both tools discard the whole device, which on a network-backed d
 time proportional to its size. The plugin's own mkfs options (``oxide_csi.node.format``) skip
 both, since a known-new disk already reads as zeros.
 
-For every size (1, 100, 1000 GiB) and filesystem (ext4, xfs) a fresh sparse file becomes a loop
-device and is staged on fresh devices, three ways:
+For every size (1, 100, 1000 GiB) and filesystem (ext4, xfs) a fresh sparse file, named by a
+disk serial in a device directory as in dev mode, becomes a loop device and is staged, three
+ways:
 
-* ours: the plugin's ``format_device`` (blkid probe, zero check of both ends, mkfs with our
-  options), then a mount; and "ours, mkfs only": the same mkfs command without the checks;
+* ours: what NodeStageVolume runs for a new blank volume -- the device found by its serial
+  (``DeviceFinder`` over the loop devices of that directory) and ``Stager.stage_filesystem``
+  with ``known_new``: identity check, blkid probe, zero check of both ends, mkfs with our
+  options, identity check again, mount, mountinfo check;
+* ours, mkfs only: the same mkfs command without the checks, then a mount;
 * defaults: plain ``mkfs.ext4 -q`` / ``mkfs.xfs -q``, then a mount.
 
-Reported: mkfs (or ``format_device``) seconds, mount seconds, stage = both, and how much of
-the backing file the format wrote (allocated MiB). A loop device discards by punching holes,
+Reported: stage seconds (all of the above, mount included), and how much of the backing file
+the format wrote (allocated MiB). A loop device discards by punching holes,
 which is cheap, so the discard cost of a real disk does not show here; the journal zeroing
 does. Median of ``--repeat`` runs. Target (the README's): stage under 0.1 s at 100 GiB.
 
@@ -36,7 +40,11 @@ from typing import Any
 
 from bench.common import machine_line, print_table, write_results
 from oxide_csi.logsetup import configure_logging
-from oxide_csi.node.format import format_device, mkfs_argv
+from oxide_csi.node.device_identity import LoopBackingFileSource
+from oxide_csi.node.devices import DeviceFinder
+from oxide_csi.node.format import mkfs_argv
+from oxide_csi.node.mounts import Mounter
+from oxide_csi.node.stage import Stager
 
 GIB = 1 << 30
 #: The README's target: staging a new 100 GiB disk takes less than this many seconds.
@@ -50,10 +58,13 @@ def run(argv: list[str]) -> str:
 
 @contextmanager
 def loop_device(directory: Path, size: int) -> Iterator[tuple[Path, Path]]:
-    """A fresh sparse file of ``size`` bytes bound to a loop device: (device, backing file)."""
-    fd, name = tempfile.mkstemp(prefix="disk-", suffix=".img", dir=directory)
-    os.close(fd)
-    backing = Path(name)
+    """A fresh sparse file ``directory/SERIAL`` of ``size`` bytes on a loop device.
+
+    Named by the serial the way dev mode names its disks, so the plugin's finder knows it.
+    Yields (device, backing file).
+    """
+    backing = directory / SERIAL
+    backing.touch(exist_ok=False)
     os.truncate(backing, size)
     device = Path(run(["losetup", "--find", "--show", "--direct-io=off", str(backing)]).strip())
     try:
@@ -63,51 +74,55 @@ def loop_device(directory: Path, size: int) -> Iterator[tuple[Path, Path]]:
         backing.unlink()
 
 
-def ours(fs_type: str, device: Path) -> None:
-    def trust(device: Path, serial: str) -> Any:
-        return None  # the serial check needs a real NVMe disk; the node tests cover it
-
-    format_device(device, SERIAL, fs_type, known_new=True, verify=trust)
-
-
-def ours_mkfs_only(fs_type: str, device: Path) -> None:
-    run(mkfs_argv(fs_type, device))
+def ours(fs_type: str, devices: Path, target: Path) -> None:
+    """NodeStageVolume's own path for a new blank volume: find by serial, stage."""
+    finder = DeviceFinder(sources=(LoopBackingFileSource(devices),), timeout=10)
+    device = finder.wait_for(SERIAL)
+    Stager(finder, Mounter()).stage_filesystem(device.path, SERIAL, target, fs_type, known_new=True)
 
 
-def defaults(fs_type: str, device: Path) -> None:
-    run([f"mkfs.{fs_type}", "-q", str(device)])
+def _mkfs_and_mount(argv: list[str], fs_type: str, target: Path) -> None:
+    device = argv[-1]
+    run(argv)
+    run(["mount", "-t", fs_type, device, str(target)])
+
+
+def ours_mkfs_only(fs_type: str, devices: Path, target: Path) -> None:
+    device = run(["losetup", "--associated", str(devices / SERIAL)]).split(":", 1)[0]
+    _mkfs_and_mount(mkfs_argv(fs_type, Path(device)), fs_type, target)
+
+
+def defaults(fs_type: str, devices: Path, target: Path) -> None:
+    device = run(["losetup", "--associated", str(devices / SERIAL)]).split(":", 1)[0]
+    _mkfs_and_mount([f"mkfs.{fs_type}", "-q", device], fs_type, target)
 
 
 def stage_once(
-    directory: Path, size: int, fs_type: str, fmt: Callable[[str, Path], None]
+    directory: Path, size: int, fs_type: str, stage: Callable[[str, Path, Path], None]
 ) -> dict[str, float]:
-    with loop_device(directory, size) as (device, backing):
+    devices = directory / "devices"
+    devices.mkdir(exist_ok=True)
+    target = directory / "mnt"
+    target.mkdir(exist_ok=True)
+    with loop_device(devices, size) as (_device, backing):
         started = time.perf_counter()
-        fmt(fs_type, device)
-        formatted = time.perf_counter()
-        target = directory / "mnt"
-        target.mkdir(exist_ok=True)
-        run(["mount", "-t", fs_type, str(device), str(target)])
-        mounted = time.perf_counter()
+        stage(fs_type, devices, target)
+        staged = time.perf_counter()
         run(["umount", str(target)])
         written = os.stat(backing).st_blocks * 512
-    return {
-        "mkfs_s": formatted - started,
-        "mount_s": mounted - formatted,
-        "written_mib": written / 2**20,
-    }
+    return {"stage_s": staged - started, "written_mib": written / 2**20}
 
 
 def median_run(
-    directory: Path, size: int, fs_type: str, fmt: Callable[[str, Path], None], repeat: int
+    directory: Path,
+    size: int,
+    fs_type: str,
+    stage: Callable[[str, Path, Path], None],
+    repeat: int,
 ) -> dict[str, float]:
-    runs = [stage_once(directory, size, fs_type, fmt) for _ in range(repeat)]
-    mkfs = statistics.median(r["mkfs_s"] for r in runs)
-    mount = statistics.median(r["mount_s"] for r in runs)
+    runs = [stage_once(directory, size, fs_type, stage) for _ in range(repeat)]
     return {
-        "mkfs_s": round(mkfs, 3),
-        "mount_s": round(mount, 3),
-        "stage_s": round(statistics.median(r["mkfs_s"] + r["mount_s"] for r in runs), 3),
+        "stage_s": round(statistics.median(r["stage_s"] for r in runs), 3),
         "written_mib": round(statistics.median(r["written_mib"] for r in runs), 1),
     }
 
@@ -129,7 +144,9 @@ def main() -> None:
         "ours_xfs": " ".join(mkfs_argv("xfs", Path("DEV"))),
         "defaults_ext4": "mkfs.ext4 -q DEV",
         "defaults_xfs": "mkfs.xfs -q DEV",
-        "loop": "sparse file, losetup --direct-io=off",
+        "ours": "DeviceFinder(LoopBackingFileSource).wait_for(serial) + "
+        "Stager.stage_filesystem(known_new=True), mount included",
+        "loop": "sparse file named by the serial, losetup --direct-io=off",
         "mkfs_versions": run(["mkfs.xfs", "-V"]).strip() + "; " + _mke2fs_version(),
     }
     print(f"formatting on {machine_line()}; settings {settings}", flush=True)
@@ -143,7 +160,7 @@ def main() -> None:
                     print(f"  {rows[-1]}", flush=True)
     print_table(
         f"Staging a new disk (format + mount), median of {args.repeat}",
-        ["size GiB", "fs", "options", "mkfs s", "mount s", "stage s", "written MiB"],
+        ["size GiB", "fs", "options", "stage s", "written MiB"],
         [list(r.values()) for r in rows],
     )
     hundred = [r for r in rows if r["size_gib"] == 100 and r["options"] == "ours"]
@@ -159,7 +176,7 @@ def _mke2fs_version() -> str:
     return (result.stderr or result.stdout).splitlines()[0].strip()
 
 
-VARIANTS: tuple[tuple[str, Callable[[str, Path], None]], ...] = (
+VARIANTS: tuple[tuple[str, Callable[[str, Path, Path], None]], ...] = (
     ("ours", ours),
     ("ours, mkfs only", ours_mkfs_only),
     ("defaults", defaults),

@@ -1,9 +1,12 @@
 """Node plugin memory: resident set size idle, after a 20-volume lifecycle, and at its peak.
 
 The node plugin runs on every node of the cluster, so its memory is paid once per node. This
-benchmark measures the node plugin in a process of its own (``bench/node_process.py``: what
-``oxide-csi serve --mode node`` runs, pointed at dev mode's loop devices) twice: as the Helm
-chart deploys it by default (metrics off) and with ``--metrics-address`` (metrics on), while
+benchmark measures the command the Helm chart's DaemonSet runs: the console script
+``oxide-csi serve --mode=node --endpoint=... --kubelet-dir=... --attachable=true`` with the
+chart's environment (``LOG_LEVEL``, ``LOG_FORMAT``, ``OXIDE_MAX_DISKS_PER_INSTANCE``, the node id
+in ``KUBE_NODE_NAME``) plus ``OXIDE_CSI_LOOP_DEVICE_DIR`` (dev mode's loop devices stand in for
+the node's disks). It measures it twice: as the chart deploys it by default (metrics off) and
+with ``OXIDE_CSI_METRICS_ADDRESS`` (metrics on), while
 ``oxide-csi dev`` in another process plays the rack and the controller. It reads the RSS from
 ``/proc/PID/status``: idle (serving, after a NodeGetInfo), after every volume's full lifecycle,
 and the peak (the kernel's ``VmHWM`` high-water mark, and the highest of samples taken every
@@ -14,11 +17,12 @@ and ControllerPublishVolume (dev process); NodeStageVolume (format + mount) and
 NodePublishVolume for all of a round at once, as kubelet does for a pod with many volumes; a
 write that is fsynced; NodeUnpublish/NodeUnstage; ControllerUnpublish and DeleteVolume.
 
-Baselines in the same run: a bare Python interpreter, and ones that have imported the node
-plugin's modules without serving, with and without the ``ssl`` module (which the node plugin
-leaves out, see ``oxide_csi/ssl_gate.py``) -- what any Python gRPC plugin pays before doing
-anything. Target: under 45 MB for the chart's default, idle and at the peak. Needs root.
-Run: ``.venv/bin/python -m bench.node_memory``.
+Baselines in the same run: a bare Python interpreter, and ones that have imported, without
+serving, every ``oxide_csi`` module the measured command loads (found by running that command
+once under ``python -X importtime``; the list is kept with the results), with and without the
+``ssl`` module (which the node plugin leaves out, see ``oxide_csi/ssl_gate.py``) -- what the
+plugin pays before doing anything. Target: under 45 MB for the chart's default, idle and at
+the peak. Needs root. Run: ``.venv/bin/python -m bench.node_memory``.
 """
 
 from __future__ import annotations
@@ -46,9 +50,10 @@ from bench.common import (
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 
 MIB = 1 << 20
-PLUGIN_IMPORTS = "import oxide_csi.app, oxide_csi.server.grpc_server"
 BLOCK_SSL = "import oxide_csi.ssl_gate; oxide_csi.ssl_gate.block_ssl()"
 SLOTS = 7
+#: The console script, next to this interpreter in the virtualenv.
+CONSOLE_SCRIPT = Path(sys.executable).parent / "oxide-csi"
 
 
 def status_kib(pid: int, field: str) -> int:
@@ -137,21 +142,37 @@ def run_round(
 
 
 class NodeProcess:
-    """``bench/node_process.py`` serving its own socket and kubelet directory."""
+    """The chart's node command, ``oxide-csi serve --mode=node``, on its own socket and dirs."""
 
-    def __init__(self, work: Path, dev: devrig.DevProcess, name: str, *, metrics: bool) -> None:
+    def __init__(
+        self,
+        work: Path,
+        dev: devrig.DevProcess,
+        name: str,
+        *,
+        metrics: bool,
+        python_flags: tuple[str, ...] = (),
+    ) -> None:
         self.kubelet = work / f"{name}-kubelet"
         self.kubelet.mkdir()
         endpoint = f"unix://{work / (name + '.sock')}"
-        argv = [sys.executable, "-m", "bench.node_process", "--endpoint", endpoint]
-        argv += ["--node-id", dev.node_id, "--kubelet-dir", str(self.kubelet)]
-        argv += ["--loop-device-dir", str(dev.state / "devices")]
+        argv = [str(CONSOLE_SCRIPT), "serve", "--mode=node", f"--endpoint={endpoint}"]
+        argv += [f"--kubelet-dir={self.kubelet}", "--attachable=true"]
+        if python_flags:  # the same script, run by this interpreter with extra flags
+            argv = [sys.executable, *python_flags, *argv]
+        env = clean_env() | {
+            "LOG_LEVEL": "info",  # the chart's defaults (values.yaml, commonEnv)
+            "LOG_FORMAT": "json",
+            "OXIDE_MAX_DISKS_PER_INSTANCE": "8",
+            "KUBE_NODE_NAME": dev.node_id,
+            "OXIDE_CSI_LOOP_DEVICE_DIR": str(dev.state / "devices"),
+        }
         if metrics:
-            argv += ["--metrics-address", f"127.0.0.1:{free_port()}"]
-        log_path = work / f"{name}.log"
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
-        self.channel = wait_for_channel(endpoint, self.proc, log_path)
+            env["OXIDE_CSI_METRICS_ADDRESS"] = f"127.0.0.1:{free_port()}"
+        self.log_path = work / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.channel = wait_for_channel(endpoint, self.proc, self.log_path)
         self.stub = csi_pb2_grpc.NodeStub(self.channel)
 
     def idle(self) -> float:
@@ -165,6 +186,28 @@ class NodeProcess:
         self.proc.terminate()
         self.proc.wait(30)
         self._log.close()
+
+
+def plugin_modules(dev: devrig.DevProcess, work: Path) -> list[str]:
+    """The ``oxide_csi`` modules the node command has loaded once it serves, in load order.
+
+    Read from ``python -X importtime`` of the same command (a run apart from the measured
+    ones), so the baseline imports what the real process imports, not a list kept by hand.
+    """
+    node = NodeProcess(work, dev, "node-imports", metrics=False, python_flags=("-X", "importtime"))
+    try:
+        node.idle()
+    finally:
+        node.close()
+    modules: list[str] = []
+    for line in node.log_path.read_text().splitlines():
+        if line.startswith("import time:"):
+            module = line.rsplit("|", 1)[1].strip()
+            if module.split(".")[0] == "oxide_csi" and module not in modules:
+                modules.append(module)
+    if "oxide_csi.servicers.node" not in modules:
+        raise RuntimeError(f"no node servicer among the imports; see {node.log_path}")
+    return modules
 
 
 def measure(
@@ -203,26 +246,28 @@ def main() -> None:
         "per_round": SLOTS,
         "volume_size_gib": 1,
         "fs_type": "ext4",
-        "measured_process": "bench/node_process.py = serve --mode node, metrics off (the "
-        "chart's default) and on, loop devices of oxide-csi dev as its disks",
+        "measured_process": "oxide-csi serve --mode=node --endpoint=unix://... --kubelet-dir=... "
+        "--attachable=true (the console script, the chart's node args and env; metrics off, the "
+        "chart's default, and on), OXIDE_CSI_LOOP_DEVICE_DIR = oxide-csi dev's loop devices",
     }
     print(f"node memory on {machine_line()}; settings {settings}", flush=True)
-    rows: list[dict[str, Any]] = [
-        {"process": "python interpreter (baseline)", "rss_mib": baseline_rss("pass")},
-        {
-            "process": "python + plugin modules imported (baseline)",
-            "rss_mib": baseline_rss(PLUGIN_IMPORTS),
-        },
-        {
-            "process": "python + plugin modules imported, no ssl (baseline)",
-            "rss_mib": baseline_rss(
-                f"import oxide_csi.ssl_gate as l; l.block_ssl()\n{PLUGIN_IMPORTS}"
-            ),
-        },
-    ]
     with scratch_dir("bench-mem-") as work:
         dev = devrig.DevProcess(work, stop_seconds=0.2, start_seconds=0.2)
         try:
+            modules = plugin_modules(dev, work)
+            settings["baseline_imports"] = modules
+            imports = "\n".join(f"import {m}" for m in modules)
+            rows: list[dict[str, Any]] = [
+                {"process": "python interpreter (baseline)", "rss_mib": baseline_rss("pass")},
+                {
+                    "process": "python + plugin modules imported (baseline)",
+                    "rss_mib": baseline_rss(imports),
+                },
+                {
+                    "process": "python + plugin modules imported, no ssl (baseline)",
+                    "rss_mib": baseline_rss(f"{BLOCK_SSL}\n{imports}"),
+                },
+            ]
             for label, metrics in (("metrics off (chart default)", False), ("metrics on", True)):
                 rows += measure(dev, work, label, metrics=metrics, volumes=args.volumes)
         finally:

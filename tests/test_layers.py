@@ -183,3 +183,6 @@ def test_a_node_process_never_loads_the_oxide_client(
     loaded = _loaded_modules(plugin.output())
     assert {"oxide_csi.servicers.node", "oxide_csi.node.stage"} <= loaded, "import log is read"
     assert sorted(m for m in loaded if _within(m, NODE_FORBIDDEN)) == []
+    # Neither OpenSSL binding: ``_ssl`` (blocked by the ssl gate) nor ``_hashlib`` (which
+    # ``secrets``/``hmac`` would pull in through the CLI's imports), each a few MB on every node.
+    assert sorted(loaded & {"_ssl", "_hashlib"}) == []

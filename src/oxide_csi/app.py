@@ -17,6 +17,7 @@ import structlog
 from grpc_health.v1 import health
 
 from oxide_csi.config import ControllerSettings, NodeSettings, OxideSettings, ServeConfig
+from oxide_csi.config_common import USER_AGENT
 from oxide_csi.server.grpc_server import Registration, ServerSpec
 from oxide_csi.server.interceptor import ErrorTranslator
 from oxide_csi.servicers.identity import IdentityServicer
@@ -27,14 +28,17 @@ log = structlog.get_logger(__name__)
 # on every node, and every module it does not load (httpx, the Oxide client, the controller,
 # prometheus-client when metrics are off) is memory it does not hold.
 if TYPE_CHECKING:
-    from oxide_csi.controller.attach import AttachCoordinator
+    from oxide_csi.controller.attach import AttachCoordinator, CycleObserver, CycleReport
+    from oxide_csi.kube.wiring import KubeParts
     from oxide_csi.metrics import PluginMetrics
     from oxide_csi.oxide import OxideClient, OxideConfig
     from oxide_csi.servicers.controller import ControllerServicer
     from oxide_csi.servicers.node import NodeServicer
 
 
-def oxide_client_config(settings: OxideSettings) -> OxideConfig:
+def oxide_client_config(settings: OxideSettings, who: str = "") -> OxideConfig:
+    """``who`` (the controller's Lease identity) goes into the User-Agent, so the rack's
+    logs tell two controllers apart."""
     from oxide_csi.oxide import OxideConfig
 
     return OxideConfig(
@@ -42,16 +46,22 @@ def oxide_client_config(settings: OxideSettings) -> OxideConfig:
         token=settings.credentials.token.reveal(),
         project=settings.project,
         api_version=settings.api_version,
+        request_timeout=settings.request_timeout,
+        user_agent=f"{USER_AGENT} ({who})" if who else USER_AGENT,
     )
 
 
 def controller_parts(
-    client: OxideClient, settings: ControllerSettings, metrics: PluginMetrics | None = None
+    client: OxideClient,
+    settings: ControllerSettings,
+    metrics: PluginMetrics | None = None,
+    kube: KubeParts | None = None,
 ) -> tuple[ControllerServicer, AttachCoordinator]:
     """The controller servicer and its attach coordinator (which the caller starts and closes).
 
-    The attach record lives in ``settings.state_dir``: a host directory in dev mode, a volume
-    of the controller pod in a cluster (see the README on where that must live).
+    The attach record lives in ConfigMaps and each instance is fenced by its Lease with the
+    Kubernetes backend (``kube``); otherwise in ``settings.state_dir`` (dev mode, one
+    controller outside a cluster).
     """
     from oxide_csi.controller.attach import (
         AttachCoordinator,
@@ -59,32 +69,61 @@ def controller_parts(
         FileAttachRecordStore,
         HotAttach,
     )
+    from oxide_csi.controller.attach.fence import UNFENCED
     from oxide_csi.controller.snapshots import SnapshotManager
     from oxide_csi.controller.volumes import VolumeManager
     from oxide_csi.metrics import ObservedRecordStore
-    from oxide_csi.servicers.controller import ControllerServicer
+    from oxide_csi.servicers.controller import Attacher, ControllerServicer
 
-    record: AttachRecordStore = FileAttachRecordStore(settings.state_dir / "attach")
+    record: AttachRecordStore = (
+        kube.store if kube is not None else FileAttachRecordStore(settings.state_dir / "attach")
+    )
     if metrics is not None:
         observed = ObservedRecordStore(record, metrics.set_records)
         metrics.track_stopped(observed.longest_stopped_seconds)
         record = observed
+    observers: list[CycleObserver] = [metrics.on_cycle] if metrics is not None else []
+    events = None
+    if kube is not None:
+        from oxide_csi.kube.attacher import CycleEvents
+
+        events = CycleEvents(kube.gate, kube.events, client)
+        observers.append(events.on_cycle)
     coordinator = AttachCoordinator(
         client,
         max_disks=settings.max_disks_per_instance,
         batch_window=settings.batch_window,
         op_timeout=settings.cycle_timeout,
         record=record,
-        on_cycle=metrics.on_cycle if metrics is not None else None,
+        on_cycle=_each(observers),
         hot=HotAttach(client, timeout=settings.hot_attach_timeout) if settings.hot_attach else None,
         own_instance_id=settings.controller_instance_id,
+        on_stopping=events.on_stopping if events is not None else None,
+        fence=kube.fence if kube is not None else UNFENCED,
     )
     _log_guard(settings.controller_instance_id)
     if metrics is not None:
         metrics.track_in_flight(coordinator.in_flight)
+    attacher: Attacher = coordinator
+    if kube is not None and events is not None:
+        from oxide_csi.kube.attacher import ClusterAttacher
+
+        attacher = ClusterAttacher(coordinator, kube.gate, events, client)
     volumes = VolumeManager(client)
-    servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), coordinator)
+    servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), attacher)
     return servicer, coordinator
+
+
+def _each(observers: list[CycleObserver]) -> CycleObserver | None:
+    """One observer that tells all of ``observers``, or None when there are none."""
+    if not observers:
+        return None
+
+    def tell(report: CycleReport) -> None:
+        for observer in observers:
+            observer(report)
+
+    return tell
 
 
 def _log_guard(own_instance_id: str | None) -> None:
@@ -168,9 +207,17 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         assert config.oxide is not None
         from oxide_csi.oxide import OxideClient
 
+        assert config.controller is not None
+        kube: KubeParts | None = None
+        if config.controller.kube is not None:
+            from oxide_csi.kube.wiring import open_kube
+
+            # Before the server and recovery: an upgraded controller imports its old records.
+            legacy = config.controller.state_dir / "attach"
+            kube = await open_kube(config.controller.kube, legacy, resources)
         client = await resources.enter_async_context(
             OxideClient(
-                oxide_client_config(config.oxide),
+                oxide_client_config(config.oxide, kube.settings.identity if kube else ""),
                 on_request=metrics.on_request if metrics is not None else None,
             )
         )
@@ -182,8 +229,7 @@ async def build_plugin(config: ServeConfig) -> Plugin:
 
             track_backend(metrics.registry, backend)
         resources.push_async_callback(backend.start())
-        assert config.controller is not None
-        controller, coordinator = controller_parts(client, config.controller, metrics)
+        controller, coordinator = controller_parts(client, config.controller, metrics, kube)
         resources.push_async_callback(_start_in_background(coordinator))
         from oxide_csi.controller.clone_sweep import sweep_periodically
 

@@ -59,6 +59,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--state-dir", help="controller's durable attach record directory")
     serve.add_argument(
+        "--state-backend",
+        choices=("file", "kubernetes"),
+        help="where the controller keeps its state (default file; $OXIDE_CSI_STATE_BACKEND)",
+    )
+    serve.add_argument("--kubeconfig", help="kubeconfig outside a pod ($KUBECONFIG)")
+    serve.add_argument("--namespace", help="namespace of the controller's state ($POD_NAMESPACE)")
+    serve.add_argument(
+        "--lease-duration", help="seconds an instance Lease lasts unrenewed (default 30)"
+    )
+    serve.add_argument(
+        "--oxide-request-timeout", help="seconds one Oxide request may take (default 30)"
+    )
+    serve.add_argument(
         "--controller-instance-id",
         help="UUID of the instance the controller runs on, never powered off (default: read "
         "from DMI product_uuid; 'none' turns the guard off) ($OXIDE_CSI_CONTROLLER_INSTANCE_ID)",

@@ -7,16 +7,21 @@ a flag and an environment variable; the flag wins.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from oxide_csi.config_common import API_VERSION_PATTERN, DEFAULT_API_VERSION, ConfigError
 from oxide_csi.credentials import CredentialsError, OxideCredentials, resolve_credentials
 from oxide_csi.endpoint import Endpoint, EndpointError, parse_endpoint
+
+if TYPE_CHECKING:
+    from oxide_csi.kube.settings import KubeSettings
 
 #: Disk slots per instance, boot disk included. Oxide v18+ allows 12; 8 is the conservative
 #: default of the design card and what older racks enforce.
@@ -57,6 +62,8 @@ class OxideSettings:
     credentials: OxideCredentials
     project: str
     api_version: str = DEFAULT_API_VERSION
+    #: One attempt of one Oxide call at most; also the margin of a Lease takeover.
+    request_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,8 @@ class ControllerSettings:
     controller_instance_id: str | None = None
     #: Bound of one attach cycle, start retries included (see ``DEFAULT_CYCLE_TIMEOUT``).
     cycle_timeout: float = DEFAULT_CYCLE_TIMEOUT
+    #: Set: state in Kubernetes (``--state-backend kubernetes``); None: files in state_dir.
+    kube: KubeSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -283,6 +292,15 @@ def build_serve_config(
             project=_pick(args.get("oxide_project"), env),
             api_version=_pick(args.get("api_version"), env),
         )
+        request_timeout = _float_setting(
+            _pick(args.get("oxide_request_timeout"), env, "OXIDE_CSI_OXIDE_REQUEST_TIMEOUT"),
+            "Oxide request timeout (seconds)",
+            OxideSettings.request_timeout,
+            600,
+        )
+        if request_timeout <= 0:
+            raise ConfigError("Oxide request timeout must be positive")
+        oxide = dataclasses.replace(oxide, request_timeout=request_timeout)
         state_dir = _pick(args.get("state_dir"), env, "OXIDE_CSI_STATE_DIR")
         window_raw = _pick(args.get("attach_batch_window"), env, "OXIDE_CSI_ATTACH_BATCH_WINDOW")
         cycle_raw = _pick(args.get("attach_cycle_timeout"), env, "OXIDE_CSI_ATTACH_CYCLE_TIMEOUT")
@@ -310,6 +328,7 @@ def build_serve_config(
                     3600,
                 )
             ),
+            kube=_kube_settings(args, env, request_timeout),
         )
     if mode.runs_node:
         node_id = _pick(args.get("node_id"), env, "CSI_NODE_ID", "KUBE_NODE_NAME")
@@ -346,3 +365,28 @@ def build_serve_config(
             _pick(args.get("metrics_address"), env, "OXIDE_CSI_METRICS_ADDRESS")
         ),
     )
+
+
+def _kube_settings(
+    args: Mapping[str, object], env: Mapping[str, str], oxide_call: float
+) -> KubeSettings | None:
+    """The Kubernetes state settings, or None for ``--state-backend file`` (the default)."""
+    from oxide_csi.kube.settings import KubeSettingsError, StateBackend, kube_settings
+
+    raw = _pick(args.get("state_backend"), env, "OXIDE_CSI_STATE_BACKEND") or "file"
+    try:
+        backend = StateBackend(raw)
+    except ValueError:
+        raise ConfigError(f"state backend must be kubernetes or file, got {raw!r}") from None
+    if backend is StateBackend.FILE:
+        return None
+    try:
+        return kube_settings(
+            namespace=_pick(args.get("namespace"), env),
+            kubeconfig=_pick(args.get("kubeconfig"), env),
+            lease_seconds=_pick(args.get("lease_duration"), env, "OXIDE_CSI_LEASE_DURATION"),
+            oxide_call_seconds=oxide_call,
+            env=env,
+        )
+    except KubeSettingsError as exc:
+        raise ConfigError(str(exc)) from None

@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import dataclasses
 import os
-import secrets
 import shutil
 import sys
 from collections.abc import Callable
@@ -127,7 +126,9 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
         raise ConfigError(
             "--oxide-listen must be HOST:PORT and --max-disks-per-instance a whole number"
         ) from None
-    token = "oxide-token-dev-" + secrets.token_hex(16)
+    # os.urandom is what secrets.token_hex reads; the console script imports this module in
+    # every mode, and ``secrets`` would load hashlib and with it OpenSSL into each node plugin.
+    token = "oxide-token-dev-" + os.urandom(16).hex()
     sim_cfg = SimConfig(
         token=token,
         instances=max(1, int(args.instances)),

@@ -49,11 +49,12 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         else structlog.processors.JSONRenderer()
     )
     numeric = logging.getLevelName(level.upper())
+    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamp,
             structlog.processors.format_exc_info,
             _scrub_secrets,
             renderer,
@@ -64,7 +65,20 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     )
     handler = logging.StreamHandler(stream)
     handler.addFilter(_ScrubFilter())
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # The libraries' records are rendered like our own events (a JSON object per line in JSON
+    # mode), so a log shipper never meets a line it cannot parse.
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                stamp,
+                structlog.processors.format_exc_info,
+                _scrub_secrets,
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     # Third-party libraries stay quiet unless we debug: httpx logs every request at INFO.

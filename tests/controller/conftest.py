@@ -15,6 +15,7 @@ import pytest
 
 from oxide_csi.app import controller_parts
 from oxide_csi.config import ControllerSettings
+from oxide_csi.controller.attach import AttachCoordinator
 from oxide_csi.controller.oxide_failures import translate_escaped
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_csi.oxide import OxideClient, OxideConfig
@@ -50,6 +51,7 @@ class Rig:
     stub: csi_pb2_grpc.ControllerAsyncStub
     client: OxideClient
     hooks: httpx.Client
+    coordinator: AttachCoordinator
 
     def stats(self) -> dict[str, Any]:
         body: dict[str, Any] = self.hooks.get("/sim/stats").json()
@@ -123,6 +125,7 @@ async def rig(sim_config: SimConfig, short_tmp: Path, tmp_path: Path) -> AsyncIt
                     short_tmp / "ctl.sock", [register], translate_escaped
                 ) as channel:
                     with httpx.Client(base_url=sim.url, timeout=10) as hooks:
-                        yield Rig(sim, csi_pb2_grpc.ControllerStub(channel), client, hooks)
+                        stub = csi_pb2_grpc.ControllerStub(channel)
+                        yield Rig(sim, stub, client, hooks, coordinator)
             finally:
                 await coordinator.close()

@@ -7,19 +7,28 @@ import asyncio
 import uuid
 
 import grpc
+import pytest
 
 from oxide_csi.csi_v1 import csi_pb2
 from oxide_csi.volume_contract import CTX_SERIAL
+from tests.controller.attach.conftest import until
 from tests.controller.conftest import Mode, Rig, mount_cap
+from tests.controller.held_stops import hold_stops
 from tests.rpc import code_of
 
 
-async def test_seven_concurrent_publishes_cost_one_power_cycle(rig: Rig) -> None:
+async def test_seven_concurrent_publishes_cost_one_power_cycle(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     instance = await rig.client.get_instance("instance-0")
     before = rig.instance("instance-0")
     vols = [(await rig.create(f"pvc-burst-{i}")).volume for i in range(8)]
+    release = hold_stops(rig.client, monkeypatch)
 
-    results = await asyncio.gather(*(rig.publish(v.volume_id, instance.id) for v in vols[:7]))
+    calls = [asyncio.create_task(rig.publish(v.volume_id, instance.id)) for v in vols[:7]]
+    await until(lambda: rig.coordinator.in_flight() == 7, "seven queued attaches")
+    release.set()
+    results = await asyncio.gather(*calls)
 
     after = rig.instance("instance-0")
     assert after["stops"] == before["stops"] + 1

@@ -60,17 +60,26 @@ def test_containers_and_sidecar_versions() -> None:
     assert not any("resizer" in c["image"] for c in found.values())
 
 
-def test_plugin_runs_in_controller_mode_with_its_state_dir() -> None:
+def test_plugin_runs_in_controller_mode_with_state_in_kubernetes() -> None:
     deployment = controller(render())
     plugin = containers(deployment)["oxide-csi"]
     assert plugin["args"][0] == "serve"
     args = args_dict(plugin)
     assert args["mode"] == "controller"
     assert args["endpoint"] == f"unix://{SOCKET}"
+    assert args["state-backend"] == "kubernetes"
+    # No state on any node's disk: the state dir is only read once, for an upgrade's import.
     assert args["state-dir"] == "/var/lib/oxide-csi"
-    # The state dir is a volume on the host, not the container's own filesystem.
     state = volumes(deployment)[mounts(plugin)["/var/lib/oxide-csi"]["name"]]
-    assert state["hostPath"] == {"path": "/var/lib/oxide-csi", "type": "DirectoryOrCreate"}
+    assert state == {"name": state["name"], "emptyDir": {}}
+    assert not any("hostPath" in v for v in volumes(deployment).values())
+    # Where the state lives and who holds a Lease: the downward API.
+    env = env_dict(plugin)
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert "OXIDE_CSI_LEASE_DURATION" not in env  # the plugin's default
+    tuned = containers(controller(render({"controller": {"leaseDuration": 45}})))["oxide-csi"]
+    assert env_dict(tuned)["OXIDE_CSI_LEASE_DURATION"]["value"] == "45"
 
 
 def test_credentials_come_from_the_secret_and_never_from_args() -> None:
@@ -282,6 +291,19 @@ EXPECTED_RULES: dict[str, Rules] = {
 }
 
 
+#: The plugin's own (kubernetes state backend): cluster-wide reads and Events ...
+PLUGIN_RULES: Rules = {
+    ("", "nodes"): {"get", "list"},
+    ("storage.k8s.io", "csinodes"): {"get", "list"},
+    ("", "events"): {"create"},
+}
+#: ... and its state, in the release namespace only.
+PLUGIN_STATE_RULES: Rules = {
+    ("", "configmaps"): {"get", "list", "create", "update", "delete"},
+    ("coordination.k8s.io", "leases"): {"get", "create", "update"},
+}
+
+
 def flatten(role: Obj) -> Rules:
     rules: Rules = {}
     for rule in role["rules"]:
@@ -306,6 +328,30 @@ def test_rbac_verbs_per_sidecar(sidecar: str) -> None:
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": f"{RELEASE}-controller", "namespace": NAMESPACE}
     ]
+
+
+def test_plugin_rbac_for_state_leases_nodes_and_events() -> None:
+    objects = render()
+    cluster = find(objects, "ClusterRole", f"{RELEASE}-controller-plugin")
+    assert flatten(cluster) == PLUGIN_RULES
+    binding = find(objects, "ClusterRoleBinding", f"{RELEASE}-controller-plugin")
+    assert binding["roleRef"]["name"] == f"{RELEASE}-controller-plugin"
+    state = find(objects, "Role", f"{RELEASE}-controller-plugin-state")
+    assert state["metadata"]["namespace"] == NAMESPACE
+    assert flatten(state) == PLUGIN_STATE_RULES
+    bound = find(objects, "RoleBinding", f"{RELEASE}-controller-plugin-state")
+    assert bound["metadata"]["namespace"] == NAMESPACE
+    assert bound["subjects"] == [
+        {"kind": "ServiceAccount", "name": f"{RELEASE}-controller", "namespace": NAMESPACE}
+    ]
+
+
+def test_file_backend_has_no_plugin_rbac() -> None:
+    objects = render({"controller": {"stateBackend": "file"}})
+    names = {o["metadata"]["name"] for o in objects if "Role" in o["kind"]}
+    assert not any("plugin" in name for name in names)
+    plugin = containers(controller(objects))["oxide-csi"]
+    assert args_dict(plugin)["state-backend"] == "file"
 
 
 def test_no_role_reads_secrets_or_uses_wildcards() -> None:

@@ -3,6 +3,8 @@
 A stand-in for kubelet: each volume the plugin container mounts becomes a temporary
 directory, the rendered args and env are rewritten onto those directories, Secret and
 downward-API references are resolved, and the image's console script is run with the result.
+The controller's Kubernetes API is the test API server (a kubeconfig stands in for the pod's
+service account).
 Then the socket must appear in the directory the sidecars share, Identity must answer over it
 (the controller's Probe reaches the simulated Oxide with the Secret's credentials), the
 Prometheus endpoint the chart configures must serve, and SIGTERM must end it cleanly. A flag
@@ -24,13 +26,15 @@ import grpc
 import httpx
 import pytest
 
+from kube_sim import KubeSim
 from oxide_csi import DRIVER_NAME
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_sim import SimConfig, SimulatorServer
-from tests.deploy.chart import Obj, containers, controller, node, render
+from tests.deploy.chart import NAMESPACE, Obj, containers, controller, node, render
 
 TOKEN = "oxide-token-deploytest0123456789"
 NODE_NAME = "instance-0"
+POD_NAME = "oxide-csi-controller-7d9f8-x2x4q"
 START_BOUND = 30.0  # seconds a start may take before the test gives up (not an assertion)
 
 
@@ -91,8 +95,11 @@ class Kubelet:
                         continue
                     value = self.secret[key]
                 else:
-                    assert source["fieldRef"]["fieldPath"] == "spec.nodeName", name
-                    value = NODE_NAME
+                    value = {
+                        "spec.nodeName": NODE_NAME,
+                        "metadata.namespace": NAMESPACE,
+                        "metadata.name": POD_NAME,
+                    }[source["fieldRef"]["fieldPath"]]
             if name == "OXIDE_CSI_METRICS_ADDRESS":
                 assert value.startswith("0.0.0.0:"), value
                 value = f"127.0.0.1:{self.metrics_port}"
@@ -150,7 +157,14 @@ def test_rendered_controller_starts_and_reaches_oxide(
     # The socket lies in the volume every sidecar mounts at /csi.
     assert kubelet.socket_path().parent == kubelet.paths["/csi"]
     log = short_tmp / "controller.log"
-    channel, proc = _run(kubelet, plugin_env, log)
+    with KubeSim(namespaces=(NAMESPACE,)) as kube:
+        env = {**plugin_env, "KUBECONFIG": str(kube.write_kubeconfig(short_tmp / "kc"))}
+        _check_controller(kubelet, env, log, kube)
+    assert TOKEN not in log.read_text()
+
+
+def _check_controller(kubelet: Kubelet, env: dict[str, str], log: Path, kube: KubeSim) -> None:
+    channel, proc = _run(kubelet, env, log)
     try:
         identity = csi_pb2_grpc.IdentityStub(channel)
         assert identity.GetPluginInfo(csi_pb2.GetPluginInfoRequest(), timeout=5).name == DRIVER_NAME
@@ -160,11 +174,14 @@ def test_rendered_controller_starts_and_reaches_oxide(
         assert kinds == [Service.VOLUME_ACCESSIBILITY_CONSTRAINTS, Service.CONTROLLER_SERVICE]
         assert identity.Probe(csi_pb2.ProbeRequest(), timeout=10).ready.value is True
         assert "oxide_csi_" in _scrape(kubelet.metrics_port)
-        # The attach record goes to the state volume, which exists and is the plugin's.
-        assert kubelet.paths["/var/lib/oxide-csi"].is_dir()
+        # Recovery (in the background) looks for attach records in the pod's own namespace.
+        records = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
+        deadline = time.monotonic() + START_BOUND
+        while records not in [r.path for r in kube.requests]:
+            assert time.monotonic() < deadline, [r.path for r in kube.requests]
+            time.sleep(0.05)
     finally:
         _stop(channel, proc, log)
-    assert TOKEN not in log.read_text()
 
 
 def test_rendered_node_plugin_starts_with_the_node_name(

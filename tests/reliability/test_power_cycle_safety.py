@@ -26,9 +26,10 @@ import pytest
 from oxide_csi.csi_v1 import csi_pb2
 from oxide_sim import SimConfig, SimulatorServer
 from tests.controller.conftest import mount_cap
+from tests.kube.harness import OXIDE_TOKEN as TOKEN
+from tests.kube.harness import Controller
 from tests.plugin_process import wait_until
 from tests.reliability.report import record
-from tests.reliability.test_controller_crash import TOKEN, Controller
 
 STOP_SECONDS = 6.0
 
@@ -86,7 +87,7 @@ def _publish(volume_id: str, node_id: str) -> csi_pb2.ControllerPublishVolumeReq
 def test_sigkill_while_stopping_then_unpublish_ends_running_and_detached(
     slow_sim: SimulatorServer, plugin_factory, plugin_env, short_tmp: Path
 ) -> None:
-    ctl = Controller(slow_sim, plugin_factory, plugin_env, short_tmp)
+    ctl = Controller(slow_sim, None, plugin_factory, plugin_env, short_tmp)
     node = str(_inst(slow_sim, "instance-0")["id"])
     first, stub = ctl.start()
     volume_id = _volume(stub, "pvc-killed")
@@ -100,7 +101,7 @@ def test_sigkill_while_stopping_then_unpublish_ends_running_and_detached(
     unpublish = csi_pb2.ControllerUnpublishVolumeRequest(volume_id=volume_id, node_id=node)
     stub.ControllerUnpublishVolume(unpublish, timeout=60)
 
-    records = short_tmp / "state" / "attach"
+    records = ctl.state_dir / "attach"
     wait_until(lambda: not any(records.glob("*.json")), "recovery to finish its record")
     wait_until(lambda: _inst(slow_sim, "instance-0")["state"] == "running", "the instance to run")
     assert _disk_state(slow_sim, volume_id) == {"state": "detached"}
@@ -115,7 +116,7 @@ def test_own_instance_and_other_projects_are_never_stopped(
 ) -> None:
     own = str(_inst(slow_sim, "instance-1")["id"])
     foreign = str(_inst(slow_sim, "team-a-0")["id"])
-    ctl = Controller(slow_sim, plugin_factory, plugin_env, short_tmp)
+    ctl = Controller(slow_sim, None, plugin_factory, plugin_env, short_tmp)
     ctl.args += ["--controller-instance-id", own]
     proc, stub = ctl.start()
     volume_id = _volume(stub, "pvc-guarded")
@@ -140,7 +141,7 @@ def test_own_instance_and_other_projects_are_never_stopped(
 def test_sigterm_while_stopping_exits_only_once_the_instance_starts(
     slow_sim: SimulatorServer, plugin_factory, plugin_env, short_tmp: Path
 ) -> None:
-    ctl = Controller(slow_sim, plugin_factory, plugin_env, short_tmp)
+    ctl = Controller(slow_sim, None, plugin_factory, plugin_env, short_tmp)
     ctl.args += ["--shutdown-grace", "1"]  # far shorter than the cycle: the cycle still wins
     node = str(_inst(slow_sim, "instance-0")["id"])
     proc, stub = ctl.start()

@@ -107,10 +107,19 @@ def test_sigterm_lets_slow_call_finish(
         except grpc.RpcError as exc:  # pragma: no cover - reported by the assertion below
             outcome["error"] = exc
 
+    def disk_lists() -> int:
+        """``GET /v1/disks`` the simulator has received (counted before its delay starts)."""
+        stats = httpx.get(f"{sim.url}/sim/stats", timeout=10).json()
+        return int(stats["requests"].get("GET /v1/disks", 0))
+
     caller = threading.Thread(target=slow_probe)
+    before = disk_lists()
     started = time.monotonic()
     caller.start()
-    time.sleep(0.4)  # the call is now waiting on the delayed HTTP response
+    # SIGTERM only once the call is waiting on the delayed response, however busy the machine.
+    while disk_lists() == before:
+        assert time.monotonic() - started < 20, "ListVolumes never reached the simulator"
+        time.sleep(0.01)
     plugin.terminate()
     caller.join(20)
     assert "error" not in outcome, outcome.get("error")

@@ -2,8 +2,10 @@
 
 Oxide disks have no tags or labels and cannot be updated after creation, so the description is
 the one durable place for facts the controller needs later: the CSI name (to detect the
-astronomically unlikely hash collision), the filesystem the StorageClass asked for, and where the
-content came from (a blank disk may be formatted; a restored one must never be).
+astronomically unlikely hash collision), the filesystem the StorageClass asked for, where the
+content came from (a blank disk may be formatted; a restored one must never be), and the
+PersistentVolumeClaim it was made for (when the provisioner passes it, with
+``--extra-create-metadata``), so that every later cycle can tell that PVC in an Event.
 """
 
 from __future__ import annotations
@@ -45,11 +47,18 @@ class VolumeMeta:
     fs_type: str = ""
     source: str = Source.BLANK
     source_id: str = ""
+    #: ``namespace/name`` of the PVC, "" when unknown (or too long to keep).
+    pvc: str = ""
 
     def encode(self) -> str:
         body = {"name": self.csi_name, "fs": self.fs_type, "src": self.source}
         if self.source_id:
             body["src_id"] = self.source_id
+        if self.pvc:
+            # The PVC is a courtesy (Events): left out rather than cut when it does not fit.
+            with_pvc = mark({**body, "pvc": self.pvc})
+            if len(with_pvc) < MAX_DESCRIPTION:
+                return with_pvc
         return mark(body)
 
     @classmethod
@@ -63,7 +72,14 @@ class VolumeMeta:
             fs_type=str(body.get("fs", "")),
             source=str(body.get("src", Source.BLANK)),
             source_id=str(body.get("src_id", "")),
+            pvc=str(body.get("pvc", "")),
         )
+
+    @property
+    def pvc_ref(self) -> tuple[str, str] | None:
+        """``(namespace, name)`` of the PVC, or None."""
+        namespace, sep, name = self.pvc.partition("/")
+        return (namespace, name) if sep and namespace and name else None
 
 
 #: What follows the marker in a clone's temporary snapshot's description.

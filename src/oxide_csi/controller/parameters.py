@@ -21,6 +21,9 @@ BLOCK_SIZES = (512, 2048, 4096)
 DEFAULT_FS = "ext4"
 
 PARAM_BLOCK_SIZE = "blockSize"
+#: Added by external-provisioner's ``--extra-create-metadata``.
+PARAM_PVC_NAME = "csi.storage.k8s.io/pvc/name"
+PARAM_PVC_NAMESPACE = "csi.storage.k8s.io/pvc/namespace"
 PARAM_FS_TYPE = "fsType"
 KUBERNETES_PREFIX = "csi.storage.k8s.io/"
 _KNOWN = (PARAM_BLOCK_SIZE, PARAM_FS_TYPE)
@@ -30,6 +33,7 @@ _KNOWN = (PARAM_BLOCK_SIZE, PARAM_FS_TYPE)
 class VolumeParameters:
     block_size: int = 4096
     fs_type: str = ""  # empty: the node's default (ext4), or what the capability names
+    pvc: str = ""  # namespace/name of the claim, when the provisioner tells it
 
 
 def parse_parameters(raw: Mapping[str, str]) -> VolumeParameters:
@@ -47,7 +51,9 @@ def parse_parameters(raw: Mapping[str, str]) -> VolumeParameters:
     fs_type = raw.get(PARAM_FS_TYPE, "").strip().lower()
     if fs_type and fs_type not in FS_TYPES:
         raise InvalidArgument(f"{PARAM_FS_TYPE} must be one of {', '.join(FS_TYPES)}")
-    return VolumeParameters(block_size=block_size, fs_type=fs_type)
+    pvc_ns, pvc_name = raw.get(PARAM_PVC_NAMESPACE, ""), raw.get(PARAM_PVC_NAME, "")
+    pvc = f"{pvc_ns}/{pvc_name}" if pvc_ns and pvc_name else ""
+    return VolumeParameters(block_size=block_size, fs_type=fs_type, pvc=pvc)
 
 
 def round_capacity(required: int, limit: int, floor: int = MIN_BYTES) -> int:

@@ -51,6 +51,7 @@ class VolumeRequest:
     fs_type: str
     source: str = Source.BLANK
     source_id: str = ""
+    pvc: str = ""  # namespace/name, kept in the description for Events
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,11 @@ class VolumeManager:
                 return volume
             snapshot_id, size = await self._resolve_source(req, deadline)
             meta = VolumeMeta(
-                csi_name=req.name, fs_type=req.fs_type, source=req.source, source_id=req.source_id
+                csi_name=req.name,
+                fs_type=req.fs_type,
+                source=req.source,
+                source_id=req.source_id,
+                pvc=req.pvc,
             )
             disk = await self._client.create_disk(
                 name,

@@ -128,6 +128,7 @@ class ControllerServicer(csi_pb2_grpc.ControllerServicer):
                 fs_type=params.fs_type or cap_fs,
                 source=source,
                 source_id=source_id,
+                pvc=params.pvc,
             ),
             deadline=self._deadline(context),
         )

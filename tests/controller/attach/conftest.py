@@ -22,6 +22,7 @@ from oxide_csi.controller.attach.records import AttachRecordStore
 from oxide_csi.oxide import Disk, OxideClient, OxideConfig
 from oxide_sim import SimConfig, SimulatorServer
 from tests.controller.attach.memory_store import MemoryAttachRecordStore
+from tests.controller.held_stops import hold_stops
 
 TOKEN = "attach-test-token"
 GIB = 1 << 30
@@ -152,6 +153,12 @@ async def make_coordinator(client: OxideClient) -> AsyncIterator[CoordinatorFact
     yield factory
     for coord in made:
         await coord.close()
+
+
+@pytest.fixture
+def held_stops(client: OxideClient, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """The coordinators' instance stops wait for this event (``tests/controller/held_stops``)."""
+    return hold_stops(client, monkeypatch)
 
 
 def soon(seconds: float = 30.0) -> float:

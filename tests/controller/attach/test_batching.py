@@ -14,15 +14,16 @@ INSTANCE = "instance-0"
 
 
 async def test_seven_concurrent_attaches_share_one_power_cycle(
-    rack: Rack, make_coordinator: CoordinatorFactory
+    rack: Rack, make_coordinator: CoordinatorFactory, held_stops: asyncio.Event
 ) -> None:
     coord = await make_coordinator()
     disks = await rack.disks("seven", 8)
     iid = await rack.instance_id(INSTANCE)
 
-    results = await asyncio.gather(
-        *(coord.attach(d.id, INSTANCE, deadline=soon()) for d in disks[:7])
-    )
+    tasks = [asyncio.create_task(coord.attach(d.id, INSTANCE, deadline=soon())) for d in disks[:7]]
+    await until(lambda: coord.in_flight() == 7, "seven queued attaches")
+    held_stops.set()
+    results = await asyncio.gather(*tasks)
 
     assert [r.disk_id for r in results] == [d.id for d in disks[:7]]
     assert all(r.instance_id == iid and not r.already_attached for r in results)
@@ -39,17 +40,20 @@ async def test_seven_concurrent_attaches_share_one_power_cycle(
 
 
 async def test_slot_check_counts_queued_attaches(
-    rack: Rack, make_coordinator: CoordinatorFactory
+    rack: Rack, make_coordinator: CoordinatorFactory, held_stops: asyncio.Event
 ) -> None:
     """Eight concurrent attaches to boot + 7 free slots: exactly one is refused, before any
     power cycle could have made the listing show the others."""
-    coord = await make_coordinator(batch_window=0.3)
+    coord = await make_coordinator()
     disks = await rack.disks("race", 8)
 
-    outcomes = await asyncio.gather(
-        *(coord.attach(d.name, INSTANCE, deadline=soon()) for d in disks),
-        return_exceptions=True,
+    tasks = [asyncio.create_task(coord.attach(d.name, INSTANCE, deadline=soon())) for d in disks]
+    await until(
+        lambda: coord.in_flight() == 7 and sum(t.done() for t in tasks) == 1,
+        "seven queued attaches and one refused",
     )
+    held_stops.set()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
 
     refused = [o for o in outcomes if isinstance(o, BaseException)]
     assert len(refused) == 1 and isinstance(refused[0], errors.ResourceExhausted)

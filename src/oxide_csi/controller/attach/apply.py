@@ -13,6 +13,7 @@ import structlog
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.ops import PendingOp, translate
+from oxide_csi.controller.attach.power import ChangeDeadline, unfenced
 from oxide_csi.controller.attach.records import OpKind, OpRecord
 from oxide_csi.controller.attach.refusals import RefusalCache, is_refusal
 from oxide_csi.oxide import OxideClient, api_errors
@@ -30,8 +31,12 @@ class DiskChanges:
         instance_name: str,
         refusals: RefusalCache,
         is_claimed: Callable[[str], bool],
+        *,
+        fence: ChangeDeadline = unfenced,
     ) -> None:
         self._client = client
+        #: The deadline each change may use: the worker's hold of the instance (fence.py).
+        self._fence = fence
         self.instance_id = instance_id
         self.instance_name = instance_name
         self._refusals = refusals
@@ -41,12 +46,13 @@ class DiskChanges:
         """Attach or detach, and wait out ``attaching``/``detaching``: the instance must not
         boot before the disk has settled, or the guest may come up without it."""
         client = self._client
+        change = self._fence(deadline)
         if kind is OpKind.ATTACH:
-            disk = await client.attach_disk(self.instance_id, disk_id, deadline=deadline)
+            disk = await client.attach_disk(self.instance_id, disk_id, deadline=change)
             if disk.state != "attached":
                 await client.wait_disk(disk_id, {"attached"}, deadline=deadline)
         else:
-            disk = await client.detach_disk(self.instance_id, disk_id, deadline=deadline)
+            disk = await client.detach_disk(self.instance_id, disk_id, deadline=change)
             if disk.state != "detached":
                 await client.wait_disk(disk_id, {"detached"}, deadline=deadline)
 

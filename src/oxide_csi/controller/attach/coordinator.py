@@ -34,6 +34,7 @@ import time
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.fence import UNFENCED, Fence
 from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.leftovers import leftover, leftover_attach_target
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
@@ -41,7 +42,12 @@ from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES,
 from oxide_csi.controller.attach.preflight import Preflight
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
 from oxide_csi.controller.attach.refusals import RefusalCache
-from oxide_csi.controller.attach.worker import CycleObserver, InstanceWorker, WorkerSettings
+from oxide_csi.controller.attach.worker import (
+    CycleObserver,
+    InstanceWorker,
+    StopObserver,
+    WorkerSettings,
+)
 from oxide_csi.oxide import Disk, Instance, OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
@@ -61,10 +67,11 @@ class AttachCoordinator:
     ``batch_window`` is how long a worker waits for more work after the first operation.
     ``op_timeout`` bounds one cycle (stop, apply, start); ``recovery_interval`` is how often
     leftover records are retried. ``start_policy`` is the backoff after 507 on start.
-    ``on_cycle`` hears about every cycle (the metrics hook). ``hot`` (``--hot-attach``)
-    offers operations to running instances before any cycle (see ``hot.py``).
-    ``own_instance_id`` is the instance the controller runs on, never to be cycled (None: no
-    such guard).
+    ``on_cycle`` hears about every cycle (the metrics hook), ``on_stopping`` about every stop
+    before it happens (the Events hook). ``hot`` (``--hot-attach``) offers operations to
+    running instances before any cycle (see ``hot.py``). ``own_instance_id`` is the instance
+    the controller runs on, never to be cycled (None: no such guard). ``fence`` says who may
+    act on an instance now (``fence.py``).
     """
 
     def __init__(
@@ -81,6 +88,8 @@ class AttachCoordinator:
         hot: HotAttach | None = None,
         own_instance_id: str | None = None,
         refusals: RefusalCache | None = None,
+        on_stopping: StopObserver | None = None,
+        fence: Fence = UNFENCED,
     ) -> None:
         if max_disks < 1:
             raise ValueError("max_disks must be at least 1")
@@ -99,6 +108,8 @@ class AttachCoordinator:
             on_cycle=on_cycle,
             hot=hot,
             refusals=self._refusals,
+            on_stopping=on_stopping,
+            fence=fence,
         )
         self._hot = hot
         self._workers: dict[str, InstanceWorker] = {}

@@ -40,6 +40,7 @@ from datetime import datetime
 import structlog
 
 from oxide_csi.controller.attach.ops import PendingOp
+from oxide_csi.controller.attach.power import ChangeDeadline, unfenced
 from oxide_csi.controller.attach.records import OpKind
 from oxide_csi.oxide import Instance, OxideClient, api_errors
 
@@ -77,13 +78,19 @@ class HotAttach:
         self._accepted: dict[tuple[str, str], _Accepted] = {}
 
     async def apply_running(
-        self, inst: Instance, queue: list[PendingOp], deadline: float
+        self,
+        inst: Instance,
+        queue: list[PendingOp],
+        deadline: float,
+        *,
+        fence: ChangeDeadline = unfenced,
     ) -> list[PendingOp]:
         """Try every live operation of ``queue`` on the running ``inst``; the ones left.
 
         ``queue`` is the worker's live list: operations queued while we are busy are tried
         too, so a burst of publishes is all hot or all in one cycle, never one cycle each.
-        Repairs are left alone: they need the cycle.
+        Repairs are left alone: they need the cycle. ``fence`` gives each change its deadline
+        (the instance's Lease, see ``fence.py``).
         """
         tried: set[int] = set()
         while True:
@@ -92,7 +99,7 @@ class HotAttach:
                 return [op for op in queue if not op.done]
             for op in fresh:
                 tried.add(id(op))
-                await self._try(inst, op, deadline)
+                await self._try(inst, op, deadline, fence)
 
     def needs_repair(self, inst: Instance, disk_id: str) -> bool:
         """Whether a re-publish of attached ``disk_id`` means its hot-plugged device never
@@ -119,15 +126,17 @@ class HotAttach:
         """The disk is being detached from the instance: its hot attach is history."""
         self._accepted.pop((instance_id, disk_id), None)
 
-    async def _try(self, inst: Instance, op: PendingOp, deadline: float) -> None:
+    async def _try(
+        self, inst: Instance, op: PendingOp, deadline: float, fence: ChangeDeadline
+    ) -> None:
         client = self._client
         try:
             if op.kind is OpKind.ATTACH:
-                disk = await client.attach_disk(inst.id, op.disk_id, deadline=deadline)
+                disk = await client.attach_disk(inst.id, op.disk_id, deadline=fence(deadline))
                 if disk.state != "attached":
                     await client.wait_disk(op.disk_id, {"attached"}, deadline=deadline)
             else:
-                disk = await client.detach_disk(inst.id, op.disk_id, deadline=deadline)
+                disk = await client.detach_disk(inst.id, op.disk_id, deadline=fence(deadline))
                 if disk.state != "detached":
                     await client.wait_disk(op.disk_id, {"detached"}, deadline=deadline)
         except api_errors.OxideError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -26,6 +27,14 @@ RUNNING_STATES = frozenset({"starting", "running", "rebooting", "migrating"})
 ATTACHABLE_STATES = frozenset({"stopped", "creating"})
 
 
+#: Maps a cycle's deadline to the one an Oxide change may use: the fence's word (fence.py).
+ChangeDeadline = Callable[[float], float]
+
+
+def unfenced(deadline: float) -> float:
+    return deadline
+
+
 @dataclass(frozen=True)
 class StartPolicy:
     """Backoff between starts refused with 507 (or 409 while a stop is still finishing)."""
@@ -34,22 +43,34 @@ class StartPolicy:
     maximum: float = 30.0
 
 
-async def stop_and_wait(client: OxideClient, instance_id: str, *, deadline: float) -> Instance:
+async def stop_and_wait(
+    client: OxideClient,
+    instance_id: str,
+    *,
+    deadline: float,
+    fence: ChangeDeadline = unfenced,
+) -> Instance:
     """Power the instance off and wait until Oxide reports it ``stopped``.
 
     A ``failed`` instance has no VMM: Oxide marks it stopped at once (and with that cancels
     its own automatic restart of it -- see :func:`owes_start_when_stopping`).
     """
-    await client.stop_instance(instance_id, deadline=deadline)
-    return await wait_stopped(client, instance_id, deadline=deadline)
+    await client.stop_instance(instance_id, deadline=fence(deadline))
+    return await wait_stopped(client, instance_id, deadline=deadline, fence=fence)
 
 
-async def wait_stopped(client: OxideClient, instance_id: str, *, deadline: float) -> Instance:
+async def wait_stopped(
+    client: OxideClient,
+    instance_id: str,
+    *,
+    deadline: float,
+    fence: ChangeDeadline = unfenced,
+) -> Instance:
     """Wait for ``stopped``. An instance whose VMM dies on the way down ends ``failed``, and
     Oxide does not restart it (it was meant to stop); one more stop makes it ``stopped``."""
     found = await client.wait_instance(instance_id, {"stopped", "failed"}, deadline=deadline)
     if found.run_state == "failed":
-        await client.stop_instance(instance_id, deadline=deadline)
+        await client.stop_instance(instance_id, deadline=fence(deadline))
         found = await client.wait_instance(instance_id, {"stopped"}, deadline=deadline)
     return found
 
@@ -67,7 +88,12 @@ def owes_start_when_stopping(instance: Instance) -> bool:
 
 
 async def start_and_wait(
-    client: OxideClient, instance_id: str, *, deadline: float, policy: StartPolicy
+    client: OxideClient,
+    instance_id: str,
+    *,
+    deadline: float,
+    policy: StartPolicy,
+    fence: ChangeDeadline = unfenced,
 ) -> Instance:
     """Start the instance, retrying 507 and 409 with backoff, and wait until ``running``.
 
@@ -78,7 +104,7 @@ async def start_and_wait(
     while True:
         attempt += 1
         try:
-            await client.start_instance(instance_id, deadline=deadline)
+            await client.start_instance(instance_id, deadline=fence(deadline))
             break
         except (api_errors.OxideInsufficientCapacity, api_errors.OxideConflict) as exc:
             if time.monotonic() + delay >= deadline:

@@ -32,6 +32,7 @@ import structlog
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.apply import DiskChanges
+from oxide_csi.controller.attach.fence import ALWAYS_HELD, UNFENCED, Fence, Hold, drop_settled
 from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.leftovers import already_done, superseded
 from oxide_csi.controller.attach.ops import PendingOp, translate
@@ -77,10 +78,15 @@ class CycleReport:
     started: bool
     stopped_seconds: float | None
     ok: bool
+    instance_name: str = ""
+    #: The batch's operations that succeeded (for Events on the Node and the PVCs).
+    ops: tuple[OpRecord, ...] = ()
 
 
 #: Called after every cycle that did something; must be quick and must not raise.
 CycleObserver = Callable[[CycleReport], None]
+#: Called with the record written right before the instance is stopped; quick, never raises.
+StopObserver = Callable[[AttachRecord], None]
 
 
 @dataclass
@@ -89,6 +95,7 @@ class _CycleMeter:
     stopped: bool = False
     started: bool = False
     stopped_seconds: float | None = None
+    ops: tuple[OpRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,9 @@ class WorkerSettings:
     hot: HotAttach | None = None
     #: Attaches Oxide refused after a stop, answered from memory on retry.
     refusals: RefusalCache = field(default_factory=RefusalCache)
+    #: Who may act on an instance now (fence.py); the file backend's is always ours.
+    fence: Fence = UNFENCED
+    on_stopping: StopObserver | None = None
 
 
 class InstanceWorker:
@@ -116,7 +126,12 @@ class InstanceWorker:
         self.instance_name = instance_name
         self._s = settings
         self._applier = DiskChanges(
-            settings.client, instance_id, instance_name, settings.refusals, settings.is_claimed
+            settings.client,
+            instance_id,
+            instance_name,
+            settings.refusals,
+            settings.is_claimed,
+            fence=lambda deadline: self._hold.change_deadline(deadline),
         )
         self._queue: list[PendingOp] = []  # the open batch (or the next one while applying)
         self._taken: list[PendingOp] = []  # the closed batch being applied
@@ -133,6 +148,7 @@ class InstanceWorker:
         #: When our stop request went out; kept across failed cycles until a start succeeds.
         self._off_since: float | None = None
         self._opened_at = 0.0
+        self._hold: Hold = ALWAYS_HELD  # the fence held for the current cycle
         self._task = asyncio.create_task(self._run(), name=f"attach-worker-{instance_id}")
 
     # ---- interface for the coordinator ---------------------------------------------------
@@ -212,7 +228,9 @@ class InstanceWorker:
             self._meter = _CycleMeter()
             ok = False
             try:
-                await self._cycle()
+                until = time.monotonic() + self._s.op_timeout
+                async with self._s.fence.hold(self.instance_id, deadline=until) as self._hold:
+                    await self._cycle()
                 ok = True
             except Exception as exc:
                 # Everything in this cycle's batch gets the failure; the CO will retry.
@@ -253,6 +271,8 @@ class InstanceWorker:
             started=meter.started,
             stopped_seconds=meter.stopped_seconds,
             ok=ok,
+            instance_name=self.instance_name,
+            ops=meter.ops,
         )
         try:
             observer(report)
@@ -288,8 +308,12 @@ class InstanceWorker:
             await store.delete(self.instance_id)
             return
         state = inst.run_state
+        if state in RUNNING_STATES and self._s.fence.shared:
+            await drop_settled(client, self.instance_id, self._queue, deadline=deadline)
         if state == "running" and self._s.hot is not None:
-            self._queue = await self._s.hot.apply_running(inst, self._queue, deadline)
+            self._queue = await self._s.hot.apply_running(
+                inst, self._queue, deadline, fence=self._hold.change_deadline
+            )
             if not self._queue and record is None:
                 return  # all done while it runs: no power cycle
         if state == "failed":
@@ -299,7 +323,9 @@ class InstanceWorker:
                 record = self._record(Phase.STOPPING, leftovers, self._queue)
                 await store.save(record)
             owe_start = owe_start or owes_start_when_stopping(inst)
-            state = (await stop_and_wait(client, self.instance_id, deadline=deadline)).run_state
+            fenced = self._hold.change_deadline
+            stopped = await stop_and_wait(client, self.instance_id, deadline=deadline, fence=fenced)
+            state = stopped.run_state
         if state in RUNNING_STATES:
             leftovers = await self._drop_settled(leftovers, deadline)
             if not self._queue:
@@ -312,15 +338,19 @@ class InstanceWorker:
             await store.save(record)
             failpoint(ATTACH_AFTER_RECORD)
             log.info("stopping instance to attach/detach", instance=self.instance_name)
+            if self._s.on_stopping is not None:
+                self._s.on_stopping(record)
             self._off_since = time.monotonic()
             self._meter.stopped = True
             self._owes_start = True
-            await stop_and_wait(client, self.instance_id, deadline=deadline)
+            fence = self._hold.change_deadline
+            await stop_and_wait(client, self.instance_id, deadline=deadline, fence=fence)
             failpoint(ATTACH_AFTER_STOP)
             owe_start = True
         elif state == "stopping":
             self._owes_start = owe_start
-            await wait_stopped(client, self.instance_id, deadline=deadline)
+            fence = self._hold.change_deadline
+            await wait_stopped(client, self.instance_id, deadline=deadline, fence=fence)
         elif state not in ATTACHABLE_STATES:
             raise errors.FailedPrecondition(
                 f"instance {self.instance_name!r} is {state}; disks can be attached or "
@@ -343,6 +373,7 @@ class InstanceWorker:
             await self._restart(batch, deadline)
         if record is not None:
             await store.delete(self.instance_id)
+        self._meter.ops = tuple(OpRecord(op.kind, op.disk_id) for op in batch if not op.done)
         for op in batch:
             op.succeed()
 
@@ -395,7 +426,11 @@ class InstanceWorker:
         log.info("starting instance again", instance=self.instance_name)
         try:
             await start_and_wait(
-                self._s.client, self.instance_id, deadline=deadline, policy=self._s.start_policy
+                self._s.client,
+                self.instance_id,
+                deadline=deadline,
+                policy=self._s.start_policy,
+                fence=self._hold.change_deadline,
             )
             self._meter.started = True
             self._owes_start = False

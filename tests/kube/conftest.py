@@ -1,0 +1,3 @@
+from tests.kube.harness import kube, sim
+
+__all__ = ["kube", "sim"]
