@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from oxide_csi.controller import naming
+from oxide_csi.controller.create_race import again_if_taken
 from oxide_csi.controller.metadata import mark, unmark
 from oxide_csi.controller.volumes import FAULTED_STATES, VolumeManager
 from oxide_csi.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -71,6 +72,12 @@ class SnapshotManager:
 
     async def create(
         self, csi_name: str, source_volume_id: str, *, deadline: float
+    ) -> VolumeSnapshot:
+        """Snapshot the source volume, or return the snapshot an earlier attempt made."""
+        return await again_if_taken(lambda: self._create_once(csi_name, source_volume_id, deadline))
+
+    async def _create_once(
+        self, csi_name: str, source_volume_id: str, deadline: float
     ) -> VolumeSnapshot:
         name = naming.snapshot_name(csi_name)
         async with self._locks.hold(name):

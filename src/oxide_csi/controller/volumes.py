@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from oxide_csi.controller import naming
+from oxide_csi.controller.create_race import again_if_taken
 from oxide_csi.controller.metadata import (
     Source,
     VolumeMeta,
@@ -123,6 +124,9 @@ class VolumeManager:
 
     async def create(self, req: VolumeRequest, *, deadline: float) -> Volume:
         """Create the volume or return the compatible one an earlier attempt made."""
+        return await again_if_taken(lambda: self._create_once(req, deadline))
+
+    async def _create_once(self, req: VolumeRequest, deadline: float) -> Volume:
         name = naming.disk_name(req.name)
         async with self._locks.hold(name):
             existing = await self._find_by_name(name, deadline)
