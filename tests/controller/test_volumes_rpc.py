@@ -92,6 +92,8 @@ async def test_parameters_are_validated(rig: Rig) -> None:
     disk = await rig.client.get_disk(ok.volume.volume_id)
     assert disk.block_size == 512
     assert ok.volume.volume_context["oxide.computer/fs-type"] == "xfs"
+    # The claim is kept with the disk, for Events about it later.
+    assert '"pvc":"default/data"' in disk.description.replace(" ", "")
 
 
 async def test_requests_oxide_cannot_honour_are_invalid(rig: Rig) -> None:

@@ -79,6 +79,7 @@ def parse_parameters(raw: Mapping[str, str]) -> VolumeParameters:
         block_size=LOCAL_BLOCK_SIZE if local else base.block_size,
         fs_type=base.fs_type,
         image=image,
+        pvc=base.pvc,
         read_only=read_only,
         local=local,
     )
