@@ -42,6 +42,21 @@ def sim(tmp_path: Path) -> Iterator[SimulatorServer]:
         yield server
 
 
+@contextlib.contextmanager
+def marked_rack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SimulatorServer]:
+    """A rack with the simulator's default slots, a hot-plug one for tests marked ``hotplug``."""
+    cfg = SimConfig(
+        token=TOKEN,
+        instances=2,
+        stop_seconds=0.05,
+        start_seconds=0.05,
+        state_dir=tmp_path / "sim",
+        hotplug=request.node.get_closest_marker("hotplug") is not None,
+    )
+    with SimulatorServer(cfg) as server:
+        yield server
+
+
 def client_config(url: str) -> OxideConfig:
     return OxideConfig(
         host=url,

@@ -15,8 +15,8 @@ from oxide_csi import errors
 from oxide_csi.controller.attach import HotAttach
 from oxide_csi.controller.attach.fence import FenceLost, Hold
 from oxide_csi.oxide import OxideClient
-from oxide_sim import SimConfig, SimulatorServer
-from tests.controller.attach.conftest import TOKEN, CoordinatorFactory, Rack, soon
+from oxide_sim import SimulatorServer
+from tests.controller.attach.conftest import CoordinatorFactory, Rack, marked_rack, soon
 
 INSTANCE = "instance-0"
 CHANGES = (
@@ -29,15 +29,7 @@ CHANGES = (
 
 @pytest.fixture
 def sim(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SimulatorServer]:
-    cfg = SimConfig(
-        token=TOKEN,
-        instances=2,
-        stop_seconds=0.05,
-        start_seconds=0.05,
-        state_dir=tmp_path / "sim",
-        hotplug=request.node.get_closest_marker("hotplug") is not None,
-    )
-    with SimulatorServer(cfg) as server:
+    with marked_rack(request, tmp_path) as server:
         yield server
 
 

@@ -13,8 +13,8 @@ import pytest
 from oxide_csi.controller.attach import HotAttach
 from oxide_csi.controller.attach.hot import is_refusal
 from oxide_csi.oxide import OxideClient, api_errors
-from oxide_sim import SimConfig, SimulatorServer
-from tests.controller.attach.conftest import TOKEN, CoordinatorFactory, Rack, soon
+from oxide_sim import SimulatorServer
+from tests.controller.attach.conftest import CoordinatorFactory, Rack, marked_rack, soon
 
 INSTANCE = "instance-0"
 ATTACH = "POST /v1/instances/{instance}/disks/attach"
@@ -24,15 +24,7 @@ DETACH = "POST /v1/instances/{instance}/disks/detach"
 @pytest.fixture
 def sim(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SimulatorServer]:
     """The attach tests' rack, a hot-plug one for tests marked ``hotplug``."""
-    cfg = SimConfig(
-        token=TOKEN,
-        instances=2,
-        stop_seconds=0.05,
-        start_seconds=0.05,
-        state_dir=tmp_path / "sim",
-        hotplug=request.node.get_closest_marker("hotplug") is not None,
-    )
-    with SimulatorServer(cfg) as server:
+    with marked_rack(request, tmp_path) as server:
         yield server
 
 
