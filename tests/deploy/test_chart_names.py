@@ -15,42 +15,41 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from kube_sim import names
 from tests.deploy.chart import RENDER_CASES, Obj, containers, render
 
 # ---- the primitives, as apimachinery's util/validation defines them --------------------------
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-_QUALIFIED_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _ENV_VAR_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _PORT_NAME_CHARS = re.compile(r"^[-a-z0-9]+$")
 
 Rule = Callable[[str], str | None]
 
 
+def _first(problems: list[str]) -> str | None:
+    return problems[0] if problems else None
+
+
+# The DNS and label primitives are the test API server's (kube_sim), written from the same
+# apimachinery code; the ones it has no use for are below.
+
+
 def dns1123_label(value: str) -> str | None:
     """IsDNS1123Label: at most 63, lower-case alphanumerics and '-', alphanumeric at both ends."""
-    if len(value) > 63:
-        return f"longer than 63 characters ({len(value)})"
-    return None if _DNS1123_LABEL.match(value) else "not a DNS-1123 label"
+    return _first(names.dns1123_label(value))
 
 
 def dns1035_label(value: str) -> str | None:
     """IsDNS1035Label: a DNS-1123 label that starts with a letter."""
-    if len(value) > 63:
-        return f"longer than 63 characters ({len(value)})"
-    return None if _DNS1035_LABEL.match(value) else "not a DNS-1035 label"
+    problem = dns1123_label(value)
+    if problem is None and not value[:1].isalpha():
+        problem = "a DNS-1035 label must start with a letter"
+    return problem
 
 
 def dns1123_subdomain(value: str) -> str | None:
     """IsDNS1123Subdomain: at most 253, dot-separated DNS-1123 labels."""
-    if len(value) > 253:
-        return f"longer than 253 characters ({len(value)})"
-    return None if _DNS1123_SUBDOMAIN.match(value) else "not a DNS-1123 subdomain"
+    return _first(names.dns1123_subdomain(value))
 
 
 def path_segment_name(value: str) -> str | None:
@@ -62,19 +61,12 @@ def path_segment_name(value: str) -> str | None:
 
 def qualified_name(value: str) -> str | None:
     """IsQualifiedName (label and annotation keys): [prefix/]name, name at most 63."""
-    prefix, _, name = value.rpartition("/")
-    if prefix and dns1123_subdomain(prefix):
-        return f"prefix {prefix!r}: {dns1123_subdomain(prefix)}"
-    if len(name) > 63:
-        return f"name part longer than 63 characters ({len(name)})"
-    return None if _QUALIFIED_NAME_PART.match(name) else "not a qualified name"
+    return _first(names.qualified_name(value))
 
 
 def label_value(value: str) -> str | None:
     """IsValidLabelValue: empty, or at most 63 alphanumerics, '-', '_', '.' (alnum at ends)."""
-    if len(value) > 63:
-        return f"longer than 63 characters ({len(value)})"
-    return None if _LABEL_VALUE.match(value) else "not a valid label value"
+    return _first(names.label_value(value))
 
 
 def port_name(value: str) -> str | None:
