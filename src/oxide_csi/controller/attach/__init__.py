@@ -17,7 +17,7 @@ from oxide_csi.controller.attach.records import (
     OpRecord,
     Phase,
 )
-from oxide_csi.controller.attach.worker import CycleObserver, CycleReport
+from oxide_csi.controller.attach.reports import CycleObserver, CycleReport
 
 __all__ = [
     "AttachCoordinator",

@@ -42,12 +42,8 @@ from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES,
 from oxide_csi.controller.attach.preflight import Preflight
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
 from oxide_csi.controller.attach.refusals import RefusalCache
-from oxide_csi.controller.attach.worker import (
-    CycleObserver,
-    InstanceWorker,
-    StopObserver,
-    WorkerSettings,
-)
+from oxide_csi.controller.attach.reports import CycleObserver, StopObserver
+from oxide_csi.controller.attach.worker import InstanceWorker, WorkerSettings
 from oxide_csi.controller.naming import serial_clash
 from oxide_csi.controller.slots import SlotLimit
 from oxide_csi.oxide import Disk, Instance, OxideClient, api_errors

@@ -53,6 +53,12 @@ from oxide_csi.controller.attach.records import (
     Phase,
 )
 from oxide_csi.controller.attach.refusals import RefusalCache
+from oxide_csi.controller.attach.reports import (
+    CycleMeter,
+    CycleObserver,
+    CycleReport,
+    StopObserver,
+)
 from oxide_csi.failpoints import (
     ATTACH_AFTER_APPLY_ONE,
     ATTACH_AFTER_RECORD,
@@ -63,39 +69,6 @@ from oxide_csi.failpoints import (
 from oxide_csi.oxide import OxideClient, api_errors
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class CycleReport:
-    """What one cycle did, for metrics. ``batch_size`` counts the callers' operations the cycle
-    took on; ``stopped``/``started`` say whether it powered the instance off or on;
-    ``stopped_seconds`` is how long the instance was off on our account (from our stop request
-    until it ran again), known once a start succeeds after a stop this process made."""
-
-    instance_id: str
-    batch_size: int
-    stopped: bool
-    started: bool
-    stopped_seconds: float | None
-    ok: bool
-    instance_name: str = ""
-    #: The batch's operations that succeeded (for Events on the Node and the PVCs).
-    ops: tuple[OpRecord, ...] = ()
-
-
-#: Called after every cycle that did something; must be quick and must not raise.
-CycleObserver = Callable[[CycleReport], None]
-#: Called with the record written right before the instance is stopped; quick, never raises.
-StopObserver = Callable[[AttachRecord], None]
-
-
-@dataclass
-class _CycleMeter:
-    batch_size: int = 0
-    stopped: bool = False
-    started: bool = False
-    stopped_seconds: float | None = None
-    ops: tuple[OpRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,7 +117,7 @@ class InstanceWorker:
         self._closing = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self._meter = _CycleMeter()
+        self._meter = CycleMeter()
         #: When our stop request went out; kept across failed cycles until a start succeeds.
         self._off_since: float | None = None
         self._opened_at = 0.0
@@ -225,7 +198,7 @@ class InstanceWorker:
             kicks, self._kicks = self._kicks, []
             self._in_cycle = True
             self._idle.clear()
-            self._meter = _CycleMeter()
+            self._meter = CycleMeter()
             ok = False
             try:
                 until = time.monotonic() + self._s.op_timeout
