@@ -74,6 +74,8 @@ def controller_parts(
         HotAttach,
     )
     from oxide_csi.controller.attach.fence import UNFENCED
+    from oxide_csi.controller.attach.ledger_file import FileLedgerStore
+    from oxide_csi.controller.attach.released import DetachPolicy
     from oxide_csi.controller.slots import rack_slot_limit
     from oxide_csi.controller.snapshots import SnapshotManager
     from oxide_csi.controller.volumes import VolumeManager
@@ -105,6 +107,8 @@ def controller_parts(
         own_instance_id=settings.controller_instance_id,
         on_stopping=events.on_stopping if events is not None else None,
         fence=kube.fence if kube is not None else UNFENCED,
+        ledger=FileLedgerStore(settings.state_dir / "released") if kube is None else kube.ledger,
+        detach_policy=DetachPolicy(settings.detach_policy),
     )
     _log_guard(settings.controller_instance_id)
     if metrics is not None:
@@ -114,7 +118,7 @@ def controller_parts(
         from oxide_csi.kube.attacher import ClusterAttacher
 
         attacher = ClusterAttacher(coordinator, kube.gate, events, client)
-    volumes = VolumeManager(client)
+    volumes = VolumeManager(client, coordinator)
     servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), attacher)
     return servicer, coordinator
 

@@ -107,6 +107,17 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds a hot-attached device may take to appear in the guest (default 60)",
     )
     serve.add_argument(
+        "--detach-policy",
+        choices=("deferred", "immediate"),
+        help="deferred: an unpublished disk stays attached until its instance cycles anyway; "
+        "immediate: detach at once (default deferred; $OXIDE_CSI_DETACH_POLICY)",
+    )
+    serve.add_argument(
+        "--deferred-delete-alert-after",
+        help="seconds a deleted volume's disk may wait for its detach before a Warning "
+        "(default 86400)",
+    )
+    serve.add_argument(
         "--metrics-address",
         help="serve Prometheus /metrics on HOST:PORT; empty = off ($OXIDE_CSI_METRICS_ADDRESS)",
     )

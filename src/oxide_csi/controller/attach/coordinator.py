@@ -36,12 +36,20 @@ import structlog
 from oxide_csi import errors
 from oxide_csi.controller.attach.fence import UNFENCED, Fence
 from oxide_csi.controller.attach.hot import HotAttach
+from oxide_csi.controller.attach.ledger import LedgerStore
 from oxide_csi.controller.attach.leftovers import leftover, leftover_attach_target
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
 from oxide_csi.controller.attach.preflight import Preflight
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
 from oxide_csi.controller.attach.refusals import RefusalCache
+from oxide_csi.controller.attach.released import (
+    CycleLedger,
+    DetachPolicy,
+    LedgerView,
+    ReleasedDisks,
+    detach_op,
+)
 from oxide_csi.controller.attach.reports import CycleObserver, StopObserver
 from oxide_csi.controller.attach.worker import InstanceWorker, WorkerSettings
 from oxide_csi.controller.naming import serial_clash
@@ -89,12 +97,18 @@ class AttachCoordinator:
         refusals: RefusalCache | None = None,
         on_stopping: StopObserver | None = None,
         fence: Fence = UNFENCED,
+        ledger: LedgerStore | None = None,
+        detach_policy: DetachPolicy = DetachPolicy.IMMEDIATE,
     ) -> None:
         self._client = client
         self._store = record
         self._preflight = Preflight(client, own_instance_id=own_instance_id, max_disks=max_disks)
         self._refusals = refusals if refusals is not None else RefusalCache()
         self._recovery_interval = recovery_interval
+        #: Released disks (``released.py``); None: no ledger, every detach is immediate.
+        self.released = (
+            ReleasedDisks(client, ledger, policy=detach_policy) if ledger is not None else None
+        )
         self._settings = WorkerSettings(
             client=client,
             store=record,
@@ -107,6 +121,11 @@ class AttachCoordinator:
             refusals=self._refusals,
             on_stopping=on_stopping,
             fence=fence,
+            released=(
+                CycleLedger(self.released, self._claim, cycle_timeout=op_timeout)
+                if self.released is not None
+                else None
+            ),
         )
         self._hot = hot
         self._workers: dict[str, InstanceWorker] = {}
@@ -164,6 +183,8 @@ class AttachCoordinator:
                 log.info("recovering attach record", instance=rec.instance_name, phase=rec.phase)
                 kicks.append(worker.kick())
         await asyncio.gather(*kicks)
+        if self.released is not None:
+            await self.released.settle_all(time.monotonic() + self._recovery_interval)
 
     async def _periodic(self) -> None:
         while True:
@@ -193,6 +214,7 @@ class AttachCoordinator:
         what = f"attach disk {disk_id!r} to instance {instance!r}"
         inst = await self._instance(instance, deadline, what)
         disk = known if known is not None else await self._disk(disk_id, deadline, what)
+        disk = await self._move_released(disk, inst, deadline, what)
         joined = self._join(disk, inst, OpKind.ATTACH)
         if joined is not None:
             await self._wait(joined, deadline, what)
@@ -203,6 +225,8 @@ class AttachCoordinator:
             repair = self._hot is not None and self._hot.needs_repair(inst, disk.id)
             settle = not repair and await leftover(self._store, inst.id, disk.id) is OpKind.DETACH
             if not (repair or settle):
+                if self.released is not None:  # a publish back: the release is over
+                    await self.released.reclaim(inst.id, inst.name, disk.id)
                 return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
             self._preflight.not_own(inst, what)
             worker = self._worker(inst.id, inst.name)
@@ -235,7 +259,10 @@ class AttachCoordinator:
             self._check_serial(disk, inst, present)
             self._refusals.check(disk, inst.id, set(present))
             worker = self._worker(inst.id, inst.name)
-            self._preflight.free_slot(inst, set(present), worker.reserved(), what, max_disks)
+            reserved = await self._reclaim_slots(worker, inst, present, max_disks)
+            self._preflight.free_slot(inst, set(present), reserved, what, max_disks)
+            if self.released is not None:  # a stale entry must not detach it after this attach
+                await self.released.reclaim(inst.id, inst.name, disk.id)
             joined = self._submit(worker, OpKind.ATTACH, disk, inst)
         await self._wait(joined, deadline, what)
         return joined.result()
@@ -260,9 +287,12 @@ class AttachCoordinator:
                 raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
             if inst.boot_disk_id == disk.id:
                 raise errors.FailedPrecondition(f"{what}: it is the instance's boot disk")
-            self._preflight.not_own(inst, what)
             if self._hot is not None:
                 self._hot.forget(inst.id, disk.id)
+            if self.released is not None and self.released.defers and not settle:
+                await self.released.release(inst.id, inst.name, disk)  # no cycle now
+                return
+            self._preflight.not_own(inst, what)
             worker = self._worker(inst.id, inst.name)
             joined = self._submit(worker, OpKind.DETACH, disk, inst, settle=settle)
         await self._wait(joined, deadline, what)
@@ -271,7 +301,70 @@ class AttachCoordinator:
         """The instance a crash leftover would still attach ``disk_id`` to, or None."""
         return await leftover_attach_target(self._store, disk_id)
 
+    async def view(self) -> LedgerView:
+        """What the ledgers mean for CSI (published nowhere, or not existing any more)."""
+        return await self.released.view() if self.released is not None else LedgerView()
+
+    async def owe_delete(self, disk: Disk) -> bool:
+        """DeleteVolume of an attached disk: True when it is released (the deletion is then
+        owed, done after its detach); ABORTED while an operation for it is in flight."""
+        if self.released is None:
+            return False
+        if disk.id in self._by_disk:
+            raise errors.Aborted(f"disk {disk.name!r} has an operation in flight; retry")
+        return await self.released.owe_delete(disk)
+
     # ---- helpers -------------------------------------------------------------------------
+
+    async def _move_released(self, disk: Disk, inst: Instance, deadline: float, what: str) -> Disk:
+        """A publish of a disk released on another instance: that one is cycled first (through
+        its worker, batched with what it owes; a retry waits on the same detach), then the
+        disk is read again. Any other disk is returned as it is."""
+        op = self._by_disk.get(disk.id)
+        elsewhere = disk.instance_id is not None and disk.instance_id != inst.id
+        if op is None and elsewhere and disk.state == "attached" and self.released is not None:
+            assert disk.instance_id is not None
+            entry = await self.released.entry(disk.instance_id, disk.id)
+            if entry is None:
+                return disk
+            old = await self._instance(disk.instance_id, deadline, what)
+            op = self._by_disk.get(disk.id)  # the lookups awaited: a retry may have queued it
+            if op is None:
+                op = detach_op(entry, old.id, old.name)
+                self._claim(op)
+                self._worker(old.id, old.name).submit(op)
+        if op is None or not op.released or op.instance_id == inst.id:
+            return disk
+        await self._wait(op, deadline, what)
+        return await self._disk(disk.id, deadline, what)
+
+    async def _reclaim_slots(
+        self, worker: InstanceWorker, inst: Instance, present: dict[str, str], max_disks: int
+    ) -> tuple[set[str], set[str]]:
+        """The worker's reservations; when the slots are full, the instance's released disks
+        are queued for detaching (their slots are free for this cycle)."""
+        attaches, detaches = worker.reserved()
+        if self.released is None or len((set(present) | attaches) - detaches) < max_disks:
+            return attaches, detaches
+        for entry in await self.released.entries(inst.id):
+            op = detach_op(entry, inst.id, inst.name)
+            if entry.disk_id in present and self._claim(op):
+                worker.submit(op)
+                detaches.add(entry.disk_id)
+        return attaches, detaches
+
+    def _claim(self, op: PendingOp) -> bool:
+        """Make ``op`` the disk's operation in flight; False if the disk has one already."""
+        if op.disk_id in self._by_disk:
+            return False
+        self._by_disk[op.disk_id] = op
+
+        def forget(_: asyncio.Future[None]) -> None:
+            if self._by_disk.get(op.disk_id) is op:
+                del self._by_disk[op.disk_id]
+
+        op.future.add_done_callback(forget)
+        return True
 
     def _worker(self, instance_id: str, instance_name: str) -> InstanceWorker:
         if self._closed:
@@ -320,13 +413,8 @@ class AttachCoordinator:
         repair: bool = False,
     ) -> PendingOp:
         op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name, settle=settle, repair=repair)
-        self._by_disk[disk.id] = op
-
-        def forget(_: asyncio.Future[None]) -> None:
-            if self._by_disk.get(disk.id) is op:
-                del self._by_disk[disk.id]
-
-        op.future.add_done_callback(forget)
+        self._by_disk.pop(disk.id, None)  # the caller checked: nothing else is in flight
+        self._claim(op)
         worker.submit(op)
         return op
 
