@@ -43,13 +43,8 @@ from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES,
 from oxide_csi.controller.attach.preflight import Preflight
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
 from oxide_csi.controller.attach.refusals import RefusalCache
-from oxide_csi.controller.attach.released import (
-    CycleLedger,
-    DetachPolicy,
-    LedgerView,
-    ReleasedDisks,
-    detach_op,
-)
+from oxide_csi.controller.attach.released import CycleLedger, DetachPolicy, ReleasedDisks
+from oxide_csi.controller.attach.released_calls import ReleasedCalls
 from oxide_csi.controller.attach.reports import CycleObserver, StopObserver
 from oxide_csi.controller.attach.worker import InstanceWorker, WorkerSettings
 from oxide_csi.controller.naming import serial_clash
@@ -66,7 +61,7 @@ _TRANSIENT_DISK = frozenset({"attaching", "detaching"})
 _ACCEPTING = RUNNING_STATES | ATTACHABLE_STATES | {"stopping", "failed"}
 
 
-class AttachCoordinator:
+class AttachCoordinator(ReleasedCalls):
     """Attach and detach disks to Oxide instances, batching the power cycles per instance.
 
     ``max_disks`` is the per-instance disk limit (boot disk included), or a
@@ -301,70 +296,7 @@ class AttachCoordinator:
         """The instance a crash leftover would still attach ``disk_id`` to, or None."""
         return await leftover_attach_target(self._store, disk_id)
 
-    async def view(self) -> LedgerView:
-        """What the ledgers mean for CSI (published nowhere, or not existing any more)."""
-        return await self.released.view() if self.released is not None else LedgerView()
-
-    async def owe_delete(self, disk: Disk) -> bool:
-        """DeleteVolume of an attached disk: True when it is released (the deletion is then
-        owed, done after its detach); ABORTED while an operation for it is in flight."""
-        if self.released is None:
-            return False
-        if disk.id in self._by_disk:
-            raise errors.Aborted(f"disk {disk.name!r} has an operation in flight; retry")
-        return await self.released.owe_delete(disk)
-
     # ---- helpers -------------------------------------------------------------------------
-
-    async def _move_released(self, disk: Disk, inst: Instance, deadline: float, what: str) -> Disk:
-        """A publish of a disk released on another instance: that one is cycled first (through
-        its worker, batched with what it owes; a retry waits on the same detach), then the
-        disk is read again. Any other disk is returned as it is."""
-        op = self._by_disk.get(disk.id)
-        elsewhere = disk.instance_id is not None and disk.instance_id != inst.id
-        if op is None and elsewhere and disk.state == "attached" and self.released is not None:
-            assert disk.instance_id is not None
-            entry = await self.released.entry(disk.instance_id, disk.id)
-            if entry is None:
-                return disk
-            old = await self._instance(disk.instance_id, deadline, what)
-            op = self._by_disk.get(disk.id)  # the lookups awaited: a retry may have queued it
-            if op is None:
-                op = detach_op(entry, old.id, old.name)
-                self._claim(op)
-                self._worker(old.id, old.name).submit(op)
-        if op is None or not op.released or op.instance_id == inst.id:
-            return disk
-        await self._wait(op, deadline, what)
-        return await self._disk(disk.id, deadline, what)
-
-    async def _reclaim_slots(
-        self, worker: InstanceWorker, inst: Instance, present: dict[str, str], max_disks: int
-    ) -> tuple[set[str], set[str]]:
-        """The worker's reservations; when the slots are full, the instance's released disks
-        are queued for detaching (their slots are free for this cycle)."""
-        attaches, detaches = worker.reserved()
-        if self.released is None or len((set(present) | attaches) - detaches) < max_disks:
-            return attaches, detaches
-        for entry in await self.released.entries(inst.id):
-            op = detach_op(entry, inst.id, inst.name)
-            if entry.disk_id in present and self._claim(op):
-                worker.submit(op)
-                detaches.add(entry.disk_id)
-        return attaches, detaches
-
-    def _claim(self, op: PendingOp) -> bool:
-        """Make ``op`` the disk's operation in flight; False if the disk has one already."""
-        if op.disk_id in self._by_disk:
-            return False
-        self._by_disk[op.disk_id] = op
-
-        def forget(_: asyncio.Future[None]) -> None:
-            if self._by_disk.get(op.disk_id) is op:
-                del self._by_disk[op.disk_id]
-
-        op.future.add_done_callback(forget)
-        return True
 
     def _worker(self, instance_id: str, instance_name: str) -> InstanceWorker:
         if self._closed:
