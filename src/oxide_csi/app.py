@@ -24,6 +24,9 @@ from oxide_csi.servicers.identity import IdentityServicer
 
 log = structlog.get_logger(__name__)
 
+#: How often the controller looks for ``oxide-csi release-instance`` requests.
+RELEASE_POLL_SECONDS = 2.0
+
 # The controller and node parts are imported where they are built, not here: a node plugin runs
 # on every node, and every module it does not load (httpx, the Oxide client, the controller,
 # prometheus-client when metrics are off) is memory it does not hold.
@@ -121,6 +124,26 @@ def controller_parts(
     volumes = VolumeManager(client, coordinator)
     servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), attacher)
     return servicer, coordinator
+
+
+def _answer_release_requests(
+    coordinator: AttachCoordinator, settings: ControllerSettings, kube: KubeParts | None
+) -> Awaitable[None]:
+    """The loop that carries out ``oxide-csi release-instance`` (``release_requests.py``)."""
+    from oxide_csi.controller.attach.release_requests import (
+        FileReleaseRequests,
+        ReleaseRequestStore,
+        answer_requests,
+    )
+
+    store: ReleaseRequestStore = (
+        kube.requests
+        if kube is not None
+        else FileReleaseRequests(settings.state_dir / "release-requests")
+    )
+    return answer_requests(
+        coordinator, store, interval=RELEASE_POLL_SECONDS, cycle_timeout=settings.cycle_timeout
+    )
 
 
 def _each(observers: list[CycleObserver]) -> CycleObserver | None:
@@ -255,6 +278,9 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         from oxide_csi.controller.slots import announce_generation
 
         resources.push_async_callback(_start_in_background(coordinator))
+        resources.push_async_callback(
+            _in_background(_answer_release_requests(coordinator, config.controller, kube))
+        )
         resources.push_async_callback(_in_background(announce_generation(client)))
         resources.push_async_callback(sweep_periodically(client))
         registrations.append(controller.register)

@@ -22,6 +22,7 @@ from oxide_csi.dev import add_dev_parser
 from oxide_csi.logsetup import LEVELS, configure_logging
 from oxide_csi.ssl_gate import allow_ssl
 from oxide_csi.tools.commands import add_call_parser, add_demo_parser
+from oxide_csi.tools.release import add_release_parser
 
 EXIT_CONFIG = 2
 
@@ -127,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_logging_flags(sub.choices["dev"])
     add_call_parser(sub)
     add_demo_parser(sub)
+    add_release_parser(sub)
 
     # Listed for --help only: main() hands its arguments to the simulator's own parser.
     sub.add_parser("simulator", help="run the simulated Oxide API (see: simulator --help)")

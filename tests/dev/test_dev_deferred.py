@@ -8,6 +8,8 @@ simulated rack (``/sim/stats``); the disk is read from the simulated Oxide's API
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -19,6 +21,7 @@ from oxide_csi.tools import oxide_env
 from tests.dev.devproc import (
     create_and_publish,
     dev_args,
+    node_id_from_output,
     publish,
     sim_url_from_output,
     stage,
@@ -127,5 +130,49 @@ def test_deferred_detach_and_delete_cost_no_stop(
         plugin.terminate()
         assert plugin.wait() == 0, plugin.output()
         assert loops_in(state / "devices") == {}
+    finally:
+        release_dev_state(state)
+
+
+def test_release_instance_detaches_released_disks_and_does_owed_deletions(
+    plugin_factory, plugin_env, short_tmp: Path
+) -> None:
+    endpoint = f"unix://{short_tmp / 'csi.sock'}"
+    state = short_tmp / "state"
+    plugin = plugin_factory(dev_args(endpoint, state), plugin_env, short_tmp)
+    try:
+        channel = plugin.wait_ready(endpoint)
+        rack = Rack(sim_url_from_output(plugin), state)
+        controller = csi_pb2_grpc.ControllerStub(channel)
+        node_id = node_id_from_output(plugin)
+        kept, kept_context = create_and_publish(channel, "pvc-window-kept", node_id)
+        owed, _ = create_and_publish(channel, "pvc-window-owed", node_id)
+        for volume in (kept, owed):
+            unpublish(channel, volume.volume_id, node_id)
+        controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=owed.volume_id), timeout=60)
+        stops = rack.stops()
+
+        command = [sys.executable, "-m", "oxide_csi", "release-instance", "instance-0"]
+        command += ["--state-dir", str(state / "controller"), "--timeout", "120"]
+        done = subprocess.run(
+            command,
+            env=plugin_env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert kept_context["oxide.computer/disk-name"] in done.stdout, done.stdout
+        assert rack.stops() == stops + 1  # one cycle for both
+        assert rack.disk(owed.volume_id) is None
+        kept_disk = rack.disk(kept.volume_id)
+        assert kept_disk is not None and kept_disk["state"] == {"state": "detached"}
+        assert sorted(loops_in(state / "devices")) == [BOOT]
+        assert list((state / "controller" / "release-requests").iterdir()) == []
+        rack.close()
+        channel.close()
+        plugin.terminate()
+        assert plugin.wait() == 0, plugin.output()
     finally:
         release_dev_state(state)

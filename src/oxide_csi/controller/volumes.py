@@ -19,10 +19,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from oxide_csi.controller import naming
-from oxide_csi.controller.attach.released import LedgerView
+from oxide_csi.controller.attach.released import Deferred, LedgerView
 from oxide_csi.controller.create_race import again_if_taken
 from oxide_csi.controller.metadata import (
     Source,
@@ -116,14 +115,6 @@ def managed(disk: Disk) -> Volume | None:
 def static(disk: Disk) -> Volume:
     """Any disk as a static volume: published and staged, never formatted nor deleted."""
     return managed(disk) or Volume(disk=disk, meta=VolumeMeta(csi_name="", source=Source.STATIC))
-
-
-class Deferred(Protocol):
-    """The released-disk ledger as volumes see it (the attach coordinator, ``released.py``)."""
-
-    async def view(self) -> LedgerView: ...
-
-    async def owe_delete(self, disk: Disk) -> bool: ...
 
 
 class VolumeManager:

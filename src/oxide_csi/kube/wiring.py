@@ -20,6 +20,7 @@ from oxide_csi.kube.ledger import KubeLedgerStore
 from oxide_csi.kube.migrate import import_file_records
 from oxide_csi.kube.nodes import NodeGate
 from oxide_csi.kube.records import KubeAttachRecordStore
+from oxide_csi.kube.release_requests import KubeReleaseRequests
 from oxide_csi.kube.settings import KubeSettings
 
 
@@ -32,6 +33,7 @@ class KubeParts:
     gate: NodeGate
     events: EventRecorder
     ledger: KubeLedgerStore
+    requests: KubeReleaseRequests
 
 
 async def open_kube(
@@ -48,4 +50,5 @@ async def open_kube(
     resources.push_async_callback(events.close)
     fence = LeaseFence(client, settings)
     ledger = KubeLedgerStore(client, settings.namespace)
-    return KubeParts(client, settings, store, fence, NodeGate(client), events, ledger)
+    requests = KubeReleaseRequests(client, settings.namespace)
+    return KubeParts(client, settings, store, fence, NodeGate(client), events, ledger, requests)

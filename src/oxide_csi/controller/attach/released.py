@@ -29,6 +29,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import structlog
 
@@ -56,6 +57,14 @@ class LedgerView:
 
     released: frozenset[str] = frozenset()
     owed: frozenset[str] = frozenset()
+
+
+class Deferred(Protocol):
+    """The ledger as volumes see it (the attach coordinator implements it)."""
+
+    async def view(self) -> LedgerView: ...
+
+    async def owe_delete(self, disk: Disk) -> bool: ...
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,6 @@ class WorkerSettings:
     #: Who may act on an instance now (fence.py); the file backend's is always ours.
     fence: Fence = UNFENCED
     on_stopping: StopObserver | None = None
-    #: The released disks every cycle detaches, deleting owed ones after (``released.py``).
     released: CycleLedger | None = None
 
 
