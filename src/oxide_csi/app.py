@@ -114,6 +114,17 @@ def controller_parts(
         detach_policy=DetachPolicy(settings.detach_policy),
     )
     _log_guard(settings.controller_instance_id)
+    released = coordinator.released
+    if released is not None:
+        released.alert_after = settings.deferred_delete_alert_after
+        if metrics is not None:
+            from oxide_csi.metrics.ledger import track_ledger
+
+            track_ledger(metrics.registry, released.figures)
+        if kube is not None:
+            from oxide_csi.kube.deferred_events import overdue_events
+
+            released.on_overdue = overdue_events(kube.gate, kube.events)
     if metrics is not None:
         metrics.track_in_flight(coordinator.in_flight)
     attacher: Attacher = coordinator

@@ -92,6 +92,10 @@ class ReleasedDisks:
         self.policy = policy
         self._clock = clock
         self._seen: list[Ledger] = []
+        #: An owed deletion waiting longer than this (seconds) is told to ``on_overdue`` (a
+        #: Warning Event) at every recovery pass, and logged (``--deferred-delete-alert-after``).
+        self.alert_after = 86400.0
+        self.on_overdue: Callable[[Ledger, ReleasedDisk], None] | None = None
 
     @property
     def defers(self) -> bool:
@@ -236,6 +240,16 @@ class ReleasedDisks:
                     error=str(exc),
                 )
         await self.view()  # refresh the figures
+        for ledger, entry in self.overdue(self.alert_after):
+            log.warning(
+                "a deleted volume's disk still waits for its instance's next cycle; "
+                "oxide-csi release-instance does it now",
+                instance=ledger.instance_name or ledger.instance_id,
+                disk=entry.disk_name,
+                waiting_seconds=round(self._clock() - (entry.delete_since or 0.0)),
+            )
+            if self.on_overdue is not None:
+                self.on_overdue(ledger, entry)
 
     def figures(self) -> LedgerFigures:
         """From the ledgers last read (every recovery pass reads them all)."""
