@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from oxide_csi.controller.attach.records import RecordError
+from oxide_csi.controller.attach.records import RecordError, text_field
 
 #: Bump when the JSON shape changes incompatibly; unknown versions are refused, not guessed at.
 LEDGER_VERSION = 1
@@ -65,7 +65,7 @@ class ReleasedDisk:
     def from_json(cls, raw: Any) -> ReleasedDisk:
         delete_since = raw.get("delete_since")
         return cls(
-            disk_id=_text(raw, "disk_id"),
+            disk_id=text_field(raw, "disk_id"),
             disk_name=str(raw.get("disk_name", "")),
             since=float(raw["since"]),
             delete_since=None if delete_since is None else float(delete_since),
@@ -113,20 +113,13 @@ class Ledger:
             raise RecordError(f"unsupported ledger version {raw.get('version')!r}")
         try:
             return cls(
-                instance_id=_text(raw, "instance_id"),
+                instance_id=text_field(raw, "instance_id"),
                 instance_name=str(raw.get("instance_name", "")),
                 disks=tuple(ReleasedDisk.from_json(d) for d in raw["disks"]),
                 updated=float(raw.get("updated", 0.0)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RecordError(f"malformed released-disk ledger: {exc}") from None
-
-
-def _text(raw: Any, key: str) -> str:
-    value = raw[key]
-    if not isinstance(value, str) or not value:
-        raise RecordError(f"field {key!r} must be a non-empty string")
-    return value
 
 
 #: A change to one ledger: gets the current one (empty if none), returns the new one. It may
