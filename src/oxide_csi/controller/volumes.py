@@ -22,12 +22,11 @@ from dataclasses import dataclass
 
 from oxide_csi.controller import naming
 from oxide_csi.controller.attach.released import Deferred, LedgerView
+from oxide_csi.controller.clone_source import clone_snapshot
 from oxide_csi.controller.create_race import again_if_taken
 from oxide_csi.controller.metadata import (
     Source,
     VolumeMeta,
-    clone_description,
-    is_clone_description,
 )
 from oxide_csi.controller.parameters import fits, round_capacity
 from oxide_csi.errors import (
@@ -331,7 +330,7 @@ class VolumeManager:
                     "disks, so it cannot be cloned"
                 )
             size = self._size(req, source.disk.size)
-            snap = await self._clone_snapshot(req.name, source.disk.id, deadline)
+            snap = await clone_snapshot(self._client, req.name, source.disk.id, deadline)
             return Origin(size, snapshot_id=snap.id)
         return Origin(round_capacity(req.required_bytes, req.limit_bytes))
 
@@ -353,41 +352,6 @@ class VolumeManager:
             raise NotFound(
                 f"image {image!r} is neither an image of the project nor of the silo"
             ) from None
-
-    async def _clone_snapshot(self, target: str, source_disk_id: str, deadline: float) -> Snapshot:
-        """The ready temporary snapshot of the source that a clone into ``target`` starts from.
-
-        An earlier attempt (timed out, or refused later) may have left it: one of the same disk
-        is reused; one of another disk (the same target name asked earlier with another source)
-        is ours to replace -- the name space ``clone-<hash of target>`` belongs to this clone.
-        """
-        name = naming.clone_snapshot_name(target)
-        try:
-            snap = await self._client.get_snapshot(name, deadline=deadline)
-        except api_errors.OxideNotFound:
-            snap = None
-        if snap is not None and not is_clone_description(snap.description):
-            raise FailedPrecondition(
-                f"Oxide snapshot {name} is in the way of cloning into {target!r} and was not "
-                "made by this plugin; rename or delete it"
-            )
-        if snap is not None and (
-            snap.disk_id.lower() != source_disk_id.lower() or snap.state in FAULTED_STATES
-        ):
-            # Of another source, or faulted (it will never become ready): replace it.
-            with contextlib.suppress(api_errors.OxideNotFound):
-                await self._client.delete_snapshot(snap.id, deadline=deadline)
-            snap = None
-        if snap is None:
-            snap = await self._client.create_snapshot(
-                name,
-                disk=source_disk_id,
-                description=clone_description(source_disk_id, target),
-                deadline=deadline,
-            )
-        if snap.state != "ready":
-            snap = await self._client.wait_snapshot(snap.id, deadline=deadline)
-        return snap
 
     async def _source_snapshot(self, snapshot_id: str, deadline: float) -> Snapshot:
         missing = NotFound(f"source snapshot {snapshot_id} does not exist")
