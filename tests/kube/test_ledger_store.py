@@ -5,15 +5,21 @@ the change applied to what is there); an unreadable ledger is never overwritten.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from pathlib import Path
 
 import pytest
 
 from kube_sim import KubeSim
 from oxide_csi.controller.attach.ledger import Ledger, LedgerChange, ReleasedDisk
+from oxide_csi.controller.attach.released import ReleasedDisks
 from oxide_csi.kube.ledger import KubeLedgerStore
 from oxide_csi.kube.records import RecordConflict
-from tests.kube.harness import NAMESPACE
+from oxide_csi.oxide import OxideClient
+from oxide_sim import SimulatorServer
+from tests.controller.attach.conftest import client_config
+from tests.kube.harness import NAMESPACE, OXIDE_TOKEN, sim_instance
 from tests.kube.inproc import client_for, controller_settings
 
 IID = "7c0d6b1e-0b7a-4f43-9a55-7c1e2d3b4a51"
@@ -86,3 +92,22 @@ async def test_an_unreadable_ledger_is_never_overwritten(kube: KubeSim, tmp_path
             await store.update(IID, "node-a", _adding("d1"))
         [stored] = _ledgers(kube)
         assert stored["data"] == {"ledger.json": "{not json"}
+
+
+async def test_empty_ledgers_of_gone_instances_are_removed(
+    sim: SimulatorServer, kube: KubeSim, tmp_path: Path
+) -> None:
+    living = str(sim_instance(sim)["id"])
+    gone = "0d7e3b52-5c1d-4a52-9b8e-0f3c2a1b9e77"  # no such instance
+    async with (
+        client_for(controller_settings(kube, tmp_path, "a")) as client,
+        OxideClient(dataclasses.replace(client_config(sim.url), token=OXIDE_TOKEN)) as oxide,
+    ):
+        store = KubeLedgerStore(client, NAMESPACE)
+        for iid in (living, gone):
+            await store.update(iid, "", _adding("d1"))
+            await store.update(iid, "", lambda ledger: ledger.without(["d1"]))
+        assert len(_ledgers(kube)) == 2  # emptied, kept
+        await ReleasedDisks(oxide, store).settle_all(deadline=time.monotonic() + 30)
+        assert [ledger.instance_id for ledger in await store.load_all()] == [living]
+        await store.forget(gone)  # gone is gone

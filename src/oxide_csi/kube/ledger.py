@@ -9,8 +9,10 @@ a conflict (409) means: read again and apply the same change to what is there no
 a cycle takes carry a mark written the same way, which a publish back on another controller
 sees (``ledger.py``).
 
-A ledger that becomes empty stays as an empty ConfigMap: lightkube cannot make a delete
-conditional on the version read, and an unconditional one could drop an entry added meanwhile.
+A ledger that becomes empty stays as an empty ConfigMap while its instance exists: lightkube
+cannot make a delete conditional on the version read, and an unconditional one could drop an
+entry added meanwhile. Once the instance is gone, nothing can be released on it any more, and
+the recovery pass deletes its empty ledger (:meth:`KubeLedgerStore.forget`).
 """
 
 from __future__ import annotations
@@ -90,6 +92,16 @@ class KubeLedgerStore:
         except (ApiError, *TRANSPORT_ERRORS) as exc:
             raise api_failure(exc, "list the released-disk ledgers") from exc
         return found
+
+    async def forget(self, instance_id: str) -> None:
+        what = f"delete the released-disk ledger of instance {instance_id}"
+        try:
+            await self._client.delete(ConfigMap, ledger_name(instance_id), namespace=self._ns)
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise api_failure(exc, what) from exc
+        except TRANSPORT_ERRORS as exc:
+            raise api_failure(exc, what) from exc
 
     async def _get(self, instance_id: str) -> ConfigMap | None:
         what = f"read the released-disk ledger of instance {instance_id}"

@@ -58,6 +58,9 @@ class FileLedgerStore:
     async def load_all(self) -> list[Ledger]:
         return await asyncio.to_thread(self._load_all)
 
+    async def forget(self, instance_id: str) -> None:
+        await asyncio.to_thread(remove_durably, self._path(instance_id))
+
     def _load(self, path: Path) -> Ledger | None:
         try:
             text = path.read_text(encoding="utf-8")

@@ -232,6 +232,9 @@ class ReleasedDisks:
     async def settle_all(self, deadline: float) -> None:
         for ledger in await self._store.load_all():
             try:
+                if not ledger.disks:
+                    await self._forget_if_gone(ledger, deadline)
+                    continue
                 await self.settle(ledger.instance_id, deadline)
             except (api_errors.OxideError, errors.CSIError, OSError) as exc:
                 log.warning(
@@ -267,6 +270,12 @@ class ReleasedDisks:
             for e in ledger.disks
             if e.delete_since is not None and now - e.delete_since > after
         ]
+
+    async def _forget_if_gone(self, ledger: Ledger, deadline: float) -> None:
+        try:
+            await self._client.get_instance(ledger.instance_id, deadline=deadline)
+        except api_errors.OxideNotFound:
+            await self._store.forget(ledger.instance_id)
 
     async def _finished(self, ledger: Ledger, entry: ReleasedDisk, deadline: float) -> bool:
         try:
