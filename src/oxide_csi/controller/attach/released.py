@@ -219,6 +219,9 @@ class ReleasedDisks:
                 done.add(entry.disk_id)
 
         def drop(current: Ledger) -> Ledger:
+            marked = unmark and any(e.cycle_until for e in current.disks)
+            if not marked and not any(current.get(disk_id) for disk_id in done):
+                return current  # nothing to write
             kept = current.without(done)
             if unmark:
                 for entry in kept.disks:
