@@ -108,8 +108,14 @@ def detach_policy() -> str:
 
 
 @pytest.fixture
+def hot_attach() -> bool:
+    """The rig's ``--hot-attach`` (off); a test for a hot-plug rack parametrizes it."""
+    return False
+
+
+@pytest.fixture
 async def rig(
-    sim_config: SimConfig, short_tmp: Path, tmp_path: Path, detach_policy: str
+    sim_config: SimConfig, short_tmp: Path, tmp_path: Path, detach_policy: str, hot_attach: bool
 ) -> AsyncIterator[Rig]:
     with SimulatorServer(sim_config) as sim:
         cfg = OxideConfig(
@@ -126,6 +132,7 @@ async def rig(
                 state_dir=tmp_path / "controller",
                 batch_window=0.1,
                 detach_policy=detach_policy,
+                hot_attach=hot_attach,
             )
             servicer, coordinator = controller_parts(client, settings)
             await coordinator.start()

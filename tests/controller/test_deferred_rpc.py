@@ -203,3 +203,49 @@ async def test_a_deleted_instance_takes_its_entries_and_owed_deletions_proceed(r
     assert (await rig.client.get_disk(released.volume_id)).state == "detached"
     with pytest.raises(api_errors.OxideNotFound):
         await rig.client.get_disk(owed.volume_id)
+
+
+@pytest.mark.parametrize("sim_config", [{"hotplug": True}], indirect=True)
+@pytest.mark.parametrize("hot_attach", [True])
+async def test_on_a_hot_plug_rack_an_owed_deletion_is_hot_detached_at_once(rig: Rig) -> None:
+    inst = await rig.client.get_instance("instance-0")
+    vol = (await rig.create("pvc-hot-owed")).volume
+    await rig.publish(vol.volume_id, inst.id)
+    await rig.unpublish(vol.volume_id, inst.id)
+    assert (await rig.client.get_disk(vol.volume_id)).state == "attached"  # released
+
+    await _delete(rig, vol.volume_id)
+    await _settled(rig)
+    with pytest.raises(api_errors.OxideNotFound):
+        await rig.client.get_disk(vol.volume_id)
+    entry = rig.instance("instance-0")
+    assert (entry["stops"], entry["hot_detaches"]) == (0, 1)  # never powered off
+
+
+@pytest.mark.parametrize("sim_config", [{"hotplug": True}], indirect=True)
+@pytest.mark.parametrize("hot_attach", [True])
+async def test_a_refused_hot_detach_of_an_owed_deletion_costs_no_cycle(rig: Rig) -> None:
+    inst = await rig.client.get_instance("instance-0")
+    vol = (await rig.create("pvc-hot-refused")).volume
+    await rig.publish(vol.volume_id, inst.id)
+    await rig.unpublish(vol.volume_id, inst.id)
+    # the rack refuses hot-plug from now on, as a rack without it answers
+    rig.hooks.put(
+        "/sim/faults",
+        json={"error_rate": 1.0, "error_statuses": [400], "path_regex": "/disks/detach$"},
+    ).raise_for_status()
+    try:
+        await _delete(rig, vol.volume_id)
+        await until_idle(rig)
+    finally:
+        rig.hooks.put("/sim/faults", json={"error_rate": 0.0, "path_regex": None})
+    assert rig.instance("instance-0")["stops"] == 0
+    assert (await rig.client.get_disk(vol.volume_id)).state == "attached"  # waits, owed
+    assert (await rig.coordinator.view()).owed == {vol.volume_id}
+
+
+async def until_idle(rig: Rig) -> None:
+    end = time.monotonic() + 10
+    while rig.coordinator.in_flight():
+        assert time.monotonic() < end, "the hot detach never ended"
+        await asyncio.sleep(0.01)

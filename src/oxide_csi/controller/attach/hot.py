@@ -39,6 +39,7 @@ from datetime import datetime
 
 import structlog
 
+from oxide_csi import errors
 from oxide_csi.controller.attach.ops import PendingOp
 from oxide_csi.controller.attach.power import ChangeDeadline, unfenced
 from oxide_csi.controller.attach.records import OpKind
@@ -96,6 +97,9 @@ class HotAttach:
         while True:
             fresh = [op for op in queue if not op.done and not op.repair and id(op) not in tried]
             if not fresh:
+                for op in queue:  # refused while running: never a cycle of their own
+                    if op.hot_only:
+                        op.fail(errors.Unavailable("hot detach refused; waits for a cycle"))
                 return [op for op in queue if not op.done]
             for op in fresh:
                 tried.add(id(op))

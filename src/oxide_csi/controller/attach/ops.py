@@ -47,6 +47,9 @@ class PendingOp:
     repair: bool = False
     #: A detach of a released disk (``released.py``): a publish elsewhere waits for it.
     released: bool = False
+    #: Only while the instance runs (``--hot-attach``): refused there, it fails rather than
+    #: costing a cycle (a deleted volume's released disk then waits for the next one).
+    hot_only: bool = False
     future: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )

@@ -10,9 +10,12 @@ here.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.ops import PendingOp
+from oxide_csi.controller.attach.records import OpKind
 from oxide_csi.controller.attach.released import LedgerView, ReleasedDisks, detach_op
 from oxide_csi.controller.attach.worker import InstanceWorker
 from oxide_csi.oxide import Disk, Instance
@@ -24,6 +27,7 @@ class ReleasedCalls:
     #: None: no ledger, every detach is immediate.
     released: ReleasedDisks | None
     _by_disk: dict[str, PendingOp]
+    _hot: HotAttach | None
 
     def _worker(self, instance_id: str, instance_name: str) -> InstanceWorker:
         raise NotImplementedError
@@ -48,7 +52,25 @@ class ReleasedCalls:
             return False
         if disk.id in self._by_disk:
             raise errors.Aborted(f"disk {disk.name!r} has an operation in flight; retry")
-        return await self.released.owe_delete(disk)
+        owed = await self.released.owe_delete(disk)
+        if owed and self._hot is not None and disk.instance_id is not None:
+            await self._hot_detach(disk, disk.instance_id)
+        return owed
+
+    async def _hot_detach(self, disk: Disk, instance_id: str) -> None:
+        """On a hot-plug rack an owed deletion need not wait for a cycle: its detach is offered
+        to the running instance (never stopping it), and the disk is deleted right after."""
+        try:
+            inst = await self._instance(instance_id, time.monotonic() + 30, "hot detach")
+        except errors.CSIError:
+            return  # the next cycle, or recovery, does it
+        if inst.run_state != "running":
+            return
+        op = PendingOp(
+            OpKind.DETACH, disk.id, disk.name, inst.id, inst.name, released=True, hot_only=True
+        )
+        if self._claim(op):
+            self._worker(inst.id, inst.name).submit(op)
 
     async def release_instance(self, instance: str, *, deadline: float) -> list[str]:
         """Detach every released disk of ``instance`` now, in one cycle (batched with whatever
