@@ -34,6 +34,8 @@ from oxide_csi.kube.records import (
     TRANSPORT_ERRORS,
     RecordConflict,
     api_failure,
+    get_configmap,
+    list_configmaps,
 )
 
 log = structlog.get_logger(__name__)
@@ -81,17 +83,10 @@ class KubeLedgerStore:
         raise RecordConflict(f"the ledger of instance {instance_id} keeps changing; retry")
 
     async def load_all(self) -> list[Ledger]:
-        found = []
-        try:
-            async for cm in self._client.list(
-                ConfigMap, namespace=self._ns, labels={KIND_LABEL: KIND_VALUE}
-            ):
-                ledger = _parse(cm)
-                if ledger is not None:
-                    found.append(ledger)
-        except (ApiError, *TRANSPORT_ERRORS) as exc:
-            raise api_failure(exc, "list the released-disk ledgers") from exc
-        return found
+        found = await list_configmaps(
+            self._client, self._ns, KIND_VALUE, "list the released-disk ledgers"
+        )
+        return [ledger for ledger in map(_parse, found) if ledger is not None]
 
     async def forget(self, instance_id: str) -> None:
         what = f"delete the released-disk ledger of instance {instance_id}"
@@ -105,14 +100,7 @@ class KubeLedgerStore:
 
     async def _get(self, instance_id: str) -> ConfigMap | None:
         what = f"read the released-disk ledger of instance {instance_id}"
-        try:
-            return await self._client.get(ConfigMap, ledger_name(instance_id), namespace=self._ns)
-        except ApiError as exc:
-            if exc.status.code == 404:
-                return None
-            raise api_failure(exc, what) from exc
-        except TRANSPORT_ERRORS as exc:
-            raise api_failure(exc, what) from exc
+        return await get_configmap(self._client, self._ns, ledger_name(instance_id), what)
 
     async def _write(self, instance_id: str, current: ConfigMap | None, new: Ledger) -> bool:
         """Write ``new`` over ``current`` (as read); False on a conflict (read again)."""

@@ -61,6 +61,33 @@ def api_failure(exc: Exception, what: str) -> StoreUnavailable:
 TRANSPORT_ERRORS = (httpx2.HTTPError, TimeoutError, OSError)
 
 
+async def get_configmap(
+    client: AsyncClient, namespace: str, name: str, what: str
+) -> ConfigMap | None:
+    """One of our state ConfigMaps, None when there is none; :class:`StoreUnavailable` else."""
+    try:
+        return await client.get(ConfigMap, name, namespace=namespace)
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return None
+        raise api_failure(exc, what) from exc
+    except TRANSPORT_ERRORS as exc:
+        raise api_failure(exc, what) from exc
+
+
+async def list_configmaps(
+    client: AsyncClient, namespace: str, kind: str, what: str
+) -> list[ConfigMap]:
+    """Our state ConfigMaps of one ``kind`` (the value of :data:`KIND_LABEL`)."""
+    try:
+        return [
+            cm
+            async for cm in client.list(ConfigMap, namespace=namespace, labels={KIND_LABEL: kind})
+        ]
+    except (ApiError, *TRANSPORT_ERRORS) as exc:
+        raise api_failure(exc, what) from exc
+
+
 class KubeAttachRecordStore:
     """:class:`~oxide_csi.controller.attach.records.AttachRecordStore` on ConfigMaps."""
 

@@ -16,7 +16,14 @@ from lightkube.resources.core_v1 import ConfigMap
 
 from oxide_csi.controller.attach.records import RecordError
 from oxide_csi.controller.attach.release_requests import ReleaseRequest
-from oxide_csi.kube.records import KIND_LABEL, MANAGED_BY, TRANSPORT_ERRORS, api_failure
+from oxide_csi.kube.records import (
+    KIND_LABEL,
+    MANAGED_BY,
+    TRANSPORT_ERRORS,
+    api_failure,
+    get_configmap,
+    list_configmaps,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -62,17 +69,10 @@ class KubeReleaseRequests:
         return _parse(found) if found is not None else None
 
     async def pending(self) -> list[ReleaseRequest]:
-        found = []
-        try:
-            async for cm in self._client.list(
-                ConfigMap, namespace=self._ns, labels={KIND_LABEL: KIND_VALUE}
-            ):
-                request = _parse(cm)
-                if request is not None and request.done is None:
-                    found.append(request)
-        except (ApiError, *TRANSPORT_ERRORS) as exc:
-            raise api_failure(exc, "list the release requests") from exc
-        return found
+        found = await list_configmaps(
+            self._client, self._ns, KIND_VALUE, "list the release requests"
+        )
+        return [r for r in map(_parse, found) if r is not None and r.done is None]
 
     async def delete(self, request_id: str) -> None:
         try:
@@ -84,14 +84,9 @@ class KubeReleaseRequests:
             raise api_failure(exc, "delete a release request") from exc
 
     async def _get(self, request_id: str) -> ConfigMap | None:
-        try:
-            return await self._client.get(ConfigMap, PREFIX + request_id, namespace=self._ns)
-        except ApiError as exc:
-            if exc.status.code == 404:
-                return None
-            raise api_failure(exc, "read a release request") from exc
-        except TRANSPORT_ERRORS as exc:
-            raise api_failure(exc, "read a release request") from exc
+        return await get_configmap(
+            self._client, self._ns, PREFIX + request_id, "read a release request"
+        )
 
 
 def _parse(cm: ConfigMap) -> ReleaseRequest | None:
