@@ -163,19 +163,8 @@ class KubeAttachRecordStore:
     async def load_all(self) -> list[AttachRecord]:
         """Every readable record. It does not touch the versions :meth:`save` writes against:
         a recovery pass must not make a concurrent cycle's stale read look fresh."""
-        records = []
-        try:
-            async for cm in self._client.list(
-                ConfigMap, namespace=self._ns, labels={KIND_LABEL: KIND_VALUE}
-            ):
-                record = _parse(cm)
-                if record is not None:
-                    records.append(record)
-        except ApiError as exc:
-            raise api_failure(exc, "list the attach records") from exc
-        except TRANSPORT_ERRORS as exc:
-            raise api_failure(exc, "list the attach records") from exc
-        return records
+        found = await list_configmaps(self._client, self._ns, KIND_VALUE, "list the attach records")
+        return [record for record in map(_parse, found) if record is not None]
 
 
 def _parse(cm: ConfigMap) -> AttachRecord | None:
