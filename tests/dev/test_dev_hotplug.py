@@ -36,10 +36,7 @@ def test_hotplug_attaches_without_a_stop(plugin_factory, plugin_env, short_tmp: 
     kubelet = KubeletLike.make(short_tmp / "kubelet", short_tmp / "token-source")
     plugin_dir = kubelet.root / "plugins" / "csi.oxide.computer"  # as in the README's recipe
     endpoint = f"unix://{plugin_dir / 'csi.sock'}"
-    # immediate: the unpublish is the hot detach this test is about (deferred, the disk would
-    # stay attached until a publish elsewhere or a cycle, as tests/dev/test_dev_deferred.py shows)
     args = [*dev_args(endpoint, state), "--hotplug", "--kubelet-dir", str(kubelet.root)]
-    args += ["--detach-policy", "immediate"]
     try:
         plugin = plugin_factory(args, plugin_env, short_tmp)
         channel = plugin.wait_ready(endpoint)
@@ -60,10 +57,12 @@ def test_hotplug_attaches_without_a_stop(plugin_factory, plugin_env, short_tmp: 
 
         unpublish_unstage(node, volume.volume_id, staging, target)
         unpublish(channel, volume.volume_id, node_id)
-        # unplugged while running, shortly after the rack accepted the detach
-        eventually(lambda: sorted(loops_in(state / "devices")) == [BOOT], "the unplug")
+        # released (deferred detach, dev's default): still plugged in, idle
+        assert sorted(loops_in(state / "devices")) == sorted([BOOT, serial])
         controller = csi_pb2_grpc.ControllerStub(channel)
         controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=volume.volume_id), timeout=60)
+        # the owed deletion's detach is hot: unplugged while running, then the disk deleted
+        eventually(lambda: sorted(loops_in(state / "devices")) == [BOOT], "the unplug")
 
         entry = httpx.get(f"{url}/sim/stats", timeout=10).json()["instances"]["instance-0"]
         assert (entry["stops"], entry["starts"]) == (0, 0)
