@@ -249,3 +249,34 @@ async def until_idle(rig: Rig) -> None:
     while rig.coordinator.in_flight():
         assert time.monotonic() < end, "the hot detach never ended"
         await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("sim_config", [{"max_disks_per_instance": 3}], indirect=True)
+async def test_concurrent_publishes_share_a_released_slot_without_overfilling(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inst = await rig.client.get_instance("instance-0")
+    released, b, c = [(await rig.create(f"pvc-race-{i}")).volume for i in range(3)]
+    await rig.publish(released.volume_id, inst.id)
+    await rig.unpublish(released.volume_id, inst.id)  # boot + released: one slot free, two with it
+    stops = rig.instance("instance-0")["stops"]
+    # Both publishes read the ledger at the same moment (where the slot check may not await).
+    ledger = rig.coordinator.released
+    assert ledger is not None
+    reads, both = [0], asyncio.Event()
+    original = ledger.reclaim
+
+    async def together(instance_id: str, instance_name: str, disk_id: str) -> bool:
+        reads[0] += 1
+        if reads[0] >= 2:
+            both.set()
+        await both.wait()
+        return await original(instance_id, instance_name, disk_id)
+
+    monkeypatch.setattr(ledger, "reclaim", together)
+
+    await asyncio.gather(rig.publish(b.volume_id, inst.id), rig.publish(c.volume_id, inst.id))
+    assert rig.instance("instance-0")["stops"] == stops + 1  # one cycle, no refused attach
+    assert (await rig.client.get_disk(released.volume_id)).state == "detached"
+    for vol in (b, c):
+        assert (await rig.client.get_disk(vol.volume_id)).instance_id == inst.id

@@ -239,6 +239,7 @@ class AttachCoordinator(ReleasedCalls):
         if inst.run_state not in _ACCEPTING:
             raise errors.FailedPrecondition(f"{what}: the instance is {inst.run_state}")
         self._preflight.not_own(inst, what)
+        released = await self._released_here(inst, disk.id)  # awaits before the listing
         try:
             await self._preflight.same_project(inst, disk, what, deadline)
             present = {
@@ -254,10 +255,10 @@ class AttachCoordinator(ReleasedCalls):
             self._check_serial(disk, inst, present)
             self._refusals.check(disk, inst.id, set(present))
             worker = self._worker(inst.id, inst.name)
-            reserved = await self._reclaim_slots(worker, inst, present, max_disks)
+            # From the listing to the submit nothing awaits: concurrent publishes cannot both
+            # take the last free slot.
+            reserved = self._reclaim_slots(worker, inst, present, max_disks, released)
             self._preflight.free_slot(inst, set(present), reserved, what, max_disks)
-            if self.released is not None:  # a stale entry must not detach it after this attach
-                await self.released.reclaim(inst.id, inst.name, disk.id)
             joined = self._submit(worker, OpKind.ATTACH, disk, inst)
         await self._wait(joined, deadline, what)
         return joined.result()

@@ -14,6 +14,7 @@ import time
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.hot import HotAttach
+from oxide_csi.controller.attach.ledger import ReleasedDisk
 from oxide_csi.controller.attach.ops import PendingOp
 from oxide_csi.controller.attach.records import OpKind
 from oxide_csi.controller.attach.released import LedgerView, ReleasedDisks, detach_op
@@ -117,15 +118,29 @@ class ReleasedCalls:
         await self._wait(op, deadline, what)
         return await self._disk(disk.id, deadline, what)
 
-    async def _reclaim_slots(
-        self, worker: InstanceWorker, inst: Instance, present: dict[str, str], max_disks: int
+    async def _released_here(self, inst: Instance, disk_id: str) -> tuple[ReleasedDisk, ...]:
+        """Before a new attach of ``disk_id`` to ``inst``: a stale entry of it there goes (it
+        must not be detached after this attach), and the instance's released disks, whose
+        slots count as free."""
+        if self.released is None:
+            return ()
+        await self.released.reclaim(inst.id, inst.name, disk_id)
+        return await self.released.entries(inst.id)
+
+    def _reclaim_slots(
+        self,
+        worker: InstanceWorker,
+        inst: Instance,
+        present: dict[str, str],
+        max_disks: int,
+        released: tuple[ReleasedDisk, ...],
     ) -> tuple[set[str], set[str]]:
         """The worker's reservations; when the slots are full, the instance's released disks
         are queued for detaching (their slots are free for this cycle)."""
         attaches, detaches = worker.reserved()
-        if self.released is None or len((set(present) | attaches) - detaches) < max_disks:
+        if len((set(present) | attaches) - detaches) < max_disks:
             return attaches, detaches
-        for entry in await self.released.entries(inst.id):
+        for entry in released:
             op = detach_op(entry, inst.id, inst.name)
             if entry.disk_id in present and self._claim(op):
                 worker.submit(op)

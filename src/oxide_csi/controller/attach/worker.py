@@ -264,7 +264,9 @@ class InstanceWorker:
                 await asyncio.sleep(left)
 
     def _close_batch(self) -> list[PendingOp]:
-        self._taken = [op for op in self._queue if not op.done]
+        # Detaches first: the slots they free (released disks' among them) take the attaches.
+        live = [op for op in self._queue if not op.done]
+        self._taken = sorted(live, key=lambda op: op.kind is OpKind.ATTACH)
         self._queue = []
         self._meter.batch_size = len(self._taken)
         return self._taken
