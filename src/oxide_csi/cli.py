@@ -36,6 +36,27 @@ def _add_logging_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_power_off_flags(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--graceful-power-off",
+        action="store_true",
+        help="controller: ask a node's plugin to power its host off before Oxide's hard stop; "
+        "node: keep a heartbeat and answer such requests ($OXIDE_CSI_GRACEFUL_POWER_OFF)",
+    )
+    serve.add_argument(
+        "--graceful-stop-timeout",
+        help="seconds the controller waits for a guest to power off before the hard stop "
+        "(default 120)",
+    )
+    serve.add_argument("--power-off-heartbeat", help="node: false writes no heartbeat")
+    serve.add_argument("--power-off-handler", help="node: false answers no power-off request")
+    serve.add_argument(
+        "--power-off-command",
+        help="node: how the host is powered off (default: nsenter --target 1 --all -- "
+        "systemctl poweroff)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oxide-csi", description=f"CSI plugin {DRIVER_NAME} for Oxide rack disks"
@@ -106,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
         "--hot-attach-timeout",
         help="seconds a hot-attached device may take to appear in the guest (default 60)",
     )
+    _add_power_off_flags(serve)
     serve.add_argument(
         "--metrics-address",
         help="serve Prometheus /metrics on HOST:PORT; empty = off ($OXIDE_CSI_METRICS_ADDRESS)",

@@ -78,11 +78,29 @@ def add_dev_parser(sub: Any) -> None:
         help="disk slots per instance (default: the release's, 8 up to v17, 12 since)",
     )
     dev.add_argument("--metrics-address", default="", help="serve Prometheus metrics on HOST:PORT")
+    _add_guest_flags(dev)
     dev.add_argument(
         "--hotplug",
         action="store_true",
         help="play a hot-plug rack (attach/detach while running) and turn hot attach on; "
         "needed for a kubelet dir outside the state dir",
+    )
+
+
+def _add_guest_flags(dev: Any) -> None:
+    dev.add_argument(
+        "--no-graceful-power-off",
+        action="store_true",
+        help="cycles stop instances hard at once (default: instance-0's node powers it off)",
+    )
+    dev.add_argument(
+        "--graceful-stop-timeout", default="", help="seconds to wait for the guest (default 120)"
+    )
+    dev.add_argument(
+        "--no-guest-heartbeat", action="store_true", help="the node writes no heartbeat"
+    )
+    dev.add_argument(
+        "--no-guest-handler", action="store_true", help="the node ignores power-off requests"
     )
 
 
@@ -152,7 +170,12 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
         disk_data_dir=state / "disks",
         hotplug=bool(args.hotplug),
     )
-    plane = DevicePlane(DEV_INSTANCE, devices_dir=state / "devices", data_dir=state / "disks")
+    plane = DevicePlane(
+        DEV_INSTANCE,
+        devices_dir=state / "devices",
+        data_dir=state / "disks",
+        boot_id_file=state / "guest" / "boot_id",
+    )
     # Reap what a crashed run left (its devices and their mounts), before anything binds anew.
     plane.release_everything()
     kubelet_dir.mkdir(parents=True, exist_ok=True)
@@ -181,12 +204,21 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                     "controller_instance_id": "none",
                     "metrics_address": args.metrics_address,
                     "hot_attach": "true" if args.hotplug else "",
+                    **_guest_args(args),
                 },
-                {"OXIDE_HOST": sim.url, "OXIDE_TOKEN": token, "OXIDE_PROJECT": sim_cfg.project},
+                {
+                    "OXIDE_HOST": sim.url,
+                    "OXIDE_TOKEN": token,
+                    "OXIDE_PROJECT": sim_cfg.project,
+                    "OXIDE_CSI_BOOT_ID_FILE": str(plane.boot_id_file),
+                },
             )
             made = _missing_dirs(config.endpoint.path)
             assert config.node is not None
-            node = dataclasses.replace(config.node, loop_device_dir=plane.devices_dir)
+            guest = config.node.guest
+            if guest is not None:  # this machine is instance-0's guest: it powers off so
+                guest = dataclasses.replace(guest, action=_guest_power_off(plane, sim.url))
+            node = dataclasses.replace(config.node, loop_device_dir=plane.devices_dir, guest=guest)
             config = dataclasses.replace(config, node=node)
             print(
                 f"oxide-csi dev: simulated Oxide release {played.name} at {sim.url} "
@@ -207,6 +239,33 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
         for directory in made:  # deepest first; one that is not empty now is not only ours
             with contextlib.suppress(OSError):
                 directory.rmdir()
+
+
+def _guest_args(args: argparse.Namespace) -> dict[str, str]:
+    """The serve flags of graceful power-off as dev mode sets them (on unless turned off)."""
+    if args.no_graceful_power_off:
+        return {}
+    return {
+        "graceful_power_off": "true",
+        "graceful_stop_timeout": str(args.graceful_stop_timeout),
+        "power_off_heartbeat": "false" if args.no_guest_heartbeat else "true",
+        "power_off_handler": "false" if args.no_guest_handler else "true",
+    }
+
+
+def _guest_power_off(plane: DevicePlane, sim_url: str) -> Callable[[], None]:
+    """What instance-0's guest does when its node plugin powers it off: flush and unmount
+    what is staged on its disks, then tell the simulated rack that the guest shut down (a
+    /sim hook: on a rack the hypervisor sees the guest power off, nobody needs credentials)."""
+
+    def power_off() -> None:
+        import httpx
+
+        plane.shut_down_guest()
+        url = f"{sim_url}/sim/instances/{DEV_INSTANCE}/guest-power-off"
+        httpx.post(url, timeout=10).raise_for_status()
+
+    return power_off
 
 
 def _missing_dirs(socket: Path | None) -> list[Path]:

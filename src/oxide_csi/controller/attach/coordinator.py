@@ -35,6 +35,7 @@ import structlog
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.fence import UNFENCED, Fence
+from oxide_csi.controller.attach.graceful import PowerOff, hard_power_off
 from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.leftovers import leftover, leftover_attach_target
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
@@ -70,7 +71,8 @@ class AttachCoordinator:
     before it happens (the Events hook). ``hot`` (``--hot-attach``) offers operations to
     running instances before any cycle (see ``hot.py``). ``own_instance_id`` is the instance
     the controller runs on, never to be cycled (None: no such guard). ``fence`` says who may
-    act on an instance now (``fence.py``).
+    act on an instance now (``fence.py``); ``power_off`` how a running instance is powered
+    off (``graceful.py``: Oxide's hard stop by default).
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class AttachCoordinator:
         refusals: RefusalCache | None = None,
         on_stopping: StopObserver | None = None,
         fence: Fence = UNFENCED,
+        power_off: PowerOff = hard_power_off,
     ) -> None:
         self._client = client
         self._store = record
@@ -107,6 +110,7 @@ class AttachCoordinator:
             refusals=self._refusals,
             on_stopping=on_stopping,
             fence=fence,
+            power_off=power_off,
         )
         self._hot = hot
         self._workers: dict[str, InstanceWorker] = {}
