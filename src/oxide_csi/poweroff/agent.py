@@ -93,6 +93,8 @@ class GuestAgent:
         self._clock = clock
         self.started = clock()
         self._acted: set[str] = set()
+        #: Request id -> why it was ignored (the last few; for logs' readers and tests).
+        self.ignored: dict[str, str] = {}
 
     def start(self) -> Callable[[], Awaitable[None]]:
         """Run in the background; return what stops it (and closes the channel)."""
@@ -153,6 +155,9 @@ class GuestAgent:
         me = NodeSelf(self._instance_id, self._boot_id(), self.started)
         why = refusal(request, me, self._clock())
         if why is not None:
+            if len(self.ignored) >= 16:
+                self.ignored.pop(next(iter(self.ignored)))
+            self.ignored[request.id] = why
             log.info(
                 "power-off request ignored",
                 reason=why,
