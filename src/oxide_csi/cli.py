@@ -152,8 +152,9 @@ def _serve(args: argparse.Namespace) -> int:
     # tests point it at a directory of their own to control the DMI product_uuid).
     sys_root = Path(os.environ.get("OXIDE_CSI_SYSFS_ROOT") or "/sys")
     config = build_serve_config(vars(args), os.environ, sys_root=sys_root)
-    if config.mode.runs_controller or config.metrics is not None:
-        allow_ssl()  # see oxide_csi.ssl_gate
+    guest = config.node.guest if config.node is not None else None
+    if config.mode.runs_controller or config.metrics is not None or (guest and guest.kube):
+        allow_ssl()  # see oxide_csi.ssl_gate; a node's heartbeat may speak TLS to Kubernetes
     configure_logging(args.log_level or "info", args.log_format)
     return _run(config)
 

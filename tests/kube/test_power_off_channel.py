@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,20 +30,25 @@ from oxide_csi.kube.client import kube_client
 from oxide_csi.kube.settings import KubeSettings
 from oxide_csi.oxide import OxideClient
 from oxide_csi.poweroff.agent import GuestAgent, read_boot_id
+from oxide_csi.poweroff.kube import BOOT_ANNOTATION as BOOT
 from oxide_csi.poweroff.kube import FOR_LABEL, KubeChannel
 from oxide_csi.poweroff.messages import PowerOffRequest
 from oxide_sim import SimulatorServer
 from tests.controller.attach.conftest import client_config
 from tests.deploy.chart import NAMESPACE, render
 from tests.kube.harness import OXIDE_TOKEN, sim_config
+from tests.plugin_process import wait_until
 
 NODE_SA = f"{NAMESPACE}/oxide-csi-node"
 CONTROLLER_SA = f"{NAMESPACE}/oxide-csi-controller"
 
 
+ON = {"gracefulPowerOff": {"enabled": True}}
+
+
 @pytest.fixture
 def cluster() -> Iterator[KubeSim]:
-    manifests = render({"gracefulPowerOff": {"enabled": True}})
+    manifests = render(ON)
     with KubeSim(tokens=("kube-admin",), namespaces=(NAMESPACE,)) as server:
         for token, account in (("node-token", NODE_SA), ("controller-token", CONTROLLER_SA)):
             server.add_token(token)
@@ -193,3 +199,36 @@ async def test_the_node_may_not_write_requests_or_state(cluster: KubeSim, tmp_pa
         await node.delete(ConfigMap, "oxide-csi-attach-x", namespace=NAMESPACE)
     assert delete.value.status.code == 403
     await node.close()
+
+
+def test_a_node_process_keeps_its_heartbeat_over_tls(
+    plugin_factory: Any, plugin_env: dict[str, str], short_tmp: Path
+) -> None:
+    """The real ``serve --mode node`` with graceful power-off on: its heartbeat Lease reaches
+    an API server that speaks TLS only (the node's OpenSSL gate opens for it), with the
+    node's RBAC from the chart."""
+    instance_id = str(uuid.uuid4())
+    boot = short_tmp / "boot_id"
+    boot.write_text("5d1e0a1c-0000-4000-8000-000000000001\n")
+    kubelet = short_tmp / "kubelet"
+    kubelet.mkdir()
+    with KubeSim(tls=True, namespaces=(NAMESPACE,)) as secure:
+        secure.add_token("node-token")
+        secure.grant_from_manifests("node-token", render(ON), NODE_SA)
+        config = secure.write_kubeconfig(short_tmp / "kc", namespace=NAMESPACE, token="node-token")
+        endpoint = f"unix://{short_tmp}/node.sock"
+        args = ["serve", "--mode", "node", "--node-id", instance_id, "--endpoint", endpoint]
+        args += ["--kubelet-dir", str(kubelet), "--graceful-power-off"]
+        args += ["--state-backend", "kubernetes", "--kubeconfig", str(config)]
+        env = {**plugin_env, "POD_NAMESPACE": NAMESPACE, "OXIDE_CSI_BOOT_ID_FILE": str(boot)}
+        plugin = plugin_factory(args, env, short_tmp)
+        plugin.wait_ready(endpoint).close()
+        wait_until(
+            lambda: any(
+                lease["metadata"]["annotations"].get(BOOT) == read_boot_id(boot)
+                for lease in secure.list("coordination.k8s.io/v1", "Lease", NAMESPACE)
+            ),
+            "the heartbeat Lease",
+        )
+        plugin.terminate()
+        assert plugin.wait() == 0, plugin.output()

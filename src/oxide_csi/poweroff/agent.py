@@ -123,16 +123,23 @@ class GuestAgent:
     # ---- heartbeat -----------------------------------------------------------------------
 
     async def _beat_forever(self) -> None:
-        written_boot, written_at = "", float("-inf")
+        """Renew every ``period``; at once when the boot id changes, and once more at the next
+        look (a beat written just before the instance's new run began would not count as
+        this run's, see ``controller/attach/graceful.py``). A failed write is retried after
+        a pause, not at every look."""
+        written_boot, written_at, retry_at, again = "", float("-inf"), float("-inf"), False
         while True:
             now = self._clock()  # before the boot id: a beat renewed after a boot names it
             boot = self._boot_id()
-            if boot and (boot != written_boot or now - written_at >= self._period):
+            stale = boot != written_boot or again or now - written_at >= self._period
+            if boot and stale and now >= retry_at:
                 beat = Heartbeat(self._instance_id, boot, self.started, now, self._duration)
                 try:
                     await self._channel.beat(beat)
+                    again = boot != written_boot
                     written_boot, written_at = boot, now
                 except Exception as exc:  # the controller falls back to a hard stop meanwhile
+                    retry_at = now + min(self._period, 5.0)
                     log.warning("heartbeat not written", error=repr(exc))
             await asyncio.sleep(min(self._period, _LOOK_SECONDS))
 
