@@ -22,6 +22,11 @@ drivers' volumes live there too. Data is never deleted. ``oxide.env`` (mode 0600
 client needs: the simulated Oxide's URL, token and project, the CSI endpoint and the kubelet
 directory.
 
+Graceful power-off is on: this machine's node plugin is instance-0's guest (it flushes and
+unmounts what it staged, then tells the simulator the guest powered itself off), and the other
+simulated instances get a heartbeat and a handler of their own (``devplane.guests``), so every
+cycle is a guest power-off unless the switches say otherwise.
+
 Why ``--hotplug`` is needed for a kubelet directory outside the state directory: a simulated
 stop takes every device of the instance away while the machine, and so a real kubelet with its
 pods, keeps running -- nothing a real power-off would ever do to a running pod. A hot-plug
@@ -45,6 +50,8 @@ from oxide_csi.config_common import ConfigError
 
 if TYPE_CHECKING:
     from oxide_csi.devplane import DevicePlane
+    from oxide_csi.devplane.guests import GuestBoots, OtherGuests
+    from oxide_csi.poweroff.settings import GuestSettings
 
 DEFAULT_DEV_STATE = Path("/var/lib/oxide-csi-dev")
 DEFAULT_DEV_ENDPOINT = "unix:///run/oxide-csi/csi.sock"
@@ -141,6 +148,7 @@ def _check_kubelet_dir(args: argparse.Namespace) -> None:
 
 def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> int:
     from oxide_csi.devplane import DevicePlane
+    from oxide_csi.devplane.guests import GuestBoots
     from oxide_sim import SimConfig, SimulatorServer
     from oxide_sim.releases import parse_release
 
@@ -182,10 +190,13 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
     sim = SimulatorServer(sim_cfg)
     # Registered before start: transitions a previous run left half-way finish with the hooks.
     sim.add_instance_hook(plane)
+    boots = GuestBoots(state / "guest" / "others")
+    sim.add_instance_hook(boots)
     made: list[Path] = []  # directories dev mode creates for its socket, removed at exit
     try:
         sim.start()
         try:
+            stack = contextlib.ExitStack()  # the other guests, stopped before the simulator
             node_id = _resume(plane, sim.url, token, sim_cfg.project)
             config = build_serve_config(
                 {
@@ -218,6 +229,9 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
             guest = config.node.guest
             if guest is not None:  # this machine is instance-0's guest: it powers off so
                 guest = dataclasses.replace(guest, action=_guest_power_off(plane, sim.url))
+                others = _other_guests(guest, boots, sim.url, token, sim_cfg.project)
+                others.start()
+                stack.callback(others.stop)
             node = dataclasses.replace(config.node, loop_device_dir=plane.devices_dir, guest=guest)
             config = dataclasses.replace(config, node=node)
             print(
@@ -231,7 +245,8 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                 flush=True,
             )
             _announce_env(state, sim.url, token, sim_cfg.project, args.endpoint, kubelet_dir)
-            return serve(config)
+            with stack:
+                return serve(config)
         finally:
             sim.stop()  # no more instance transitions, so no hook runs during the clean-up
     finally:
@@ -266,6 +281,35 @@ def _guest_power_off(plane: DevicePlane, sim_url: str) -> Callable[[], None]:
         httpx.post(url, timeout=10).raise_for_status()
 
     return power_off
+
+
+def _other_guests(
+    guest: GuestSettings, boots: GuestBoots, url: str, token: str, project: str
+) -> OtherGuests:
+    """Guests for the simulated instances this machine does not play (``devplane.guests``)."""
+    import httpx
+
+    from oxide_csi.devplane.guests import OtherGuests
+
+    headers = {"Authorization": f"Bearer {token}"}
+    listed = httpx.get(
+        f"{url}/v1/instances", params={"project": project, "limit": 100}, headers=headers
+    )
+    listed.raise_for_status()
+    others = {i["name"]: i["id"] for i in listed.json()["items"] if i["name"] != DEV_INSTANCE}
+
+    def power_off(name: str) -> None:
+        httpx.post(f"{url}/sim/instances/{name}/guest-power-off", timeout=10).raise_for_status()
+
+    assert guest.channel_dir is not None
+    return OtherGuests(
+        guest.channel_dir,
+        boots,
+        others,
+        power_off,
+        heartbeat=guest.heartbeat,
+        handler=guest.handler,
+    )
 
 
 def _missing_dirs(socket: Path | None) -> list[Path]:

@@ -92,7 +92,16 @@ def test_a_cycle_is_a_guest_power_off(plugin_factory, plugin_env, short_tmp: Pat
         publish(node, volume, context, staging, target)
         assert (target / "kept").read_text() == "flushed by an orderly power-off\n"
         unpublish_unstage(node, volume.volume_id, staging, target)
-        # the request was withdrawn after the cycle
+        # the other simulated instances have guests of their own (devplane.guests)
+        other = httpx.get(f"{url}/sim/stats", timeout=10).json()["instances"]["instance-1"]
+        create_and_publish(channel, "pvc-elsewhere", other["id"])
+        entry = httpx.get(f"{url}/sim/stats", timeout=10).json()["instances"]["instance-1"]
+        assert (entry["guest_power_offs"], entry["hard_stops"], entry["state"]) == (
+            1,
+            0,
+            "running",
+        )
+        # the requests were withdrawn after the cycles
         assert list((state / "controller/poweroff/requests").iterdir()) == []
         channel.close()
         plugin.terminate()
