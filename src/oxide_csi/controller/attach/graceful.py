@@ -32,6 +32,7 @@ from typing import Protocol
 import structlog
 
 from oxide_csi.controller.attach.power import ChangeDeadline, stop_and_wait, wait_stopped
+from oxide_csi.failpoints import POWER_OFF_AFTER_REQUEST, failpoint
 from oxide_csi.oxide import OxideClient, api_errors
 from oxide_csi.oxide.models import Instance
 from oxide_csi.poweroff.messages import ControllerChannel, Heartbeat, PowerOffRequest
@@ -106,6 +107,7 @@ class GracefulPowerOff:
             issuer=self._issuer,
         )
         await self._channel.send(request)
+        failpoint(POWER_OFF_AFTER_REQUEST)
         log.info(
             "asking the node plugin to power its host off",
             instance=inst.name or inst.id,
