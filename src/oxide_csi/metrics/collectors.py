@@ -119,7 +119,7 @@ class PluginMetrics:
             f"{PREFIX}_attach_power_offs",
             "Running instances powered off for a cycle with graceful power-off on, by how "
             "(guest: the node plugin shut its host down; hard: Oxide's stop) and, for a hard "
-            "one, why (no-heartbeat, timeout, not-running).",
+            "one, why (no-heartbeat, timeout, not-running, request-failed).",
             ["how", "reason"],
             registry=reg,
         )

@@ -22,8 +22,9 @@ from oxide_csi.controller.attach.fence import FenceLost
 from oxide_csi.controller.attach.graceful import GracefulPowerOff
 from oxide_csi.poweroff.agent import GuestAgent, read_boot_id
 from oxide_csi.poweroff.files import FileChannel
-from oxide_csi.poweroff.messages import Heartbeat, PowerOffRequest
+from oxide_csi.poweroff.messages import ControllerChannel, Heartbeat, PowerOffRequest
 from tests.controller.attach.conftest import CoordinatorFactory, Rack, soon, until
+from tests.controller.attach.memory_store import MemoryAttachRecordStore
 
 INSTANCE = "instance-0"
 
@@ -80,7 +81,9 @@ async def power_offs(rack: Rack) -> tuple[int, int]:
     return int(entry["guest_power_offs"]), int(entry["hard_stops"])
 
 
-def graceful(channel: FileChannel, seen: list[tuple[str, str]], timeout: float) -> GracefulPowerOff:
+def graceful(
+    channel: ControllerChannel, seen: list[tuple[str, str]], timeout: float
+) -> GracefulPowerOff:
     return GracefulPowerOff(
         channel, timeout=timeout, on_power_off=lambda how, why: seen.append((how, why))
     )
@@ -171,3 +174,27 @@ async def test_sweep_removes_expired_requests_only(channel: FileChannel) -> None
     assert await channel.sweep(now) == 2
     left = [json.loads(p.read_text())["id"] for p in (channel.directory / "requests").iterdir()]
     assert left == [live.id]
+
+
+async def test_the_record_comes_first_and_an_unwritable_request_is_a_hard_stop(
+    rack: Rack, make_coordinator: CoordinatorFactory, channel: FileChannel, tmp_path: Path
+) -> None:
+    """The cycle's record is saved before the request is sent; a request that cannot be
+    written means nobody will hear it: Oxide's stop at once."""
+    store = MemoryAttachRecordStore()
+    found: list[Any] = []
+
+    class Broken(FileChannel):
+        async def send(self, request: PowerOffRequest) -> None:
+            found.append(await store.load(request.instance_id))
+            raise OSError("disk full")
+
+    broken = Broken(channel.directory, poll=0.01)
+    seen: list[tuple[str, str]] = []
+    coord = await make_coordinator(record=store, power_off=graceful(broken, seen, timeout=3600))
+    disk = (await rack.disks("unwritable", 1))[0]
+    async with guest(rack, channel, tmp_path):
+        await coord.attach(disk.id, INSTANCE, deadline=soon())
+    assert [r.phase.value for r in found] == ["stopping"] and found[0].was_running
+    assert seen == [("hard", "request-failed")]
+    assert await power_offs(rack) == (0, 1)

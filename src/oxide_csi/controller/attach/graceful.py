@@ -17,8 +17,10 @@ Order and fallbacks, each logged and counted (``on_power_off``):
    called, so a controller that dies from here on is finished by recovery. The fence is asked
    before the request goes out, like before any Oxide change.
 4. Wait for ``stopped`` until the timeout (never past the cycle's deadline); then the hard stop.
-5. The request is withdrawn whatever happened; leftovers of a controller that died expire,
-   and ``sweep`` removes them (a node never acts on them anyway: see ``poweroff.messages``).
+   A request that cannot be written (the channel is down) is a hard stop at once.
+5. The request is withdrawn whatever happened, before any hard stop; leftovers of a controller
+   that died expire, and ``sweep`` removes them (no node acts on them anyway: see
+   ``poweroff.messages``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ HARD = "hard"
 NOT_RUNNING = "not-running"
 NO_HEARTBEAT = "no-heartbeat"
 TIMEOUT = "timeout"
+REQUEST_FAILED = "request-failed"
 #: How often a heartbeat from before the current run is looked at again.
 _FRESH_POLL = 0.2
 
@@ -106,7 +109,12 @@ class GracefulPowerOff:
             expires=now + self._timeout,
             issuer=self._issuer,
         )
-        await self._channel.send(request)
+        try:
+            await self._channel.send(request)
+        except Exception as exc:  # the channel is down: nobody will hear, stop it hard
+            log.warning("cannot write power-off request", error=repr(exc))
+            await self._withdraw(request)
+            return await self._hard(client, inst, deadline, fence, REQUEST_FAILED)
         failpoint(POWER_OFF_AFTER_REQUEST)
         log.info(
             "asking the node plugin to power its host off",
@@ -114,14 +122,16 @@ class GracefulPowerOff:
             request=request.id,
             timeout=self._timeout,
         )
+        stopped = True
         try:
             limit = min(deadline, time.monotonic() + self._timeout)
-            try:
-                await client.wait_instance(inst.id, {"stopped", "failed"}, deadline=limit)
-            except api_errors.OxideTimeout:
-                return await self._hard(client, inst, deadline, fence, TIMEOUT)
+            await client.wait_instance(inst.id, {"stopped", "failed"}, deadline=limit)
+        except api_errors.OxideTimeout:
+            stopped = False
         finally:
-            await self._withdraw(request)
+            await self._withdraw(request)  # before any hard stop: nobody acts on it any more
+        if not stopped:
+            return await self._hard(client, inst, deadline, fence, TIMEOUT)
         found = await wait_stopped(client, inst.id, deadline=deadline, fence=fence)
         log.info("the guest powered itself off", instance=inst.name or inst.id)
         self._tell(GUEST, "")
@@ -149,7 +159,11 @@ class GracefulPowerOff:
         """
         began = inst.time_run_state_updated.timestamp() if inst.time_run_state_updated else 0.0
         while True:
-            beat = await self._channel.heartbeat(inst.id)
+            try:
+                beat = await self._channel.heartbeat(inst.id)
+            except Exception as exc:  # unreadable is as good as absent: nobody to rely on
+                log.warning("cannot read the node plugin's heartbeat", error=repr(exc))
+                return None
             now = self._clock()
             if beat is None or not beat.live(now):
                 return None
