@@ -60,7 +60,12 @@ class CommandPowerOff:
 
     def __call__(self) -> None:
         done = subprocess.run(
-            list(self.argv), capture_output=True, text=True, timeout=self.timeout, check=False
+            list(self.argv),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=self.timeout,
+            check=False,
         )
         if done.returncode != 0:
             raise RuntimeError(

@@ -90,8 +90,7 @@ class WorkerSettings:
     #: Who may act on an instance now (fence.py); the file backend's is always ours.
     fence: Fence = UNFENCED
     on_stopping: StopObserver | None = None
-    #: How a running instance is powered off: Oxide's hard stop, or the guest first.
-    power_off: PowerOff = hard_power_off
+    power_off: PowerOff = hard_power_off  # a running instance: hard, or guest first (graceful.py)
 
 
 class InstanceWorker:
