@@ -54,6 +54,7 @@ from oxide_csi.controller.attach.records import (
     Phase,
 )
 from oxide_csi.controller.attach.refusals import RefusalCache
+from oxide_csi.controller.attach.released import CycleLedger
 from oxide_csi.controller.attach.reports import (
     CycleMeter,
     CycleObserver,
@@ -91,6 +92,7 @@ class WorkerSettings:
     fence: Fence = UNFENCED
     on_stopping: StopObserver | None = None
     power_off: PowerOff = hard_power_off  # a running instance: hard, or guest first (graceful.py)
+    released: CycleLedger | None = None
 
 
 class InstanceWorker:
@@ -232,6 +234,8 @@ class InstanceWorker:
                     if not kick.done():
                         kick.set_result(None)
             await self._seal_refusals()
+            if self._s.released is not None:
+                await self._s.released.after(self.instance_id, time.monotonic() + 60)
             if self._queue or self._kicks:
                 self._wake.set()
 
@@ -334,6 +338,8 @@ class InstanceWorker:
         else:
             self._owes_start = owe_start
         await self._hold_batch_open()
+        if self._s.released is not None:  # the instance is off anyway: detach released disks
+            self._queue += await self._s.released.join(self.instance_id, self.instance_name)
         batch = self._close_batch()
         if owe_start:
             record = self._record(Phase.APPLYING, leftovers, batch)
