@@ -105,16 +105,17 @@ def _add_guest_flags(dev: Any) -> None:
     dev.add_argument(
         "--no-graceful-power-off",
         action="store_true",
-        help="cycles stop instances hard at once (default: instance-0's node powers it off)",
+        help="cycles stop instances hard (default: each simulated guest, instance-0's being "
+        "this machine's node, powers itself off in order when asked)",
     )
     dev.add_argument(
         "--graceful-stop-timeout", default="", help="seconds to wait for the guest (default 120)"
     )
     dev.add_argument(
-        "--no-guest-heartbeat", action="store_true", help="the node writes no heartbeat"
+        "--no-guest-heartbeat", action="store_true", help="the guests write no heartbeat"
     )
     dev.add_argument(
-        "--no-guest-handler", action="store_true", help="the node ignores power-off requests"
+        "--no-guest-handler", action="store_true", help="the guests ignore power-off requests"
     )
 
 
