@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -118,3 +118,33 @@ def test_the_power_off_command_reports_failure() -> None:
     CommandPowerOff(("true",))()
     with pytest.raises(RuntimeError, match="exited 3"):
         CommandPowerOff(("sh", "-c", "echo nope >&2; exit 3"))()
+
+
+async def test_a_silent_reading_of_requests_starts_over(tmp_path: Path) -> None:
+    """A watch whose connection died without a word yields nothing for ever: the agent reads
+    again after ``rewatch``, and a request it sees again is not logged twice."""
+    readings: list[int] = []
+    seen_again = PowerOffRequest("inst-1", "r", "old-boot", 1.0, 1.0, 2.0)
+
+    class Silent(FileChannel):
+        async def requests(self, instance_id: str) -> AsyncIterator[PowerOffRequest]:
+            readings.append(1)
+            yield seen_again
+            await asyncio.Event().wait()  # never again a word
+
+    boot = tmp_path / "boot_id"
+    boot.write_text("boot-a\n")
+    agent = GuestAgent(
+        Silent(tmp_path),
+        instance_id="inst-1",
+        boot_id=lambda: read_boot_id(boot),
+        power_off=lambda: None,
+        heartbeat=False,
+        rewatch=0.05,
+    )
+    close = agent.start()
+    try:
+        await _eventually(lambda: len(readings) >= 3, "the reading to start over")
+    finally:
+        await close()
+    assert list(agent.ignored) == [seen_again.id]

@@ -41,6 +41,8 @@ BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 DEFAULT_COMMAND = ("nsenter", "--target", "1", "--all", "--", "systemctl", "poweroff")
 #: How often the heartbeat looks at the boot id (a new one is written at once).
 _LOOK_SECONDS = 0.5
+#: How long one reading of the requests (a Kubernetes watch) is trusted before it starts over.
+REWATCH_SECONDS = 300.0
 
 
 def read_boot_id(path: Path = BOOT_ID_FILE) -> str:
@@ -87,6 +89,7 @@ class GuestAgent:
         period: float = 10.0,
         duration: float = 40.0,
         clock: Callable[[], float] = time.time,
+        rewatch: float = REWATCH_SECONDS,
     ) -> None:
         self._channel = channel
         self._instance_id = instance_id
@@ -96,6 +99,7 @@ class GuestAgent:
         self._period = period
         self._duration = duration
         self._clock = clock
+        self._rewatch = rewatch
         self.started = clock()
         self._acted: set[str] = set()
         #: Request id -> why it was ignored (the last few; for logs' readers and tests).
@@ -151,25 +155,30 @@ class GuestAgent:
     # ---- requests ------------------------------------------------------------------------
 
     async def _handle_forever(self) -> None:
+        """Read requests for ever. The reading starts over every ``rewatch`` seconds (a watch
+        whose connection died without a word would otherwise wait in vain), and a second
+        after a failure; a request seen again is neither acted on nor logged twice."""
         while True:
             try:
-                async for request in self._channel.requests(self._instance_id):
-                    await self._consider(request)
-            except asyncio.CancelledError:
-                raise
+                async with asyncio.timeout(self._rewatch):
+                    async for request in self._channel.requests(self._instance_id):
+                        await self._consider(request)
+            except TimeoutError:
+                continue
             except Exception as exc:
                 log.warning("reading power-off requests failed; retrying", error=repr(exc))
             await asyncio.sleep(1.0)
 
     async def _consider(self, request: PowerOffRequest) -> None:
-        if request.id in self._acted:
+        if request.id in self._acted or request.id in self.ignored:
             return
         me = NodeSelf(self._instance_id, self._boot_id(), self.started)
         why = refusal(request, me, self._clock())
         if why is not None:
             if len(self.ignored) >= 16:
                 self.ignored.pop(next(iter(self.ignored)))
-            self.ignored[request.id] = why
+            if me.boot_id:  # a refusal for good (an unreadable boot id may pass next time)
+                self.ignored[request.id] = why
             log.info(
                 "power-off request ignored",
                 reason=why,
