@@ -33,9 +33,11 @@ RELEASE_POLL_SECONDS = 2.0
 if TYPE_CHECKING:
     from oxide_csi.controller.attach import AttachCoordinator, CycleObserver, CycleReport
     from oxide_csi.controller.attach.graceful import PowerOff
+    from oxide_csi.kube.attacher import CycleEvents
     from oxide_csi.kube.wiring import KubeParts
     from oxide_csi.metrics import PluginMetrics
     from oxide_csi.oxide import OxideClient, OxideConfig
+    from oxide_csi.oxide.models import Instance
     from oxide_csi.poweroff.settings import GuestSettings
     from oxide_csi.servicers.controller import ControllerServicer
     from oxide_csi.servicers.node import NodeServicer
@@ -112,7 +114,7 @@ def controller_parts(
         own_instance_id=settings.controller_instance_id,
         on_stopping=events.on_stopping if events is not None else None,
         fence=kube.fence if kube is not None else UNFENCED,
-        power_off=_power_off(settings, kube, metrics),
+        power_off=_power_off(settings, kube, metrics, events),
         ledger=FileLedgerStore(settings.state_dir / "released") if kube is None else kube.ledger,
         detach_policy=DetachPolicy(settings.detach_policy),
     )
@@ -141,12 +143,22 @@ def controller_parts(
 
 
 def _power_off(
-    settings: ControllerSettings, kube: KubeParts | None, metrics: PluginMetrics | None
+    settings: ControllerSettings,
+    kube: KubeParts | None,
+    metrics: PluginMetrics | None,
+    events: CycleEvents | None,
 ) -> PowerOff:
     """Oxide's hard stop, or (``--graceful-power-off``) the guest's own shutdown first, asked
-    through Kubernetes or, with the file backend, the state directory."""
+    through Kubernetes or, with the file backend, the state directory; each power-off counted
+    and, in a cluster, an Event on the Node."""
     from oxide_csi.controller.attach.graceful import GracefulPowerOff, hard_power_off
     from oxide_csi.poweroff.messages import ControllerChannel
+
+    def tell(inst: Instance, how: str, why: str) -> None:
+        if metrics is not None:
+            metrics.on_power_off(how, why)
+        if events is not None:
+            events.on_power_off(inst, how, why)
 
     if not settings.graceful_power_off:
         return hard_power_off
@@ -163,7 +175,7 @@ def _power_off(
         channel,
         timeout=settings.graceful_stop_timeout,
         issuer=kube.settings.identity if kube is not None else "",
-        on_power_off=metrics.on_power_off if metrics is not None else None,
+        on_power_off=tell,
     )
     log.info("graceful power-off on", stop_timeout=settings.graceful_stop_timeout)
     return graceful

@@ -26,9 +26,12 @@ from lightkube.resources.core_v1 import ConfigMap
 
 from kube_sim import KubeSim
 from oxide_csi.controller.attach.graceful import GracefulPowerOff
+from oxide_csi.kube.attacher import CycleEvents
 from oxide_csi.kube.client import kube_client
+from oxide_csi.kube.events import EventRecorder
+from oxide_csi.kube.nodes import NodeGate
 from oxide_csi.kube.settings import KubeSettings
-from oxide_csi.oxide import OxideClient
+from oxide_csi.oxide import Instance, OxideClient
 from oxide_csi.poweroff.agent import GuestAgent, read_boot_id
 from oxide_csi.poweroff.kube import BOOT_ANNOTATION as BOOT
 from oxide_csi.poweroff.kube import FOR_LABEL, KubeChannel
@@ -100,15 +103,25 @@ async def node_agent(
 async def test_a_guest_power_off_through_kubernetes(
     cluster: KubeSim, rack: SimulatorServer, tmp_path: Path
 ) -> None:
+    """instance-0's node answers: a guest power-off, an Event on its Node. instance-1 has no
+    node plugin: Oxide's hard stop at once, a Warning on its Node."""
     controller = _client(cluster, tmp_path, "controller-token")
     channel = KubeChannel(controller, NAMESPACE)
+    recorder = EventRecorder(controller, "ctl")
+    recorder.start()
     seen: list[tuple[str, str]] = []
-    strategy = GracefulPowerOff(
-        channel, timeout=30, issuer="ctl", on_power_off=lambda how, why: seen.append((how, why))
-    )
     hook = f"{rack.url}/sim/instances/instance-0/guest-power-off"
     async with OxideClient(replace(client_config(rack.url), token=OXIDE_TOKEN)) as oxide:
-        inst = await oxide.get_instance("instance-0")
+        events = CycleEvents(NodeGate(controller), recorder, oxide)
+
+        def tell(inst: Instance, how: str, why: str) -> None:
+            seen.append((how, why))
+            events.on_power_off(inst, how, why)
+
+        strategy = GracefulPowerOff(channel, timeout=30, issuer="ctl", on_power_off=tell)
+        inst, other = await oxide.get_instance("instance-0"), await oxide.get_instance("instance-1")
+        for node in (inst, other):
+            cluster.add_node(f"node-{node.name}", provider_id=f"oxide://{node.id}")
 
         def power_off() -> None:
             httpx.post(hook, timeout=10).raise_for_status()
@@ -118,12 +131,25 @@ async def test_a_guest_power_off_through_kubernetes(
             beat = await channel.heartbeat(inst.id)
             assert beat is not None and beat.started == pytest.approx(agent.started, abs=1e-6)
             stopped = await strategy(oxide, inst, deadline=time.monotonic() + 30, fence=lambda d: d)
-        assert stopped.run_state == "stopped"
-    assert seen == [("guest", "")]
-    stats = httpx.get(f"{rack.url}/sim/stats", timeout=10).json()["instances"]["instance-0"]
-    assert (stats["guest_power_offs"], stats["hard_stops"]) == (1, 0)
+            assert stopped.run_state == "stopped"
+            stopped = await strategy(
+                oxide, other, deadline=time.monotonic() + 30, fence=lambda d: d
+            )
+            assert stopped.run_state == "stopped"
+        await recorder.close()
+    assert seen == [("guest", ""), ("hard", "no-heartbeat")]
+    stats = httpx.get(f"{rack.url}/sim/stats", timeout=10).json()["instances"]
+    assert (stats["instance-0"]["guest_power_offs"], stats["instance-0"]["hard_stops"]) == (1, 0)
+    assert (stats["instance-1"]["guest_power_offs"], stats["instance-1"]["hard_stops"]) == (0, 1)
     requests = cluster.list("v1", "ConfigMap", NAMESPACE, label_selector=FOR_LABEL)
     assert requests == [], "withdrawn after the cycle"
+    about = {
+        e["involvedObject"]["name"]: (e["type"], e["reason"], e["message"])
+        for e in cluster.events()
+    }
+    assert about["node-instance-0"][:2] == ("Normal", "GuestPoweredOff")
+    assert about["node-instance-1"][:2] == ("Warning", "HardPowerOff")
+    assert "no-heartbeat" in about["node-instance-1"][2]
     await controller.close()
 
 

@@ -85,7 +85,7 @@ def graceful(
     channel: ControllerChannel, seen: list[tuple[str, str]], timeout: float
 ) -> GracefulPowerOff:
     return GracefulPowerOff(
-        channel, timeout=timeout, on_power_off=lambda how, why: seen.append((how, why))
+        channel, timeout=timeout, on_power_off=lambda inst, how, why: seen.append((how, why))
     )
 
 

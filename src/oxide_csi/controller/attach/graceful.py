@@ -60,8 +60,9 @@ class PowerOff(Protocol):
     ) -> Awaitable[Instance]: ...
 
 
-#: Told of every power-off: how (``guest`` or ``hard``) and, for a hard one, why.
-PowerOffObserver = Callable[[str, str], None]
+#: Told of every power-off: the instance, how (``guest`` or ``hard``) and, for a hard one, why;
+#: quick, and never raising (the metrics and the Node's Events).
+PowerOffObserver = Callable[[Instance, str, str], None]
 
 
 async def hard_power_off(
@@ -134,7 +135,7 @@ class GracefulPowerOff:
             return await self._hard(client, inst, deadline, fence, TIMEOUT)
         found = await wait_stopped(client, inst.id, deadline=deadline, fence=fence)
         log.info("the guest powered itself off", instance=inst.name or inst.id)
-        self._tell(GUEST, "")
+        self._tell(inst, GUEST, "")
         return found
 
     async def sweep(self) -> int:
@@ -185,7 +186,7 @@ class GracefulPowerOff:
             graceful_stop_timeout=self._timeout,
         )
         found = await hard_power_off(client, inst, deadline=deadline, fence=fence)
-        self._tell(HARD, why)
+        self._tell(inst, HARD, why)
         return found
 
     async def _withdraw(self, request: PowerOffRequest) -> None:
@@ -194,10 +195,10 @@ class GracefulPowerOff:
         except Exception as exc:  # it expires; recovery's sweep removes it
             log.warning("cannot withdraw power-off request", request=request.id, error=repr(exc))
 
-    def _tell(self, kind: str, why: str) -> None:
+    def _tell(self, inst: Instance, how: str, why: str) -> None:
         if self._observe is not None:
             with contextlib.suppress(Exception):  # a metrics bug must never break a cycle
-                self._observe(kind, why)
+                self._observe(inst, how, why)
 
 
 def _run_of(inst: Instance) -> str:
