@@ -73,6 +73,7 @@ def controller_parts(
         FileAttachRecordStore,
         HotAttach,
     )
+    from oxide_csi.controller.attach.budget import NO_ROLES, CycleBudget
     from oxide_csi.controller.attach.fence import UNFENCED
     from oxide_csi.controller.slots import rack_slot_limit
     from oxide_csi.controller.snapshots import SnapshotManager
@@ -105,6 +106,9 @@ def controller_parts(
         own_instance_id=settings.controller_instance_id,
         on_stopping=events.on_stopping if events is not None else None,
         fence=kube.fence if kube is not None else UNFENCED,
+        budget=CycleBudget(
+            settings.max_concurrent_cycles, roles=kube.gate if kube is not None else NO_ROLES
+        ),
     )
     _log_guard(settings.controller_instance_id)
     if metrics is not None:

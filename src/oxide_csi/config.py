@@ -102,6 +102,8 @@ class ControllerSettings:
     cycle_timeout: float = DEFAULT_CYCLE_TIMEOUT
     #: Set: state in Kubernetes (``--state-backend kubernetes``); None: files in state_dir.
     kube: KubeSettings | None = None
+    #: Instances down for the plugin at once, at most (``controller/attach/budget.py``).
+    max_concurrent_cycles: int = 2
 
 
 @dataclass(frozen=True)
@@ -341,6 +343,13 @@ def build_serve_config(
                 )
             ),
             kube=_kube_settings(args, env, request_timeout),
+            max_concurrent_cycles=_int_setting(
+                _pick(args.get("max_concurrent_cycles"), env, "OXIDE_CSI_MAX_CONCURRENT_CYCLES"),
+                "max concurrent cycles",
+                ControllerSettings.max_concurrent_cycles,
+                1,
+                1000,
+            ),
         )
     if mode.runs_node:
         node_id = _pick(args.get("node_id"), env, "CSI_NODE_ID", "KUBE_NODE_NAME")

@@ -34,6 +34,7 @@ import time
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.budget import CycleBudget
 from oxide_csi.controller.attach.fence import UNFENCED, Fence
 from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.leftovers import leftover, leftover_attach_target
@@ -70,7 +71,8 @@ class AttachCoordinator:
     before it happens (the Events hook). ``hot`` (``--hot-attach``) offers operations to
     running instances before any cycle (see ``hot.py``). ``own_instance_id`` is the instance
     the controller runs on, never to be cycled (None: no such guard). ``fence`` says who may
-    act on an instance now (``fence.py``).
+    act on an instance now (``fence.py``). ``budget`` bounds how many instances are down at
+    once (``budget.py``; None: no bound).
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class AttachCoordinator:
         refusals: RefusalCache | None = None,
         on_stopping: StopObserver | None = None,
         fence: Fence = UNFENCED,
+        budget: CycleBudget | None = None,
     ) -> None:
         self._client = client
         self._store = record
@@ -107,6 +110,7 @@ class AttachCoordinator:
             refusals=self._refusals,
             on_stopping=on_stopping,
             fence=fence,
+            budget=budget if budget is not None else CycleBudget(None),
         )
         self._hot = hot
         self._workers: dict[str, InstanceWorker] = {}

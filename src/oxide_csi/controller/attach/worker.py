@@ -32,6 +32,7 @@ import structlog
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.apply import DiskChanges
+from oxide_csi.controller.attach.budget import CycleBudget
 from oxide_csi.controller.attach.fence import ALWAYS_HELD, UNFENCED, Fence, Hold, drop_settled
 from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.leftovers import already_done, superseded
@@ -89,6 +90,8 @@ class WorkerSettings:
     #: Who may act on an instance now (fence.py); the file backend's is always ours.
     fence: Fence = UNFENCED
     on_stopping: StopObserver | None = None
+    #: How many instances may be down for the plugin at once (budget.py); default: no limit.
+    budget: CycleBudget = field(default_factory=lambda: CycleBudget(None))
 
 
 class InstanceWorker:
@@ -180,6 +183,7 @@ class InstanceWorker:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        self._s.budget.give_back(self.instance_id)
         gone = errors.Unavailable("the attach coordinator is shutting down; retry")
         for op in (*pending, *self._queue):
             op.fail(gone)
@@ -222,6 +226,8 @@ class InstanceWorker:
                 if not self._taken:
                     self._queue.clear()
             finally:
+                if ok or not self._owes_start:  # else it is still off: recovery starts it
+                    self._s.budget.give_back(self.instance_id)
                 self._report(ok)
                 self._taken = []
                 self._in_cycle = False
@@ -296,6 +302,7 @@ class InstanceWorker:
                 record = self._record(Phase.STOPPING, leftovers, self._queue)
                 await store.save(record)
             owe_start = owe_start or owes_start_when_stopping(inst)
+            deadline = await self._s.budget.take(self.instance_id, self.instance_name, deadline)
             fenced = self._hold.change_deadline
             stopped = await stop_and_wait(client, self.instance_id, deadline=deadline, fence=fenced)
             state = stopped.run_state
@@ -307,6 +314,7 @@ class InstanceWorker:
                 log.info("dropping stale attach record", instance=self.instance_name)
                 await store.delete(self.instance_id)
                 return
+            deadline = await self._s.budget.take(self.instance_id, self.instance_name, deadline)
             record = self._record(Phase.STOPPING, leftovers, self._queue)
             await store.save(record)
             failpoint(ATTACH_AFTER_RECORD)
@@ -331,6 +339,8 @@ class InstanceWorker:
             )
         else:
             self._owes_start = owe_start
+        if self._owes_start:  # off on our account, maybe since a previous controller: counted
+            await self._s.budget.count(self.instance_id, self.instance_name)
         await self._hold_batch_open()
         batch = self._close_batch()
         if owe_start:
