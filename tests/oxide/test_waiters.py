@@ -82,7 +82,9 @@ async def test_wait_without_deadline_uses_wait_timeout(
     sim_factory: SimFactory, client_factory: ClientFactory
 ) -> None:
     sim = sim_factory(disk_create_seconds=30.0)
-    client, _ = client_factory(sim, wait_timeout=0.1)
+    # 1 s, not 0.1 s: the wait must see the disk at least once before it gives up (a loaded
+    # machine took longer than 0.1 s for the first GET, and the message said "never seen").
+    client, _ = client_factory(sim, wait_timeout=1.0)
     await client.create_disk("w-slow", size=GIB)
     with pytest.raises(api_errors.OxideTimeout, match="last seen creating"):
         await client.wait_disk("w-slow")
