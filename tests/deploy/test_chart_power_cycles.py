@@ -148,10 +148,3 @@ def test_alert_on_an_instance_left_stopped(seconds: int) -> None:
     (alert,) = rule["spec"]["groups"][0]["rules"]
     assert alert["alert"] == "OxideInstanceLeftStopped"
     assert alert["expr"] == (f"max(oxide_csi_attach_instance_stopped_longest_seconds) > {seconds}")
-
-
-@pytest.mark.parametrize(("cycle", "expected"), [(None, "720s"), (1800, "1920s")])
-def test_attacher_timeout_covers_one_cycle(cycle: int | None, expected: str) -> None:
-    values = {} if cycle is None else {"controller": {"attachCycleTimeout": cycle}}
-    attacher = args_dict(containers(controller(render(values)))["csi-attacher"])
-    assert attacher["timeout"] == expected  # the cycle's bound plus two minutes
