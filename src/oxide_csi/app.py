@@ -95,6 +95,9 @@ def controller_parts(
 
         events = CycleEvents(kube.gate, kube.events, client)
         observers.append(events.on_cycle)
+    budget = CycleBudget(
+        settings.max_concurrent_cycles, roles=kube.gate if kube is not None else NO_ROLES
+    )
     coordinator = AttachCoordinator(
         client,
         max_disks=rack_slot_limit(client, settings.max_disks_per_instance),
@@ -106,13 +109,12 @@ def controller_parts(
         own_instance_id=settings.controller_instance_id,
         on_stopping=events.on_stopping if events is not None else None,
         fence=kube.fence if kube is not None else UNFENCED,
-        budget=CycleBudget(
-            settings.max_concurrent_cycles, roles=kube.gate if kube is not None else NO_ROLES
-        ),
+        budget=budget,
     )
     _log_guard(settings.controller_instance_id)
     if metrics is not None:
         metrics.track_in_flight(coordinator.in_flight)
+        metrics.track_budget(lambda: len(budget.down()), budget.waiting)
     attacher: Attacher = coordinator
     if kube is not None and events is not None:
         from oxide_csi.kube.attacher import ClusterAttacher

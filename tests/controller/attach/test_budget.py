@@ -14,10 +14,9 @@ from oxide_csi import errors
 from oxide_csi.controller.attach import AttachCoordinator, HotAttach, StartPolicy
 from oxide_csi.controller.attach.budget import NO_ROLES, CycleBudget, NodeRoles
 from oxide_csi.controller.attach.records import AttachRecord, Phase
-from oxide_csi.oxide import OxideClient
 from tests.controller.attach.conftest import Rack, rack_of, soon, until
 from tests.controller.attach.memory_store import MemoryAttachRecordStore
-from tests.controller.held_stops import hold_stops
+from tests.controller.held_stops import hold_starts, hold_stops
 
 INSTANCES = [f"instance-{i}" for i in range(4)]
 
@@ -48,19 +47,6 @@ async def made() -> AsyncIterator[list[AttachCoordinator]]:
 
 async def most_down(rack: Rack) -> int:
     return int((await rack.stats())["most_down_at_once"])
-
-
-def hold_starts(client: OxideClient, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Make ``client.start_instance`` wait for the returned event."""
-    release = asyncio.Event()
-    real_start = client.start_instance
-
-    async def held_start(*args: Any, **kwargs: Any) -> Any:
-        await release.wait()
-        return await real_start(*args, **kwargs)
-
-    monkeypatch.setattr(client, "start_instance", held_start)
-    return release
 
 
 async def test_four_instances_owing_work_never_more_than_two_down(
@@ -309,3 +295,22 @@ async def test_no_slot_before_the_deadline_fails_the_batch(made: list[AttachCoor
             await coord.attach(disk.id, "instance-0", deadline=soon())
         assert await rack.cycles("instance-0") == (0, 0)
         assert budget.waiting() == 0
+
+
+async def test_the_metrics_read_the_budget() -> None:
+    from oxide_csi.metrics import PluginMetrics
+
+    metrics = PluginMetrics("controller", process=False)
+    budget = CycleBudget(1)
+    metrics.track_budget(lambda: len(budget.down()), budget.waiting)
+    await budget.take("a", "instance-a", soon())
+    second = asyncio.create_task(budget.take("b", "instance-b", soon()))
+    await until(lambda: budget.waiting() == 1, "the second waiting")
+
+    def value(name: str) -> float | None:
+        return metrics.registry.get_sample_value(f"oxide_csi_attach_{name}")
+
+    assert (value("instances_down"), value("instances_waiting_for_a_turn")) == (1.0, 1.0)
+    budget.give_back("a")
+    await second
+    assert (value("instances_down"), value("instances_waiting_for_a_turn")) == (1.0, 0.0)
