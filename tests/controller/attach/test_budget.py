@@ -314,3 +314,23 @@ async def test_the_metrics_read_the_budget() -> None:
     budget.give_back("a")
     await second
     assert (value("instances_down"), value("instances_waiting_for_a_turn")) == (1.0, 0.0)
+
+
+async def test_an_instance_stopped_by_someone_else_during_the_wait_is_not_started(
+    made: list[AttachCoordinator],
+) -> None:
+    """After its wait the worker looks at the instance again: one an operator stopped meanwhile
+    gets its disk while stopped, and stays stopped (nobody owes it a start)."""
+    async with rack_of(instances=1) as rack:
+        budget = CycleBudget(1)
+        await budget.take("someone-else", "instance-9", soon())
+        coord = coordinator(rack, budget, made)
+        (disk,) = await rack.disks("meanwhile", 1)
+        attach = asyncio.create_task(coord.attach(disk.id, "instance-0", deadline=soon()))
+        await until(lambda: budget.waiting() == 1, "the attach waiting for its turn")
+        await rack.stop("instance-0")
+        budget.give_back("someone-else")
+        await attach
+        assert await rack.run_state("instance-0") == "stopped"
+        assert await rack.disk_on(disk.id) == await rack.instance_id("instance-0")
+        assert await rack.cycles("instance-0") == (1, 0)  # the operator's stop only

@@ -27,11 +27,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
 from oxide_csi import errors
+
+if TYPE_CHECKING:
+    from oxide_csi.oxide import Instance, OxideClient
 
 log = structlog.get_logger(__name__)
 
@@ -111,14 +114,15 @@ class CycleBudget:
         waiter = _Waiter(instance_id, instance_name, control_plane, granted)
         self._waiters.append(waiter)
         self._grant()
-        if not granted.done():
-            log.info(
-                "waiting for a cycle slot",
-                instance=instance_name,
-                control_plane=control_plane,
-                down=sorted(name for name, _ in self._down.values()),
-                max_concurrent_cycles=self._limit,
-            )
+        if granted.done():
+            return deadline
+        log.info(
+            "waiting for a cycle slot",
+            instance=instance_name,
+            control_plane=control_plane,
+            down=sorted(name for name, _ in self._down.values()),
+            max_concurrent_cycles=self._limit,
+        )
         try:
             await asyncio.wait_for(granted, timeout=max(0.0, deadline - began))
         except TimeoutError:
@@ -186,3 +190,18 @@ class CycleBudget:
                 error=str(exc),
             )
             return True
+
+
+async def wait_turn(
+    budget: CycleBudget, client: OxideClient, instance: Instance, deadline: float
+) -> tuple[Instance, float]:
+    """Take the instance's turn before a stop may follow; the instance as it is then, and the
+    cycle's deadline (moved on by the wait, see :meth:`CycleBudget.take`).
+
+    After a wait the instance is read again: meanwhile Oxide may have restarted a ``failed``
+    one, or someone else stopped a running one, and the cycle must act on what it is now.
+    """
+    moved = await budget.take(instance.id, instance.name, deadline)
+    if moved == deadline:
+        return instance, deadline
+    return await client.get_instance(instance.id, deadline=moved), moved

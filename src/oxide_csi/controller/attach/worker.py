@@ -32,7 +32,7 @@ import structlog
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.apply import DiskChanges
-from oxide_csi.controller.attach.budget import CycleBudget
+from oxide_csi.controller.attach.budget import CycleBudget, wait_turn
 from oxide_csi.controller.attach.fence import ALWAYS_HELD, UNFENCED, Fence, Hold, drop_settled
 from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.leftovers import already_done, superseded
@@ -295,6 +295,9 @@ class InstanceWorker:
             )
             if not self._queue and record is None:
                 return  # all done while it runs: no power cycle
+        if state == "failed" or (state in RUNNING_STATES and self._queue):  # a stop may follow
+            inst, deadline = await wait_turn(self._s.budget, client, inst, deadline)
+            state = inst.run_state
         if state == "failed":
             # Attaching needs it stopped; the stop cancels Oxide's own restart, which the
             # cycle then owes in its place (recorded first, like any start we owe).
@@ -302,7 +305,6 @@ class InstanceWorker:
                 record = self._record(Phase.STOPPING, leftovers, self._queue)
                 await store.save(record)
             owe_start = owe_start or owes_start_when_stopping(inst)
-            deadline = await self._s.budget.take(self.instance_id, self.instance_name, deadline)
             fenced = self._hold.change_deadline
             stopped = await stop_and_wait(client, self.instance_id, deadline=deadline, fence=fenced)
             state = stopped.run_state
@@ -314,7 +316,6 @@ class InstanceWorker:
                 log.info("dropping stale attach record", instance=self.instance_name)
                 await store.delete(self.instance_id)
                 return
-            deadline = await self._s.budget.take(self.instance_id, self.instance_name, deadline)
             record = self._record(Phase.STOPPING, leftovers, self._queue)
             await store.save(record)
             failpoint(ATTACH_AFTER_RECORD)
