@@ -54,6 +54,7 @@ from oxide_csi.controller.attach.records import (
     Phase,
 )
 from oxide_csi.controller.attach.refusals import RefusalCache
+from oxide_csi.controller.attach.released import CycleLedger
 from oxide_csi.controller.attach.reports import (
     CycleMeter,
     CycleObserver,
@@ -92,6 +93,7 @@ class WorkerSettings:
     on_stopping: StopObserver | None = None
     #: How many instances may be down for the plugin at once (budget.py); default: no limit.
     budget: CycleBudget = field(default_factory=lambda: CycleBudget(None))
+    released: CycleLedger | None = None
 
 
 class InstanceWorker:
@@ -236,6 +238,8 @@ class InstanceWorker:
                     if not kick.done():
                         kick.set_result(None)
             await self._seal_refusals()
+            if self._s.released is not None:
+                await self._s.released.after(self.instance_id, time.monotonic() + 60)
             if self._queue or self._kicks:
                 self._wake.set()
 
@@ -343,6 +347,8 @@ class InstanceWorker:
         if self._owes_start:  # off on our account, maybe since a previous controller: counted
             await self._s.budget.count(self.instance_id, self.instance_name)
         await self._hold_batch_open()
+        if self._s.released is not None:  # the instance is off anyway: detach released disks
+            self._queue += await self._s.released.join(self.instance_id, self.instance_name)
         batch = self._close_batch()
         if owe_start:
             record = self._record(Phase.APPLYING, leftovers, batch)
