@@ -38,6 +38,15 @@ def serves_node_only(argv: Sequence[str], env: Mapping[str, str]) -> bool:
     return mode == "node"
 
 
+def speaks_tls(argv: Sequence[str], env: Mapping[str, str]) -> bool:
+    """Whether a node plugin started so may speak TLS itself: with graceful power-off, its
+    heartbeat and watch reach the Kubernetes API (``kube/lean_client.py``) through asyncio's
+    own TLS, which asyncio sets up only if ``ssl`` is there when asyncio is first imported --
+    opening the gate later would be too late for it."""
+    switch = env.get("OXIDE_CSI_GRACEFUL_POWER_OFF", "").strip().lower()
+    return "--graceful-power-off" in argv or switch in ("1", "true", "yes", "on")
+
+
 def block_ssl() -> None:
     """Make ``import ssl`` fail (asyncio then does without), unless it is already loaded."""
     _MODULES.setdefault("ssl", None)

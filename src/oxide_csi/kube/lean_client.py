@@ -161,11 +161,14 @@ class LeanClient:
             raise _error(status, answer)
         return answer
 
-    async def stream(self, path: str) -> AsyncIterator[Any]:
-        """The JSON objects of a watch, one a line, until the server ends it."""
+    async def stream(self, path: str, *, idle: float | None = None) -> AsyncIterator[Any]:
+        """The JSON objects of a watch, one a line, until the server ends it. ``idle``: a
+        connection silent for longer is given up (TimeoutError), for a server that vanished
+        without closing it; set it above the watch's ``timeoutSeconds``."""
         async with asyncio.timeout(self._timeout):
             exchange = await self._send("GET", path, None)
             status = await exchange.head()
+        exchange.idle = idle
         try:
             if status >= 400:
                 payload = b"".join([chunk async for chunk in exchange.body()])
@@ -216,13 +219,16 @@ class _Exchange:
         self._conn = conn
         self._reader = reader
         self._writer = writer
+        #: Seconds one read of the answer may wait (None: no bound of its own).
+        self.idle: float | None = None
 
     async def _event(self) -> Any:
         while True:
             event = self._conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            self._conn.receive_data(await self._reader.read(_CHUNK))
+            read = self._reader.read(_CHUNK)
+            self._conn.receive_data(await asyncio.wait_for(read, self.idle))
 
     async def head(self) -> int:
         event = await self._event()
