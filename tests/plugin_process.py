@@ -75,13 +75,11 @@ def release_dev_devices(base: Path) -> None:
     """Release the loop devices (and their mounts) of every dev-mode state directory under
     ``base``: what a dev process that had to be SIGKILLed left behind, which its next start
     would reap -- but a test's state directory has no next start."""
-    from oxide_csi.devplane import DevicePlane
+    from tests.dev.helpers import release_dev_state
 
     for devices in base.rglob("devices"):
         if devices.is_dir() and not devices.is_symlink():
-            DevicePlane(
-                "leftover", devices_dir=devices, data_dir=devices.parent / "disks"
-            ).release_everything()
+            release_dev_state(devices.parent)
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
