@@ -110,7 +110,7 @@ def test_kubeconfig_forms(tmp_path: Path, secure: KubeSim) -> None:
     json_config = secure.write_kubeconfig(tmp_path / "kc.json", token="lean-token")
     raw = json.loads(json_config.read_text())
     target = from_kubeconfig(json_config)
-    assert (target.host, target.token) == ("127.0.0.1", "lean-token")
+    assert (target.host, target.token, target.tls) == ("127.0.0.1", "lean-token", True)
     assert target.ca_file == secure.ca_file
     raw["users"][0]["user"] = {"tokenFile": "token"}
     (tmp_path / "token").write_text("from-a-file\n")
@@ -121,7 +121,7 @@ def test_kubeconfig_forms(tmp_path: Path, secure: KubeSim) -> None:
     (tmp_path / "kc.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(KubeConfigError, match="exec"):
         from_kubeconfig(tmp_path / "kc.yaml")
-    raw["clusters"][0]["cluster"]["server"] = "http://127.0.0.1:1"
+    raw["clusters"][0]["cluster"]["server"] = "ftp://127.0.0.1:1"
     (tmp_path / "kc.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(KubeConfigError, match="https"):
         from_kubeconfig(tmp_path / "kc.yaml")

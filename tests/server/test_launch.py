@@ -37,9 +37,21 @@ def test_node_only_is_read_as_argparse_reads_it(
     ("argv", "env", "expected"),
     [
         (["serve", "--mode", "node"], {}, False),
-        (["serve", "--mode", "node", "--graceful-power-off"], {}, True),
-        (["serve", "--mode", "node"], {"OXIDE_CSI_GRACEFUL_POWER_OFF": "true"}, True),
-        (["serve", "--mode", "node"], {"OXIDE_CSI_GRACEFUL_POWER_OFF": "false"}, False),
+        (["serve", "--graceful-power-off", "--state-backend", "kubernetes"], {}, True),
+        (["serve", "--graceful-power-off", "--state-backend=kubernetes"], {}, True),
+        (["serve", "--graceful-power-off"], {"OXIDE_CSI_STATE_BACKEND": "kubernetes"}, True),
+        (["serve", "--graceful-power-off"], {}, False),  # files: no TLS
+        (["serve", "--state-backend", "kubernetes"], {}, False),  # no heartbeat
+        (
+            ["serve", "--state-backend", "kubernetes"],
+            {"OXIDE_CSI_GRACEFUL_POWER_OFF": "true"},
+            True,
+        ),
+        (
+            ["serve", "--state-backend", "kubernetes"],
+            {"OXIDE_CSI_GRACEFUL_POWER_OFF": "false"},
+            False,
+        ),
     ],
 )
 def test_a_node_with_graceful_power_off_keeps_tls(

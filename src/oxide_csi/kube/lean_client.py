@@ -53,6 +53,8 @@ class ApiTarget:
 
     host: str
     port: int
+    #: False only for a plain-HTTP test server (an ``http://`` server in a kubeconfig).
+    tls: bool = True
     ca_file: str | None = None
     ca_data: str | None = None
     insecure: bool = False
@@ -108,7 +110,7 @@ def from_kubeconfig(path: Path) -> ApiTarget:
         server = urlsplit(cluster["server"])
     except (KeyError, TypeError, IndexError) as exc:
         raise KubeConfigError(f"kubeconfig {path}: missing {exc}") from None
-    if server.scheme != "https" or not server.hostname:
+    if server.scheme not in ("https", "http") or not server.hostname:
         raise KubeConfigError(f"kubeconfig {path}: the server must be https://HOST[:PORT]")
     for unsupported in ("client-certificate-data", "exec", "auth-provider"):
         if unsupported in user:
@@ -121,7 +123,8 @@ def from_kubeconfig(path: Path) -> ApiTarget:
     data = cluster.get("certificate-authority-data")
     return ApiTarget(
         host=server.hostname,
-        port=server.port or 443,
+        port=server.port or (443 if server.scheme == "https" else 80),
+        tls=server.scheme == "https",
         ca_file=local("certificate-authority", cluster),
         ca_data=base64.b64decode(data).decode() if data else None,
         insecure=bool(cluster.get("insecure-skip-tls-verify")),
@@ -145,7 +148,7 @@ class LeanClient:
     def __init__(self, target: ApiTarget, *, timeout: float = REQUEST_TIMEOUT) -> None:
         self._target = target
         self._timeout = timeout
-        self._ssl = target.ssl_context()
+        self._ssl = target.ssl_context() if target.tls else None
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
         """The JSON answer of one request; :class:`LeanApiError` for an error status."""
@@ -186,7 +189,10 @@ class LeanClient:
     async def _send(self, method: str, path: str, body: Any) -> _Exchange:
         target = self._target
         reader, writer = await asyncio.open_connection(
-            target.host, target.port, ssl=self._ssl, server_hostname=target.host
+            target.host,
+            target.port,
+            ssl=self._ssl,
+            server_hostname=target.host if self._ssl is not None else None,
         )
         content = json.dumps(body).encode() if body is not None else b""
         headers = [
