@@ -15,10 +15,12 @@ import pytest
 import yaml
 
 from kube_sim import KubeSim
+from oxide_csi.config_common import ConfigError
 from oxide_csi.kube.lean_client import (
     KubeConfigError,
     LeanApiError,
     LeanClient,
+    api_target,
     from_kubeconfig,
     in_cluster,
 )
@@ -147,3 +149,11 @@ def test_it_loads_no_http_library_and_no_lightkube() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_unusable_configuration_stops_the_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot load the Kubernetes configuration"):
+        api_target(tmp_path / "missing")
+    (tmp_path / "broken").write_text("{not: [yaml")
+    with pytest.raises(ConfigError, match="broken"):
+        api_target(tmp_path / "broken")

@@ -28,14 +28,16 @@ from urllib.parse import urlsplit
 
 import h11
 
+from oxide_csi.config_common import ConfigError
+
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 #: Seconds one request may take (a watch: to connect and get its answer's head).
 REQUEST_TIMEOUT = 10.0
 _CHUNK = 65536
 
 
-class KubeConfigError(ValueError):
-    """The configuration cannot be used (one line, no secret)."""
+class KubeConfigError(ConfigError):
+    """The configuration cannot be used (one line, no secret): the plugin does not start."""
 
 
 class LeanApiError(Exception):
@@ -78,6 +80,19 @@ class ApiTarget:
         return context
 
 
+def api_target(kubeconfig: Path | None) -> ApiTarget:
+    """The kubeconfig's target if one is given, else the pod's service account; a file that
+    cannot be read is a start-up error like any other setting."""
+    try:
+        return from_kubeconfig(kubeconfig) if kubeconfig is not None else in_cluster()
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, KubeConfigError):
+            raise
+        source = kubeconfig or "the pod's service account"
+        what = f"cannot load the Kubernetes configuration ({source}): {exc}"
+        raise KubeConfigError(what) from None
+
+
 def in_cluster(env: Mapping[str, str] = os.environ, root: Path = SERVICE_ACCOUNT) -> ApiTarget:
     host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
     if not host or not port or not (root / "token").is_file():
@@ -100,7 +115,11 @@ def from_kubeconfig(path: Path) -> ApiTarget:
     except ValueError:
         import yaml  # only for a YAML kubeconfig (kubectl's own); JSON is YAML too
 
-        raw = yaml.safe_load(text)
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            kind = type(exc).__name__
+            raise KubeConfigError(f"kubeconfig {path} is neither JSON nor YAML ({kind})") from None
     try:
         name = raw["current-context"]
         context = _named(raw["contexts"], name)["context"]
