@@ -36,6 +36,7 @@ import structlog
 from oxide_csi import errors
 from oxide_csi.controller.attach.budget import CycleBudget
 from oxide_csi.controller.attach.fence import UNFENCED, Fence
+from oxide_csi.controller.attach.graceful import PowerOff, hard_power_off
 from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.ledger import LedgerStore
 from oxide_csi.controller.attach.leftovers import leftover, leftover_attach_target
@@ -74,8 +75,9 @@ class AttachCoordinator(ReleasedCalls):
     before it happens (the Events hook). ``hot`` (``--hot-attach``) offers operations to
     running instances before any cycle (see ``hot.py``). ``own_instance_id`` is the instance
     the controller runs on, never to be cycled (None: no such guard). ``fence`` says who may
-    act on an instance now (``fence.py``). ``budget`` bounds how many instances are down at
-    once (``budget.py``; None: no bound).
+    act on an instance now (``fence.py``); ``power_off`` how a running instance is powered
+    off (``graceful.py``: Oxide's hard stop by default). ``budget`` bounds how many instances
+    are down at once (``budget.py``; None: no bound).
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class AttachCoordinator(ReleasedCalls):
         on_stopping: StopObserver | None = None,
         fence: Fence = UNFENCED,
         budget: CycleBudget | None = None,
+        power_off: PowerOff = hard_power_off,
         ledger: LedgerStore | None = None,
         detach_policy: DetachPolicy = DetachPolicy.IMMEDIATE,
     ) -> None:
@@ -120,6 +123,7 @@ class AttachCoordinator(ReleasedCalls):
             on_stopping=on_stopping,
             fence=fence,
             budget=budget if budget is not None else CycleBudget(None),
+            power_off=power_off,
             released=(
                 CycleLedger(self.released, self._claim, cycle_timeout=op_timeout)
                 if self.released is not None

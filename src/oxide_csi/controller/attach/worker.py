@@ -34,6 +34,7 @@ from oxide_csi import errors
 from oxide_csi.controller.attach.apply import DiskChanges
 from oxide_csi.controller.attach.budget import CycleBudget, wait_turn
 from oxide_csi.controller.attach.fence import ALWAYS_HELD, UNFENCED, Fence, Hold, drop_settled
+from oxide_csi.controller.attach.graceful import PowerOff, hard_power_off
 from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.leftovers import already_done, superseded
 from oxide_csi.controller.attach.ops import PendingOp, translate
@@ -93,6 +94,7 @@ class WorkerSettings:
     on_stopping: StopObserver | None = None
     #: How many instances may be down for the plugin at once (budget.py); default: no limit.
     budget: CycleBudget = field(default_factory=lambda: CycleBudget(None))
+    power_off: PowerOff = hard_power_off  # a running instance: hard, or guest first (graceful.py)
     released: CycleLedger | None = None
 
 
@@ -330,7 +332,7 @@ class InstanceWorker:
             self._meter.stopped = True
             self._owes_start = True
             fence = self._hold.change_deadline
-            await stop_and_wait(client, self.instance_id, deadline=deadline, fence=fence)
+            await self._s.power_off(client, inst, deadline=deadline, fence=fence)
             failpoint(ATTACH_AFTER_STOP)
             owe_start = True
         elif state == "stopping":
