@@ -194,10 +194,12 @@ def _start_guest(settings: GuestSettings) -> Callable[[], Awaitable[None]]:
 
     channel: NodeChannel
     if settings.kube is not None:
-        from oxide_csi.kube.client import kube_client
-        from oxide_csi.poweroff.kube import KubeChannel
+        # the node's own small client, not lightkube: see kube/lean_client.py
+        from oxide_csi.kube.lean_client import LeanClient, api_target
+        from oxide_csi.poweroff.node_kube import LeanNodeChannel
 
-        channel = KubeChannel(kube_client(settings.kube), settings.kube.namespace, own=True)
+        target = api_target(settings.kube.kubeconfig)
+        channel = LeanNodeChannel(LeanClient(target), settings.kube.namespace)
     else:
         from oxide_csi.poweroff.files import FileChannel
 
