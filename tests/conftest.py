@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin_process import PluginProcess
+from tests.plugin_process import PluginProcess, release_dev_devices
 
 
 @pytest.fixture
@@ -46,7 +46,9 @@ def plugin_factory(short_tmp: Path) -> Iterator[type[PluginProcess]]:
 
     yield Tracked
     for proc in started:
-        proc.kill()
+        proc.stop()
+    if any(proc.args[:1] == ["dev"] for proc in started):
+        release_dev_devices(short_tmp)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ class PluginProcess:
     """``python -m oxide_csi ARGS`` with its stderr captured to a file for later assertions."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.args = args
         self.log_path = log_dir / f"plugin-{os.getpid()}-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -54,9 +56,30 @@ class PluginProcess:
             self.proc.wait(10)
         self._log.close()
 
+    def stop(self, grace: float = 20.0) -> None:
+        """SIGTERM, then SIGKILL after ``grace``: a test's leftover process gets its orderly
+        exit first (dev mode releases its loop devices and their mounts on it, never on a
+        SIGKILL)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(grace)
+        self.kill()
+
     def output(self) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
+
+
+def release_dev_devices(base: Path) -> None:
+    """Release the loop devices (and their mounts) of every dev-mode state directory under
+    ``base``: what a dev process that had to be SIGKILLed left behind, which its next start
+    would reap -- but a test's state directory has no next start."""
+    from tests.dev.helpers import release_dev_state
+
+    for devices in base.rglob("devices"):
+        if devices.is_dir() and not devices.is_symlink():
+            release_dev_state(devices.parent)
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:

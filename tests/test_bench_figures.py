@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bench import attach_coalescing, formatting
+from bench import attach_coalescing, formatting, node_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -101,3 +101,5 @@ def test_benchmarks_check_the_thresholds_the_readme_states() -> None:
     assert float(within.group(1)) == attach_coalescing.TARGET_WALL_VS_SINGLE
     assert pytest.approx(float(single.group(1)) / 100) == attach_coalescing.TARGET_SINGLE_OVER_SIM
     assert float(stage.group(1)) == formatting.TARGET_STAGE_S
+    graceful = re.search(r"with graceful power-off \(at most ([\d.]+) MB at the peak\)", section)
+    assert graceful and float(graceful.group(1)) == node_memory.TARGET_GRACEFUL_MB

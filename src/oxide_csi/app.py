@@ -80,6 +80,7 @@ def controller_parts(
         FileAttachRecordStore,
         HotAttach,
     )
+    from oxide_csi.controller.attach.budget import NO_ROLES, CycleBudget
     from oxide_csi.controller.attach.fence import UNFENCED
     from oxide_csi.controller.attach.ledger_file import FileLedgerStore
     from oxide_csi.controller.attach.released import DetachPolicy
@@ -103,6 +104,9 @@ def controller_parts(
 
         events = CycleEvents(kube.gate, kube.events, client)
         observers.append(events.on_cycle)
+    budget = CycleBudget(
+        settings.max_concurrent_cycles, roles=kube.gate if kube is not None else NO_ROLES
+    )
     coordinator = AttachCoordinator(
         client,
         max_disks=rack_slot_limit(client, settings.max_disks_per_instance),
@@ -114,6 +118,7 @@ def controller_parts(
         own_instance_id=settings.controller_instance_id,
         on_stopping=events.on_stopping if events is not None else None,
         fence=kube.fence if kube is not None else UNFENCED,
+        budget=budget,
         power_off=_power_off(settings, kube, metrics, events),
         ledger=FileLedgerStore(settings.state_dir / "released") if kube is None else kube.ledger,
         detach_policy=DetachPolicy(settings.detach_policy),
@@ -132,6 +137,7 @@ def controller_parts(
             released.on_overdue = overdue_events(kube.gate, kube.events)
     if metrics is not None:
         metrics.track_in_flight(coordinator.in_flight)
+        metrics.track_budget(lambda: len(budget.down()), budget.waiting)
     attacher: Attacher = coordinator
     if kube is not None and events is not None:
         from oxide_csi.kube.attacher import ClusterAttacher
@@ -188,10 +194,12 @@ def _start_guest(settings: GuestSettings) -> Callable[[], Awaitable[None]]:
 
     channel: NodeChannel
     if settings.kube is not None:
-        from oxide_csi.kube.client import kube_client
-        from oxide_csi.poweroff.kube import KubeChannel
+        # the node's own small client, not lightkube: see kube/lean_client.py
+        from oxide_csi.kube.lean_client import LeanClient, api_target
+        from oxide_csi.poweroff.node_kube import LeanNodeChannel
 
-        channel = KubeChannel(kube_client(settings.kube), settings.kube.namespace, own=True)
+        target = api_target(settings.kube.kubeconfig)
+        channel = LeanNodeChannel(LeanClient(target), settings.kube.namespace)
     else:
         from oxide_csi.poweroff.files import FileChannel
 

@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
         "--attach-cycle-timeout",
         help="seconds one attach cycle (stop, apply, start with retries) may take (default 600)",
     )
+    serve.add_argument(
+        "--max-concurrent-cycles",
+        help="instances the controller may have down for attach/detach at once, never more than "
+        "one control-plane node (default 2; $OXIDE_CSI_MAX_CONCURRENT_CYCLES)",
+    )
     serve.add_argument("--shutdown-grace", help="seconds in-flight calls get on SIGTERM")
     serve.add_argument(
         "--attach-batch-window",

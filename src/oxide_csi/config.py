@@ -109,6 +109,8 @@ class ControllerSettings:
     cycle_timeout: float = DEFAULT_CYCLE_TIMEOUT
     #: Set: state in Kubernetes (``--state-backend kubernetes``); None: files in state_dir.
     kube: KubeSettings | None = None
+    #: Instances down for the plugin at once, at most (``controller/attach/budget.py``).
+    max_concurrent_cycles: int = 2
     #: Ask the node plugin to power its host off before Oxide's hard stop (``graceful.py``),
     #: and how long to wait for it.
     graceful_power_off: bool = False
@@ -357,6 +359,13 @@ def build_serve_config(
                 )
             ),
             kube=_kube_settings(args, env, request_timeout),
+            max_concurrent_cycles=_int_setting(
+                _pick(args.get("max_concurrent_cycles"), env, "OXIDE_CSI_MAX_CONCURRENT_CYCLES"),
+                "max concurrent cycles",
+                ControllerSettings.max_concurrent_cycles,
+                1,
+                1000,
+            ),
             graceful_power_off=_bool_setting(
                 args.get("graceful_power_off"), env, "OXIDE_CSI_GRACEFUL_POWER_OFF"
             ),

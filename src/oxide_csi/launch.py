@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import sys
 
-from oxide_csi.ssl_gate import block_ssl, serves_node_only
+from oxide_csi.ssl_gate import block_ssl, serves_node_only, speaks_tls
 
 
 def main() -> int:
     argv = sys.argv[1:]
-    if serves_node_only(argv, os.environ):
+    if serves_node_only(argv, os.environ) and not speaks_tls(argv, os.environ):
         block_ssl()
     from oxide_csi.cli import main as cli_main
 

@@ -31,6 +31,8 @@ GIB = 2**30
 BOOT_DISK_SIZE = 20 * GIB
 INSTANCE_MEMORY = 4 * GIB
 INSTANCE_NCPUS = 2
+#: States of an instance that is down: powered off or on its way off or back on.
+DOWN_STATES = frozenset({"stopping", "stopped", "starting"})
 
 
 class InstanceHook(Protocol):
@@ -51,6 +53,9 @@ class Core:
         self.hooks: list[InstanceHook] = []
         self._hook_locks: dict[str, threading.Lock] = {}
         self.state = State()
+        #: The most instances down at once since boot (``/sim/stats``): what a test of the
+        #: plugin's cycle budget reads, from the rack's side rather than the plugin's.
+        self.most_down = 0
 
     # ----- lifecycle -------------------------------------------------------------------------
 
@@ -171,6 +176,9 @@ class Core:
 
     def set_run_state(self, inst: InstanceRec, state: str) -> None:
         inst.run_state = state
+        if state in DOWN_STATES:
+            down = sum(i.run_state in DOWN_STATES for i in self.state.instances.values())
+            self.most_down = max(self.most_down, down)
         inst.gen += 1
         ts = now_iso()
         inst.time_run_state_updated = ts

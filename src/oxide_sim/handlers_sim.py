@@ -32,6 +32,7 @@ def sim_routes(faults: FaultInjector, stats: RequestStats) -> list[Route]:
         body: dict[str, Any] = {
             "requests": stats.snapshot(),
             "instances": ops_instances.instance_stats(req.core),
+            "most_down_at_once": req.core.most_down,
             "faults_injected": faults.injected,
             "latency_injected": faults.latency_injected,
         }

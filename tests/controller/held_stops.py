@@ -18,12 +18,22 @@ from oxide_csi.oxide import OxideClient
 
 def hold_stops(client: OxideClient, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
     """Make ``client.stop_instance`` wait for the returned event (set it to let stops through)."""
+    return hold_calls(client, "stop_instance", monkeypatch)
+
+
+def hold_starts(client: OxideClient, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Make ``client.start_instance`` wait for the returned event."""
+    return hold_calls(client, "start_instance", monkeypatch)
+
+
+def hold_calls(client: OxideClient, method: str, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Make the client's ``method`` wait for the returned event before it is called."""
     release = asyncio.Event()
-    real_stop = client.stop_instance
+    real = getattr(client, method)
 
-    async def held_stop(*args: Any, **kwargs: Any) -> Any:
+    async def held(*args: Any, **kwargs: Any) -> Any:
         await release.wait()
-        return await real_stop(*args, **kwargs)
+        return await real(*args, **kwargs)
 
-    monkeypatch.setattr(client, "stop_instance", held_stop)
+    monkeypatch.setattr(client, method, held)
     return release

@@ -170,10 +170,3 @@ def test_deferred_detach_and_its_stale_delete_alert(seconds: int) -> None:
     assert stale["expr"] == f"max(oxide_csi_deferred_deletion_oldest_seconds) > {seconds}"
     assert stale["labels"]["severity"] == "warning"
     assert "release-instance" in stale["annotations"]["description"]
-
-
-@pytest.mark.parametrize(("cycle", "expected"), [(None, "720s"), (1800, "1920s")])
-def test_attacher_timeout_covers_one_cycle(cycle: int | None, expected: str) -> None:
-    values = {} if cycle is None else {"controller": {"attachCycleTimeout": cycle}}
-    attacher = args_dict(containers(controller(render(values)))["csi-attacher"])
-    assert attacher["timeout"] == expected  # the cycle's bound plus two minutes

@@ -29,13 +29,16 @@ from oxide_csi.controller.attach.graceful import GracefulPowerOff
 from oxide_csi.kube.attacher import CycleEvents
 from oxide_csi.kube.client import kube_client
 from oxide_csi.kube.events import EventRecorder
+from oxide_csi.kube.lean_client import LeanClient, from_kubeconfig
 from oxide_csi.kube.nodes import NodeGate
 from oxide_csi.kube.settings import KubeSettings
 from oxide_csi.oxide import Instance, OxideClient
 from oxide_csi.poweroff.agent import GuestAgent, read_boot_id
-from oxide_csi.poweroff.kube import BOOT_ANNOTATION as BOOT
-from oxide_csi.poweroff.kube import FOR_LABEL, KubeChannel
+from oxide_csi.poweroff.kube import KubeChannel
 from oxide_csi.poweroff.messages import PowerOffRequest
+from oxide_csi.poweroff.names import BOOT_ANNOTATION as BOOT
+from oxide_csi.poweroff.names import FOR_LABEL
+from oxide_csi.poweroff.node_kube import LeanNodeChannel
 from oxide_sim import SimulatorServer
 from tests.controller.attach.conftest import client_config
 from tests.deploy.chart import NAMESPACE, render
@@ -70,6 +73,12 @@ def _client(cluster: KubeSim, tmp: Path, token: str) -> AsyncClient:
     return kube_client(KubeSettings(NAMESPACE, config, identity=token))
 
 
+def _lean_client(cluster: KubeSim, tmp: Path, token: str) -> LeanClient:
+    """The node plugin's own client (``kube/lean_client.py``)."""
+    config = cluster.write_kubeconfig(tmp / f"kc-lean-{token}", namespace=NAMESPACE, token=token)
+    return LeanClient(from_kubeconfig(config))
+
+
 async def _until(predicate: Callable[[], object], what: str) -> None:
     end = time.monotonic() + 10
     while not predicate():
@@ -86,7 +95,7 @@ async def node_agent(
     if not boot.exists():
         boot.write_text(f"{uuid.uuid4()}\n")
     agent = GuestAgent(
-        KubeChannel(_client(cluster, tmp, "node-token"), NAMESPACE, own=True),
+        LeanNodeChannel(_lean_client(cluster, tmp, "node-token"), NAMESPACE),
         instance_id=instance_id,
         boot_id=lambda: read_boot_id(boot),
         power_off=power_off,

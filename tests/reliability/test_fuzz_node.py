@@ -90,7 +90,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         assert made.outside_state() == before
         assert (made.outside / "precious").read_text() == "do not touch"
     finally:
-        proc.kill()
+        proc.stop()  # in-flight calls (a mount, an mkfs) end before the cleanup
         made.plane.cleanup()
         record(f"node fuzz: tried {sum(TRIED.values())} requests: {dict(TRIED)}")
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
-from oxide_csi.ssl_gate import serves_node_only
+from oxide_csi.ssl_gate import serves_node_only, speaks_tls
 
 
 @pytest.mark.parametrize(
@@ -31,6 +31,33 @@ def test_node_only_is_read_as_argparse_reads_it(
     argv: list[str], env: dict[str, str], expected: bool
 ) -> None:
     assert serves_node_only(argv, env) is expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (["serve", "--mode", "node"], {}, False),
+        (["serve", "--graceful-power-off", "--state-backend", "kubernetes"], {}, True),
+        (["serve", "--graceful-power-off", "--state-backend=kubernetes"], {}, True),
+        (["serve", "--graceful-power-off"], {"OXIDE_CSI_STATE_BACKEND": "kubernetes"}, True),
+        (["serve", "--graceful-power-off"], {}, False),  # files: no TLS
+        (["serve", "--state-backend", "kubernetes"], {}, False),  # no heartbeat
+        (
+            ["serve", "--state-backend", "kubernetes"],
+            {"OXIDE_CSI_GRACEFUL_POWER_OFF": "true"},
+            True,
+        ),
+        (
+            ["serve", "--state-backend", "kubernetes"],
+            {"OXIDE_CSI_GRACEFUL_POWER_OFF": "false"},
+            False,
+        ),
+    ],
+)
+def test_a_node_with_graceful_power_off_keeps_tls(
+    argv: list[str], env: dict[str, str], expected: bool
+) -> None:
+    assert speaks_tls(argv, env) is expected
 
 
 def _loaded_ssl(pid: int) -> bool:

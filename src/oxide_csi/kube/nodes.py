@@ -25,6 +25,9 @@ from oxide_csi.kube.records import TRANSPORT_ERRORS
 
 ATTACHABLE_LABEL = "csi.oxide.computer/attachable"
 PROVIDER_PREFIX = "oxide://"
+#: Role labels of a control-plane node, matched by key: kubeadm sets the value "", k3s and
+#: RKE2 "true"; older clusters still carry ``master``.
+CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 
 
 class NotANode(errors.FailedPrecondition):
@@ -35,6 +38,7 @@ class NotANode(errors.FailedPrecondition):
 class NodeMatch:
     name: str
     attachable: bool
+    control_plane: bool = False
 
 
 class NodeGate:
@@ -72,6 +76,12 @@ class NodeGate:
         match = await self.find(*ids)
         return match.name if match is not None else None
 
+    async def control_plane(self, instance_id: str, instance_name: str) -> bool:
+        """Whether the instance is a control-plane Node of this cluster, for the cycle budget
+        (``controller/attach/budget.py``); read afresh, since roles can be relabelled."""
+        match = await self.find(instance_id, instance_name)
+        return match is not None and match.control_plane
+
     async def find(self, *ids: str) -> NodeMatch | None:
         wanted = {i for i in ids if i}
         providers = {PROVIDER_PREFIX + i for i in wanted}
@@ -93,7 +103,11 @@ class NodeGate:
         for key in wanted:
             self._names[key] = name
         labels = found.metadata.labels or {}
-        return NodeMatch(name=name, attachable=labels.get(ATTACHABLE_LABEL) == "true")
+        return NodeMatch(
+            name=name,
+            attachable=labels.get(ATTACHABLE_LABEL) == "true",
+            control_plane=any(key in labels for key in CONTROL_PLANE_LABELS),
+        )
 
     async def _by_csinode(self, wanted: set[str]) -> str | None:
         async for csinode in self._client.list(CSINode):

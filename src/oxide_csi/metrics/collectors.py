@@ -160,6 +160,17 @@ class PluginMetrics:
             "Attach/detach operations named in durable attach records.",
             registry=reg,
         )
+        self.instances_down = Gauge(
+            f"{PREFIX}_attach_instances_down",
+            "Instances counted as down for the plugin under the cycle budget "
+            "(--max-concurrent-cycles).",
+            registry=reg,
+        )
+        self.cycle_waiters = Gauge(
+            f"{PREFIX}_attach_instances_waiting_for_a_turn",
+            "Instances with work that wait for a turn under the cycle budget.",
+            registry=reg,
+        )
 
     # ---- hooks ----------------------------------------------------------------------------
 
@@ -197,6 +208,11 @@ class PluginMetrics:
     def track_in_flight(self, count: Callable[[], int]) -> None:
         """Read the coordinator's in-flight count at every scrape."""
         self.attach_in_flight.set_function(lambda: float(count()))
+
+    def track_budget(self, down: Callable[[], int], waiting: Callable[[], int]) -> None:
+        """Read the cycle budget's counts at every scrape."""
+        self.instances_down.set_function(lambda: float(down()))
+        self.cycle_waiters.set_function(lambda: float(waiting()))
 
     def track_stopped(self, longest_seconds: Callable[[], float]) -> None:
         """Read how long the longest-stopped instance has been off at every scrape."""

@@ -9,51 +9,47 @@ Both live in the plugin's namespace:
   the request. The node watches only ConfigMaps with its own instance's label, so the
   controller's other state never reaches it (and the watch costs nothing between requests).
 
-Kept lean for the node (``bench/node_memory.py``): lightkube's async client and its two
-resource modules, nothing of the controller. The controller uses the same class (``own=False``)
-with the client it already has.
+This module is the controller's side, on lightkube with the client the controller already
+has; the node's side (its heartbeat and its watch) is ``node_kube.py``, on the node's small
+client: a node plugin must not pay lightkube's HTTP stack (``bench/node_memory.py``). The
+objects' names and keys are in ``names.py``, shared by both.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import httpx2
 import structlog
 from lightkube import ApiError, AsyncClient
-from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap
 
 from oxide_csi.poweroff.messages import Heartbeat, MessageError, PowerOffRequest
+from oxide_csi.poweroff.names import (
+    BOOT_ANNOTATION,
+    DATA_KEY,
+    FOR_LABEL,
+    HEARTBEAT_PREFIX,
+    KIND_LABEL,
+    MANAGED_BY,
+    REQUEST_PREFIX,
+    STARTED_ANNOTATION,
+)
 
 log = structlog.get_logger(__name__)
 
-HEARTBEAT_PREFIX = "oxide-csi-node-"
-REQUEST_PREFIX = "oxide-csi-poweroff-"
-#: The label that finds the requests for one instance (the node's watch selects on it).
-FOR_LABEL = "csi.oxide.computer/power-off-for"
-KIND_LABEL = "csi.oxide.computer/state"
-BOOT_ANNOTATION = "csi.oxide.computer/boot-id"
-STARTED_ANNOTATION = "csi.oxide.computer/node-started"
-DATA_KEY = "request.json"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "oxide-csi"}
 #: What a call may raise besides ApiError: transport trouble, timeouts.
 _TRANSPORT = (httpx2.HTTPError, TimeoutError, OSError)
 
 
 class KubeChannel:
-    """Both sides of the channel in ``namespace``; ``own``: this process made the client and
-    closes it with the channel (the node), else the caller does (the controller)."""
+    """The controller's side of the channel in ``namespace``, on the controller's client."""
 
-    def __init__(self, client: AsyncClient, namespace: str, *, own: bool = False) -> None:
+    def __init__(self, client: AsyncClient, namespace: str) -> None:
         self._client = client
         self._ns = namespace
-        self._own = own
-        self._lease_version: str | None = None
 
     # ---- controller ----------------------------------------------------------------------
 
@@ -102,72 +98,7 @@ class KubeChannel:
                 removed += 1
         return removed
 
-    # ---- node ----------------------------------------------------------------------------
-
-    async def beat(self, heartbeat: Heartbeat) -> None:
-        name = HEARTBEAT_PREFIX + heartbeat.instance_id
-        now = _micro(heartbeat.renewed)
-        lease = Lease(
-            metadata=ObjectMeta(
-                name=name,
-                namespace=self._ns,
-                labels={KIND_LABEL: "node-heartbeat", **MANAGED_BY},
-                annotations={
-                    BOOT_ANNOTATION: heartbeat.boot_id,
-                    STARTED_ANNOTATION: repr(heartbeat.started),
-                },
-                resourceVersion=self._lease_version,
-            ),
-            spec=LeaseSpec(
-                holderIdentity=f"{heartbeat.instance_id}/{heartbeat.boot_id}",
-                leaseDurationSeconds=max(1, round(heartbeat.duration)),
-                renewTime=now,
-                acquireTime=now,
-            ),
-        )
-        try:
-            if self._lease_version is None:
-                try:
-                    written = await self._client.create(lease)
-                except ApiError as exc:
-                    if exc.status.code != 409:
-                        raise
-                    written = await self._replace_current(lease)
-            else:
-                written = await self._client.replace(lease)
-        except ApiError as exc:
-            if exc.status.code not in (404, 409):
-                raise
-            self._lease_version = None  # changed or removed by someone: write anew next time
-            raise
-        self._lease_version = written.metadata.resourceVersion if written.metadata else None
-
-    async def requests(self, instance_id: str) -> AsyncIterator[PowerOffRequest]:
-        """Watch this instance's request ConfigMaps (the list first, then the changes)."""
-        async for kind, cm in self._client.watch(
-            ConfigMap, namespace=self._ns, labels={FOR_LABEL: instance_id}
-        ):
-            if kind == "DELETED":
-                continue
-            request = _request_of(cm)
-            if request is not None:
-                yield request
-
-    async def close(self) -> None:
-        if self._own:
-            await self._client.close()
-
     # ---- helpers -------------------------------------------------------------------------
-
-    async def _replace_current(self, lease: Lease) -> Lease:
-        """Take over the Lease a previous process of this node left (its version is new to
-        us): the heartbeat is the node's own, whoever wrote it last."""
-        assert lease.metadata is not None and lease.metadata.name is not None
-        current = await self._client.get(Lease, lease.metadata.name, namespace=self._ns)
-        lease.metadata.resourceVersion = (
-            current.metadata.resourceVersion if current.metadata else None
-        )
-        return await self._client.replace(lease)
 
     async def _get(self, res: type[Lease] | type[ConfigMap], name: str) -> Lease | ConfigMap | None:
         try:
@@ -207,10 +138,3 @@ def _request_of(cm: ConfigMap) -> PowerOffRequest | None:
         return PowerOffRequest.from_json(json.loads(raw or ""))
     except (ValueError, MessageError):
         return None
-
-
-def _micro(epoch: float) -> datetime:
-    """A MicroTime the API server accepts: lightkube drops a zero fraction, which a MicroTime
-    field refuses, so a whole second becomes one microsecond later (the same instant here)."""
-    stamp = datetime.fromtimestamp(epoch, UTC)
-    return stamp.replace(microsecond=1) if stamp.microsecond == 0 else stamp

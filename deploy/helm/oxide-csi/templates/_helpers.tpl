@@ -196,3 +196,26 @@ requiredDuringSchedulingIgnoredDuringExecution:
       {{- end }}
   {{- end }}
 {{- end }}
+
+{{/*
+The longest one power cycle can take, in seconds: the batch window (60 at most), the graceful
+power-off wait when it is enabled (gracefulPowerOff.stopTimeout, after which the hard stop
+follows), then the plugin's own bound of a cycle from the stop on (controller.attachCycleTimeout:
+stop, attach/detach, start with its retries after 507; the wait for a turn under the cycle
+budget is not part of it).
+*/}}
+{{- define "oxide-csi.cycleSeconds" -}}
+{{- $graceful := 0 -}}
+{{- if (.Values.gracefulPowerOff).enabled -}}
+{{- $graceful = .Values.gracefulPowerOff.stopTimeout -}}
+{{- end -}}
+{{- add 60 $graceful .Values.controller.attachCycleTimeout -}}
+{{- end }}
+
+{{/*
+The longest one ControllerPublish can keep the plugin busy: the worst case the policy allows
+is a detach cycle of the volume's old instance, then the attach cycle of the new one.
+*/}}
+{{- define "oxide-csi.worstPublishSeconds" -}}
+{{- mul 2 (include "oxide-csi.cycleSeconds" . | int) -}}
+{{- end }}

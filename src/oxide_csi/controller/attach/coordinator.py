@@ -34,6 +34,7 @@ import time
 import structlog
 
 from oxide_csi import errors
+from oxide_csi.controller.attach.budget import CycleBudget
 from oxide_csi.controller.attach.fence import UNFENCED, Fence
 from oxide_csi.controller.attach.graceful import PowerOff, hard_power_off
 from oxide_csi.controller.attach.hot import HotAttach
@@ -75,7 +76,8 @@ class AttachCoordinator(ReleasedCalls):
     running instances before any cycle (see ``hot.py``). ``own_instance_id`` is the instance
     the controller runs on, never to be cycled (None: no such guard). ``fence`` says who may
     act on an instance now (``fence.py``); ``power_off`` how a running instance is powered
-    off (``graceful.py``: Oxide's hard stop by default).
+    off (``graceful.py``: Oxide's hard stop by default). ``budget`` bounds how many instances
+    are down at once (``budget.py``; None: no bound).
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class AttachCoordinator(ReleasedCalls):
         refusals: RefusalCache | None = None,
         on_stopping: StopObserver | None = None,
         fence: Fence = UNFENCED,
+        budget: CycleBudget | None = None,
         power_off: PowerOff = hard_power_off,
         ledger: LedgerStore | None = None,
         detach_policy: DetachPolicy = DetachPolicy.IMMEDIATE,
@@ -119,6 +122,7 @@ class AttachCoordinator(ReleasedCalls):
             refusals=self._refusals,
             on_stopping=on_stopping,
             fence=fence,
+            budget=budget if budget is not None else CycleBudget(None),
             power_off=power_off,
             released=(
                 CycleLedger(self.released, self._claim, cycle_timeout=op_timeout)

@@ -32,6 +32,7 @@ import structlog
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.apply import DiskChanges
+from oxide_csi.controller.attach.budget import CycleBudget, wait_turn
 from oxide_csi.controller.attach.fence import ALWAYS_HELD, UNFENCED, Fence, Hold, drop_settled
 from oxide_csi.controller.attach.graceful import PowerOff, hard_power_off
 from oxide_csi.controller.attach.hot import HotAttach
@@ -91,6 +92,8 @@ class WorkerSettings:
     #: Who may act on an instance now (fence.py); the file backend's is always ours.
     fence: Fence = UNFENCED
     on_stopping: StopObserver | None = None
+    #: How many instances may be down for the plugin at once (budget.py); default: no limit.
+    budget: CycleBudget = field(default_factory=lambda: CycleBudget(None))
     power_off: PowerOff = hard_power_off  # a running instance: hard, or guest first (graceful.py)
     released: CycleLedger | None = None
 
@@ -184,6 +187,7 @@ class InstanceWorker:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        self._s.budget.give_back(self.instance_id)
         gone = errors.Unavailable("the attach coordinator is shutting down; retry")
         for op in (*pending, *self._queue):
             op.fail(gone)
@@ -226,6 +230,8 @@ class InstanceWorker:
                 if not self._taken:
                     self._queue.clear()
             finally:
+                if ok or not self._owes_start:  # else it is still off: recovery starts it
+                    self._s.budget.give_back(self.instance_id)
                 self._report(ok)
                 self._taken = []
                 self._in_cycle = False
@@ -297,6 +303,9 @@ class InstanceWorker:
             )
             if not self._queue and record is None:
                 return  # all done while it runs: no power cycle
+        if state == "failed" or (state in RUNNING_STATES and self._queue):  # a stop may follow
+            inst, deadline = await wait_turn(self._s.budget, client, inst, deadline)
+            state = inst.run_state
         if state == "failed":
             # Attaching needs it stopped; the stop cancels Oxide's own restart, which the
             # cycle then owes in its place (recorded first, like any start we owe).
@@ -339,6 +348,8 @@ class InstanceWorker:
             )
         else:
             self._owes_start = owe_start
+        if self._owes_start:  # off on our account, maybe since a previous controller: counted
+            await self._s.budget.count(self.instance_id, self.instance_name)
         await self._hold_batch_open()
         if self._s.released is not None:  # the instance is off anyway: detach released disks
             self._queue += await self._s.released.join(self.instance_id, self.instance_name)
@@ -347,7 +358,7 @@ class InstanceWorker:
             record = self._record(Phase.APPLYING, leftovers, batch)
             await store.save(record)
         await self._applier.leftovers(leftovers, deadline)
-        for op in batch:
+        for op in sorted(batch, key=lambda op: op.kind is OpKind.ATTACH):  # detaches free slots
             await self._applier.apply(op, deadline)
             failpoint(ATTACH_AFTER_APPLY_ONE)
         if owe_start:
