@@ -73,6 +73,7 @@ TABLES = list(_tables())
 def test_the_section_has_a_table_for_each_benchmark() -> None:
     names = [name for name, _ in TABLES]
     expected = ["attach_coalescing", "throughput", "formatting", "provisioning", "node_memory"]
+    expected.append("workloads")
     assert names == expected
 
 

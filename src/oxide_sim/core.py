@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -170,6 +171,7 @@ class Core:
         d.time_modified = now_iso()
 
     def set_run_state(self, inst: InstanceRec, state: str) -> None:
+        inst.track_down_time(state, time.time())
         inst.run_state = state
         inst.gen += 1
         ts = now_iso()
