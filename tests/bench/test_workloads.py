@@ -66,3 +66,26 @@ def test_the_table_puts_the_policies_side_by_side() -> None:
     assert workloads.table_rows([row]) == [
         ["s (cold-plug)", "g", *["n/a"] * 4, 2, 1, 1, "0.0 / 1.3 / 0.0"]
     ]
+
+
+def _run(**cycles: int) -> dict[str, Any]:
+    return {"groups": {g: {"cycles": n} for g, n in cycles.items()}}
+
+
+def test_the_promises_are_read_from_the_deferred_runs_on_a_cold_plug_rack() -> None:
+    move = {"leaves instance-0": 0, "arrives on instance-1": 2}
+    rows = [
+        {
+            "rack": "cold-plug",
+            "scenario": workloads.ROLLING,
+            "deferred": _run(**{"re-publishes": 0}),
+            "immediate": _run(**{"re-publishes": 3}),
+        },
+        {"rack": "hot-plug", "scenario": workloads.SCALE_DOWN, "deferred": _run(deletions=0)},
+        {"rack": "cold-plug", "scenario": workloads.SCALE_DOWN, "deferred": _run(deletions=1)},
+        {"rack": "cold-plug", "scenario": workloads.MOVE, "immediate": _run(**move)},
+    ]
+    measured = [(c["measured"], c["expected"]) for c in workloads.promises(rows)]
+    assert measured == [(0, 0), (1, 0), (None, 2)]
+    rows[-1]["deferred"] = _run(**move)
+    assert workloads.promises(rows)[-1]["measured"] == 2
