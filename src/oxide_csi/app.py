@@ -24,6 +24,9 @@ from oxide_csi.servicers.identity import IdentityServicer
 
 log = structlog.get_logger(__name__)
 
+#: How often the controller looks for ``oxide-csi release-instance`` requests.
+RELEASE_POLL_SECONDS = 2.0
+
 # The controller and node parts are imported where they are built, not here: a node plugin runs
 # on every node, and every module it does not load (httpx, the Oxide client, the controller,
 # prometheus-client when metrics are off) is memory it does not hold.
@@ -74,6 +77,8 @@ def controller_parts(
         HotAttach,
     )
     from oxide_csi.controller.attach.fence import UNFENCED
+    from oxide_csi.controller.attach.ledger_file import FileLedgerStore
+    from oxide_csi.controller.attach.released import DetachPolicy
     from oxide_csi.controller.slots import rack_slot_limit
     from oxide_csi.controller.snapshots import SnapshotManager
     from oxide_csi.controller.volumes import VolumeManager
@@ -105,8 +110,21 @@ def controller_parts(
         own_instance_id=settings.controller_instance_id,
         on_stopping=events.on_stopping if events is not None else None,
         fence=kube.fence if kube is not None else UNFENCED,
+        ledger=FileLedgerStore(settings.state_dir / "released") if kube is None else kube.ledger,
+        detach_policy=DetachPolicy(settings.detach_policy),
     )
     _log_guard(settings.controller_instance_id)
+    released = coordinator.released
+    if released is not None:
+        released.alert_after = settings.deferred_delete_alert_after
+        if metrics is not None:
+            from oxide_csi.metrics.ledger import track_ledger
+
+            track_ledger(metrics.registry, released.figures)
+        if kube is not None:
+            from oxide_csi.kube.deferred_events import overdue_events
+
+            released.on_overdue = overdue_events(kube.gate, kube.events)
     if metrics is not None:
         metrics.track_in_flight(coordinator.in_flight)
     attacher: Attacher = coordinator
@@ -114,9 +132,29 @@ def controller_parts(
         from oxide_csi.kube.attacher import ClusterAttacher
 
         attacher = ClusterAttacher(coordinator, kube.gate, events, client)
-    volumes = VolumeManager(client)
+    volumes = VolumeManager(client, coordinator)
     servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), attacher)
     return servicer, coordinator
+
+
+def _answer_release_requests(
+    coordinator: AttachCoordinator, settings: ControllerSettings, kube: KubeParts | None
+) -> Awaitable[None]:
+    """The loop that carries out ``oxide-csi release-instance`` (``release_requests.py``)."""
+    from oxide_csi.controller.attach.release_requests import (
+        FileReleaseRequests,
+        ReleaseRequestStore,
+        answer_requests,
+    )
+
+    store: ReleaseRequestStore = (
+        kube.requests
+        if kube is not None
+        else FileReleaseRequests(settings.state_dir / "release-requests")
+    )
+    return answer_requests(
+        coordinator, store, interval=RELEASE_POLL_SECONDS, cycle_timeout=settings.cycle_timeout
+    )
 
 
 def _each(observers: list[CycleObserver]) -> CycleObserver | None:
@@ -251,6 +289,9 @@ async def build_plugin(config: ServeConfig) -> Plugin:
         from oxide_csi.controller.slots import announce_generation
 
         resources.push_async_callback(_start_in_background(coordinator))
+        resources.push_async_callback(
+            _in_background(_answer_release_requests(coordinator, config.controller, kube))
+        )
         resources.push_async_callback(_in_background(announce_generation(client)))
         resources.push_async_callback(sweep_periodically(client))
         registrations.append(controller.register)

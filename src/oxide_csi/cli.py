@@ -22,6 +22,7 @@ from oxide_csi.dev import add_dev_parser
 from oxide_csi.logsetup import LEVELS, configure_logging
 from oxide_csi.ssl_gate import allow_ssl
 from oxide_csi.tools.commands import add_call_parser, add_demo_parser
+from oxide_csi.tools.release import add_release_parser
 
 EXIT_CONFIG = 2
 
@@ -107,6 +108,17 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds a hot-attached device may take to appear in the guest (default 60)",
     )
     serve.add_argument(
+        "--detach-policy",
+        choices=("deferred", "immediate"),
+        help="deferred: an unpublished disk stays attached until its instance cycles anyway; "
+        "immediate: detach at once (default deferred; $OXIDE_CSI_DETACH_POLICY)",
+    )
+    serve.add_argument(
+        "--deferred-delete-alert-after",
+        help="seconds a deleted volume's disk may wait for its detach before a Warning "
+        "(default 86400)",
+    )
+    serve.add_argument(
         "--metrics-address",
         help="serve Prometheus /metrics on HOST:PORT; empty = off ($OXIDE_CSI_METRICS_ADDRESS)",
     )
@@ -116,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_logging_flags(sub.choices["dev"])
     add_call_parser(sub)
     add_demo_parser(sub)
+    add_release_parser(sub)
 
     # Listed for --help only: main() hands its arguments to the simulator's own parser.
     sub.add_parser("simulator", help="run the simulated Oxide API (see: simulator --help)")

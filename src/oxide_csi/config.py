@@ -35,6 +35,10 @@ OXIDE_MAX_DISKS = 12
 #: chart's terminationGracePeriodSeconds is derived from it, since SIGTERM lets a cycle that
 #: has stopped its instance run on until the instance is started again.
 DEFAULT_CYCLE_TIMEOUT = 600.0
+#: ``--deferred-delete-alert-after``: a deleted claim's disk waiting a day for its instance's
+#: next cycle deserves a look (release-instance in a maintenance window).
+DEFAULT_DELETE_ALERT_AFTER = 86400.0
+DETACH_POLICIES = ("deferred", "immediate")
 #: ``--controller-instance-id`` value that turns the self power-off guard off.
 GUARD_OFF = "none"
 DEFAULT_KUBELET_DIR = Path("/var/lib/kubelet")
@@ -102,6 +106,11 @@ class ControllerSettings:
     cycle_timeout: float = DEFAULT_CYCLE_TIMEOUT
     #: Set: state in Kubernetes (``--state-backend kubernetes``); None: files in state_dir.
     kube: KubeSettings | None = None
+    #: ``deferred``: an unpublished disk stays attached until its instance cycles anyway
+    #: (``controller/attach/released.py``); ``immediate``: every unpublish is a cycle.
+    detach_policy: str = "deferred"
+    #: Seconds an owed deletion may wait before a Warning Event and the alert say so.
+    deferred_delete_alert_after: float = DEFAULT_DELETE_ALERT_AFTER
 
 
 @dataclass(frozen=True)
@@ -341,6 +350,17 @@ def build_serve_config(
                 )
             ),
             kube=_kube_settings(args, env, request_timeout),
+            detach_policy=_detach_policy(args, env),
+            deferred_delete_alert_after=_float_setting(
+                _pick(
+                    args.get("deferred_delete_alert_after"),
+                    env,
+                    "OXIDE_CSI_DEFERRED_DELETE_ALERT_AFTER",
+                ),
+                "deferred delete alert after (seconds)",
+                DEFAULT_DELETE_ALERT_AFTER,
+                365 * 86400,
+            ),
         )
     if mode.runs_node:
         node_id = _pick(args.get("node_id"), env, "CSI_NODE_ID", "KUBE_NODE_NAME")
@@ -377,6 +397,13 @@ def build_serve_config(
             _pick(args.get("metrics_address"), env, "OXIDE_CSI_METRICS_ADDRESS")
         ),
     )
+
+
+def _detach_policy(args: Mapping[str, object], env: Mapping[str, str]) -> str:
+    raw = _pick(args.get("detach_policy"), env, "OXIDE_CSI_DETACH_POLICY") or "deferred"
+    if raw not in DETACH_POLICIES:
+        raise ConfigError(f"detach policy must be deferred or immediate, got {raw!r}")
+    return raw
 
 
 def _kube_settings(

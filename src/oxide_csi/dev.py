@@ -79,6 +79,13 @@ def add_dev_parser(sub: Any) -> None:
     )
     dev.add_argument("--metrics-address", default="", help="serve Prometheus metrics on HOST:PORT")
     dev.add_argument(
+        "--detach-policy",
+        choices=("deferred", "immediate"),
+        default="deferred",
+        help="deferred: an unpublished disk stays attached until the instance cycles anyway "
+        "(default); immediate: every unpublish is a cycle",
+    )
+    dev.add_argument(
         "--hotplug",
         action="store_true",
         help="play a hot-plug rack (attach/detach while running) and turn hot attach on; "
@@ -181,6 +188,7 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                     "controller_instance_id": "none",
                     "metrics_address": args.metrics_address,
                     "hot_attach": "true" if args.hotplug else "",
+                    "detach_policy": args.detach_policy,
                 },
                 {"OXIDE_HOST": sim.url, "OXIDE_TOKEN": token, "OXIDE_PROJECT": sim_cfg.project},
             )

@@ -101,7 +101,16 @@ def sim_config(tmp_path: Path, request: pytest.FixtureRequest) -> SimConfig:
 
 
 @pytest.fixture
-async def rig(sim_config: SimConfig, short_tmp: Path, tmp_path: Path) -> AsyncIterator[Rig]:
+def detach_policy() -> str:
+    """The rig's detach policy: immediate (what most of these tests are about); a test of the
+    deferred policy parametrizes it (``@pytest.mark.parametrize("detach_policy", ...)``)."""
+    return "immediate"
+
+
+@pytest.fixture
+async def rig(
+    sim_config: SimConfig, short_tmp: Path, tmp_path: Path, detach_policy: str
+) -> AsyncIterator[Rig]:
     with SimulatorServer(sim_config) as sim:
         cfg = OxideConfig(
             host=sim.url,
@@ -116,6 +125,7 @@ async def rig(sim_config: SimConfig, short_tmp: Path, tmp_path: Path) -> AsyncIt
                 max_disks_per_instance=sim_config.max_disks_per_instance,
                 state_dir=tmp_path / "controller",
                 batch_window=0.1,
+                detach_policy=detach_policy,
             )
             servicer, coordinator = controller_parts(client, settings)
             await coordinator.start()

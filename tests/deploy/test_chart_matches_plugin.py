@@ -22,8 +22,10 @@ from oxide_csi.config import (
     ControllerSettings,
 )
 from oxide_csi.controller import parameters
+from oxide_csi.controller.attach.released import LedgerFigures
 from oxide_csi.metrics import PluginMetrics
 from oxide_csi.metrics.backend import track_backend
+from oxide_csi.metrics.ledger import track_ledger
 from oxide_csi.volume_contract import FS_TYPES
 from tests.deploy.chart import CHART_DIR, DRIVER, REPO, SOCKET, args_dict, containers, node, render
 
@@ -74,6 +76,7 @@ def test_guide_documents_every_storage_class_parameter() -> None:
 def test_guide_lists_only_metrics_that_exist_and_all_plugin_metrics() -> None:
     metrics = PluginMetrics("controller", process=False)
     track_backend(metrics.registry, BackendHealth(lambda: asyncio.sleep(0)))  # as app.py does
+    track_ledger(metrics.registry, LedgerFigures)  # as app.py does with the deferred policy
     exposition = generate_latest(metrics.registry).decode()
     exposed = set(re.findall(r"^# TYPE (oxide_csi_\w+) ", exposition, re.M))
     exposed = {name for name in exposed if not name.endswith("_created")}  # client bookkeeping

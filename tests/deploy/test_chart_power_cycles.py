@@ -145,9 +145,31 @@ def test_alert_on_an_instance_left_stopped(seconds: int) -> None:
     assert all_of(render(), "PrometheusRule") == []  # the CRD may not exist: off by default
     values = {"prometheusRule": {"enabled": True, "instanceStoppedSeconds": seconds}}
     (rule,) = all_of(render(values), "PrometheusRule")
-    (alert,) = rule["spec"]["groups"][0]["rules"]
-    assert alert["alert"] == "OxideInstanceLeftStopped"
+    alerts = {a["alert"]: a for a in rule["spec"]["groups"][0]["rules"]}
+    assert sorted(alerts) == ["OxideCSIDeferredDeleteStale", "OxideInstanceLeftStopped"]
+    alert = alerts["OxideInstanceLeftStopped"]
     assert alert["expr"] == (f"max(oxide_csi_attach_instance_stopped_longest_seconds) > {seconds}")
+
+
+@pytest.mark.parametrize("seconds", [86400, 3600])
+def test_deferred_detach_and_its_stale_delete_alert(seconds: int) -> None:
+    default = env_dict(containers(controller(render()))["oxide-csi"])
+    assert default["OXIDE_CSI_DETACH_POLICY"]["value"] == "deferred"
+    assert default["OXIDE_CSI_DEFERRED_DELETE_ALERT_AFTER"]["value"] == "86400"
+    values = {
+        "prometheusRule": {"enabled": True},
+        "controller": {"detachPolicy": "immediate", "deferredDeleteAlertAfter": seconds},
+    }
+    rendered = render(values)
+    env = env_dict(containers(controller(rendered))["oxide-csi"])
+    assert env["OXIDE_CSI_DETACH_POLICY"]["value"] == "immediate"
+    assert env["OXIDE_CSI_DEFERRED_DELETE_ALERT_AFTER"]["value"] == str(seconds)
+    (rule,) = all_of(rendered, "PrometheusRule")
+    alerts = {a["alert"]: a for a in rule["spec"]["groups"][0]["rules"]}
+    stale = alerts["OxideCSIDeferredDeleteStale"]
+    assert stale["expr"] == f"max(oxide_csi_deferred_deletion_oldest_seconds) > {seconds}"
+    assert stale["labels"]["severity"] == "warning"
+    assert "release-instance" in stale["annotations"]["description"]
 
 
 @pytest.mark.parametrize(("cycle", "expected"), [(None, "720s"), (1800, "1920s")])

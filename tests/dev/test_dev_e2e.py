@@ -74,7 +74,9 @@ def test_full_volume_lifecycle_through_dev(plugin_factory, plugin_env, short_tmp
         controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=volume.volume_id), timeout=60)
 
         assert mount_points_under(state) == []
-        assert sorted(loops_in(state / "devices")) == [BOOT]  # nothing attached but the boot disk
+        # deferred detach (dev's default): the deleted volume's disk stays attached, idle,
+        # until the instance's next cycle (tests/dev/test_dev_deferred.py), and is mounted nowhere
+        assert sorted(loops_in(state / "devices")) == sorted([BOOT, serial])
         listed = controller.ListVolumes(csi_pb2.ListVolumesRequest(), timeout=30)
         assert volume.volume_id not in [e.volume.volume_id for e in listed.entries]
         with pytest.raises(grpc.RpcError) as gone:

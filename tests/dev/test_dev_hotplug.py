@@ -36,7 +36,10 @@ def test_hotplug_attaches_without_a_stop(plugin_factory, plugin_env, short_tmp: 
     kubelet = KubeletLike.make(short_tmp / "kubelet", short_tmp / "token-source")
     plugin_dir = kubelet.root / "plugins" / "csi.oxide.computer"  # as in the README's recipe
     endpoint = f"unix://{plugin_dir / 'csi.sock'}"
+    # immediate: the unpublish is the hot detach this test is about (deferred, the disk would
+    # stay attached until a publish elsewhere or a cycle, as tests/dev/test_dev_deferred.py shows)
     args = [*dev_args(endpoint, state), "--hotplug", "--kubelet-dir", str(kubelet.root)]
+    args += ["--detach-policy", "immediate"]
     try:
         plugin = plugin_factory(args, plugin_env, short_tmp)
         channel = plugin.wait_ready(endpoint)

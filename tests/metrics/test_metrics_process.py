@@ -50,6 +50,7 @@ def test_controller_lifecycle_moves_the_counters(
     args = ["serve", "--mode", "controller", "--endpoint", endpoint]
     args += ["--state-dir", str(short_tmp / "state"), "--attach-batch-window", "0.1"]
     args += ["--metrics-address", f"127.0.0.1:{port}"]
+    args += ["--detach-policy", "immediate"]  # the counters of a detach cycle, too
     env = {**plugin_env, "OXIDE_HOST": sim.url, "OXIDE_TOKEN": TOKEN, "OXIDE_PROJECT": "default"}
     proc = plugin_factory(args, env, short_tmp)
     stub = csi_pb2_grpc.ControllerStub(proc.wait_ready(endpoint))

@@ -62,7 +62,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[KubeSim | None]:
 
 
 @pytest.mark.parametrize("step", STEPS)
-@pytest.mark.parametrize("operation", ["attach", "detach"])
+@pytest.mark.parametrize("operation", ["attach", "detach", "released"])
 def test_killed_mid_cycle_then_restarted(
     sim: SimulatorServer,
     backend: KubeSim | None,
@@ -75,8 +75,27 @@ def test_killed_mid_cycle_then_restarted(
     if backend is not None:
         add_node(backend, sim)
     ctl = Controller(sim, backend, plugin_factory, plugin_env, short_tmp)
+    if operation == "detach":  # the cycle an unpublish costs under the immediate policy
+        ctl.args += ["--detach-policy", "immediate"]
     instance_id = str(sim_instance(sim)["id"])
-    first, stub = ctl.start("" if operation == "detach" else step)
+    first, stub = ctl.start(step if operation == "attach" else "")
+    released = None
+    if operation == "released":  # a released disk leaves in the cycle of the next attach
+        make = csi_pb2.CreateVolumeRequest(name="pvc-released", volume_capabilities=[mount_cap()])
+        released = stub.CreateVolume(make, timeout=30).volume.volume_id
+        stub.ControllerPublishVolume(
+            csi_pb2.ControllerPublishVolumeRequest(
+                volume_id=released, node_id=instance_id, volume_capability=mount_cap()
+            ),
+            timeout=30,
+        )
+        stub.ControllerUnpublishVolume(
+            csi_pb2.ControllerUnpublishVolumeRequest(volume_id=released, node_id=instance_id),
+            timeout=30,
+        )
+        first.terminate()
+        assert first.wait() == 0
+        first, stub = ctl.start(step)
     create = csi_pb2.CreateVolumeRequest(name="pvc-crash", volume_capabilities=[mount_cap()])
     vol = stub.CreateVolume(create, timeout=30).volume
     publish = csi_pb2.ControllerPublishVolumeRequest(
@@ -92,7 +111,7 @@ def test_killed_mid_cycle_then_restarted(
         assert first.wait() == 0
         first, stub = ctl.start(step)
         retried = unpublish
-    call = stub.ControllerPublishVolume if operation == "attach" else stub.ControllerUnpublishVolume
+    call = stub.ControllerUnpublishVolume if operation == "detach" else stub.ControllerPublishVolume
 
     with pytest.raises(grpc.RpcError) as failed:
         call(retried, timeout=30)
@@ -102,13 +121,19 @@ def test_killed_mid_cycle_then_restarted(
 
     revived, stub = ctl.start()
     wait_until(lambda: sim_instance(sim)["state"] == "running", "recovery to start the instance")
-    call = stub.ControllerPublishVolume if operation == "attach" else stub.ControllerUnpublishVolume
+    call = stub.ControllerUnpublishVolume if operation == "detach" else stub.ControllerPublishVolume
     call(retried, timeout=30)  # the CO's retry succeeds
     state = sim_disk(sim, vol.volume_id)["state"]
-    if operation == "attach":
-        assert state == {"state": "attached", "instance": instance_id}
-    else:
+    if operation == "detach":
         assert state == {"state": "detached"}
+    else:
+        assert state == {"state": "attached", "instance": instance_id}
+    if released is not None:  # detached in the recovered cycle, and out of the ledger
+        assert sim_disk(sim, released)["state"] == {"state": "detached"}
+        listed = stub.ListVolumes(csi_pb2.ListVolumesRequest(), timeout=30).entries
+        assert {e.volume.volume_id: list(e.status.published_node_ids) for e in listed}[
+            released
+        ] == []
     assert sim_instance(sim)["state"] == "running"
     if backend is not None:
         assert state_left(backend) == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ import pytest
 
 from oxide_csi.app import controller_parts
 from oxide_csi.config import ControllerSettings
+from oxide_csi.controller.attach import AttachCoordinator
+from oxide_csi.controller.attach.released import LedgerView
 from oxide_csi.controller.oxide_failures import translate_escaped
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
 from oxide_csi.oxide import OxideClient, OxideConfig
@@ -80,6 +83,7 @@ class FaultRig:
     client: OxideClient
     hooks: httpx.Client
     tally: Tally
+    coordinator: AttachCoordinator
 
     async def until_ok(self, rpc: Callable[[], Awaitable[T]], what: str) -> T:
         """Call like a CO: retry retryable codes with a short backoff; anything else fails."""
@@ -131,7 +135,7 @@ async def fault_rig(tmp_path: Path, short_tmp: Path) -> AsyncIterator[FaultRig]:
                 ) as channel:
                     with httpx.Client(base_url=sim.url, timeout=10) as hooks:
                         stub = csi_pb2_grpc.ControllerStub(channel)
-                        yield FaultRig(sim, stub, client, hooks, tally)
+                        yield FaultRig(sim, stub, client, hooks, tally, coordinator)
             finally:
                 await coordinator.close()
 
@@ -174,6 +178,11 @@ async def test_lifecycles_survive_faults_and_leave_nothing_behind(fault_rig: Fau
     stats: dict[str, Any] = rig.hooks.get("/sim/stats").json()
     injected = stats["faults_injected"]
     rig.hooks.put("/sim/faults", json=FaultConfig().to_json()).raise_for_status()
+    # Deferred detach (the default): the last claims of each instance wait, released or owed,
+    # for its next cycle; the operator's release-instance is that cycle.
+    for instance_id in node_ids:
+        await rig.coordinator.release_instance(instance_id, deadline=time.monotonic() + 60)
+    assert await rig.coordinator.view() == LedgerView()
 
     # Converged: the rack holds nothing of ours, nothing attached, every instance running.
     disks = [d async for d in rig.client.list_disks()]

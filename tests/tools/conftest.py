@@ -111,7 +111,11 @@ def dev() -> Iterator[Dev]:
     # demo's own look at Oxide (instances, disks, snapshots) is checked with the rest
     for passed in PASSED_THROUGH & os.environ.keys():
         env[passed] = os.environ[passed]
-    running = Dev(root, PluginProcess(dev_args(endpoint_in(root), root / "state"), env, root))
+    # The demo's last check wants its disks gone from Oxide and the cycles of its detaches
+    # counted: the immediate policy's story. Under dev's default (deferred) they wait for the
+    # instance's next cycle, which tests/dev/test_dev_deferred.py proves.
+    args = dev_args(endpoint_in(root), root / "state", "--detach-policy", "immediate")
+    running = Dev(root, PluginProcess(args, env, root))
     try:
         running.process.wait_ready(running.endpoint).close()
         yield running

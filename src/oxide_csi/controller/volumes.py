@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from oxide_csi.controller import naming
+from oxide_csi.controller.attach.released import Deferred, LedgerView
 from oxide_csi.controller.create_race import again_if_taken
 from oxide_csi.controller.metadata import (
     Source,
@@ -30,6 +31,7 @@ from oxide_csi.controller.metadata import (
 )
 from oxide_csi.controller.parameters import fits, round_capacity
 from oxide_csi.errors import (
+    Aborted,
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
@@ -116,11 +118,17 @@ def static(disk: Disk) -> Volume:
 
 
 class VolumeManager:
-    """The controller's volume rules over one Oxide client (one project)."""
+    """The controller's volume rules over one Oxide client (one project).
 
-    def __init__(self, client: OxideClient) -> None:
+    ``deferred``: with released disks, a disk whose deletion is owed no longer exists for CSI
+    (NOT_FOUND, not listed, its name not reusable until it is gone) and a released disk is
+    published nowhere.
+    """
+
+    def __init__(self, client: OxideClient, deferred: Deferred | None = None) -> None:
         self._client = client
         self._locks = KeyedLocks()
+        self.deferred = deferred
 
     async def create(self, req: VolumeRequest, *, deadline: float) -> Volume:
         """Create the volume or return the compatible one an earlier attempt made."""
@@ -130,6 +138,11 @@ class VolumeManager:
         name = naming.disk_name(req.name)
         async with self._locks.hold(name):
             existing = await self._find_by_name(name, deadline)
+            if existing is not None and existing.id in (await self._view()).owed:
+                raise Aborted(
+                    f"the earlier volume {req.name!r} is still being deleted (its disk waits "
+                    "for its instance's next cycle); retry later"
+                )
             if existing is not None:
                 volume = await self._wait_usable(self._compatible(existing, req), deadline)
                 await self._drop_clone_snapshot(req, deadline)
@@ -169,6 +182,8 @@ class VolumeManager:
             if volume is None:
                 return
             if volume.attached_to is not None:
+                if self.deferred is not None and await self.deferred.owe_delete(volume.disk):
+                    return  # released: deleted after its detach (owed, see released.py)
                 raise FailedPrecondition(
                     f"volume {volume_id} is {volume.disk.state} on instance "
                     f"{volume.disk.instance_id}; unpublish it first"
@@ -192,6 +207,8 @@ class VolumeManager:
             disk = await self._client.get_disk(volume_id, deadline=deadline)
         except api_errors.OxideNotFound:
             return None
+        if disk.id in (await self._view()).owed:
+            return None  # deleted as far as CSI knows; the disk goes after its detach
         if static_ok:
             return static(disk)
         volume = managed(disk)
@@ -222,7 +239,9 @@ class VolumeManager:
         missing, so both spellings of the one instance are listed. One instance listing serves
         all volumes (ListVolumes), one lookup serves a single volume.
         """
+        released = (await self._view()).released
         attached = {v.disk.id: v.attached_to for v in volumes if v.attached_to}
+        attached = {vid: iid for vid, iid in attached.items() if vid not in released}
         if not attached:
             return {}
         names: dict[str, str] = {}
@@ -238,12 +257,16 @@ class VolumeManager:
 
     async def list(self, *, deadline: float) -> AsyncIterator[Volume]:
         """Every managed volume of the project, in the API's order (by name)."""
+        owed = (await self._view()).owed
         async for disk in self._client.list_disks(deadline=deadline):
             volume = managed(disk)
-            if volume is not None:
+            if volume is not None and disk.id not in owed:
                 yield volume
 
     # ---- helpers -------------------------------------------------------------------------
+
+    async def _view(self) -> LedgerView:
+        return await self.deferred.view() if self.deferred is not None else LedgerView()
 
     async def _find_by_name(self, name: str, deadline: float) -> Disk | None:
         try:

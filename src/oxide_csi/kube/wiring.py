@@ -16,9 +16,11 @@ from lightkube import AsyncClient
 from oxide_csi.kube.client import kube_client
 from oxide_csi.kube.events import EventRecorder
 from oxide_csi.kube.leases import LeaseFence
+from oxide_csi.kube.ledger import KubeLedgerStore
 from oxide_csi.kube.migrate import import_file_records
 from oxide_csi.kube.nodes import NodeGate
 from oxide_csi.kube.records import KubeAttachRecordStore
+from oxide_csi.kube.release_requests import KubeReleaseRequests
 from oxide_csi.kube.settings import KubeSettings
 
 
@@ -30,6 +32,8 @@ class KubeParts:
     fence: LeaseFence
     gate: NodeGate
     events: EventRecorder
+    ledger: KubeLedgerStore
+    requests: KubeReleaseRequests
 
 
 async def open_kube(
@@ -44,6 +48,7 @@ async def open_kube(
     events = EventRecorder(client, settings.identity)
     events.start()
     resources.push_async_callback(events.close)
-    return KubeParts(
-        client, settings, store, LeaseFence(client, settings), NodeGate(client), events
-    )
+    fence = LeaseFence(client, settings)
+    ledger = KubeLedgerStore(client, settings.namespace)
+    requests = KubeReleaseRequests(client, settings.namespace)
+    return KubeParts(client, settings, store, fence, NodeGate(client), events, ledger, requests)

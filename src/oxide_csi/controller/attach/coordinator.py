@@ -36,12 +36,15 @@ import structlog
 from oxide_csi import errors
 from oxide_csi.controller.attach.fence import UNFENCED, Fence
 from oxide_csi.controller.attach.hot import HotAttach
+from oxide_csi.controller.attach.ledger import LedgerStore
 from oxide_csi.controller.attach.leftovers import leftover, leftover_attach_target
 from oxide_csi.controller.attach.ops import AttachResult, PendingOp, translate
 from oxide_csi.controller.attach.power import ATTACHABLE_STATES, RUNNING_STATES, StartPolicy
 from oxide_csi.controller.attach.preflight import Preflight
 from oxide_csi.controller.attach.records import AttachRecordStore, OpKind
 from oxide_csi.controller.attach.refusals import RefusalCache
+from oxide_csi.controller.attach.released import CycleLedger, DetachPolicy, ReleasedDisks
+from oxide_csi.controller.attach.released_calls import ReleasedCalls
 from oxide_csi.controller.attach.reports import CycleObserver, StopObserver
 from oxide_csi.controller.attach.worker import InstanceWorker, WorkerSettings
 from oxide_csi.controller.naming import serial_clash
@@ -58,7 +61,7 @@ _TRANSIENT_DISK = frozenset({"attaching", "detaching"})
 _ACCEPTING = RUNNING_STATES | ATTACHABLE_STATES | {"stopping", "failed"}
 
 
-class AttachCoordinator:
+class AttachCoordinator(ReleasedCalls):
     """Attach and detach disks to Oxide instances, batching the power cycles per instance.
 
     ``max_disks`` is the per-instance disk limit (boot disk included), or a
@@ -89,12 +92,18 @@ class AttachCoordinator:
         refusals: RefusalCache | None = None,
         on_stopping: StopObserver | None = None,
         fence: Fence = UNFENCED,
+        ledger: LedgerStore | None = None,
+        detach_policy: DetachPolicy = DetachPolicy.IMMEDIATE,
     ) -> None:
         self._client = client
         self._store = record
         self._preflight = Preflight(client, own_instance_id=own_instance_id, max_disks=max_disks)
         self._refusals = refusals if refusals is not None else RefusalCache()
         self._recovery_interval = recovery_interval
+        #: Released disks (``released.py``); None: no ledger, every detach is immediate.
+        self.released = (
+            ReleasedDisks(client, ledger, policy=detach_policy) if ledger is not None else None
+        )
         self._settings = WorkerSettings(
             client=client,
             store=record,
@@ -107,6 +116,11 @@ class AttachCoordinator:
             refusals=self._refusals,
             on_stopping=on_stopping,
             fence=fence,
+            released=(
+                CycleLedger(self.released, self._claim, cycle_timeout=op_timeout)
+                if self.released is not None
+                else None
+            ),
         )
         self._hot = hot
         self._workers: dict[str, InstanceWorker] = {}
@@ -164,6 +178,8 @@ class AttachCoordinator:
                 log.info("recovering attach record", instance=rec.instance_name, phase=rec.phase)
                 kicks.append(worker.kick())
         await asyncio.gather(*kicks)
+        if self.released is not None:
+            await self.released.settle_all(time.monotonic() + self._recovery_interval)
 
     async def _periodic(self) -> None:
         while True:
@@ -193,6 +209,7 @@ class AttachCoordinator:
         what = f"attach disk {disk_id!r} to instance {instance!r}"
         inst = await self._instance(instance, deadline, what)
         disk = known if known is not None else await self._disk(disk_id, deadline, what)
+        disk = await self._move_released(disk, inst, deadline, what)
         joined = self._join(disk, inst, OpKind.ATTACH)
         if joined is not None:
             await self._wait(joined, deadline, what)
@@ -203,6 +220,8 @@ class AttachCoordinator:
             repair = self._hot is not None and self._hot.needs_repair(inst, disk.id)
             settle = not repair and await leftover(self._store, inst.id, disk.id) is OpKind.DETACH
             if not (repair or settle):
+                if self.released is not None:  # a publish back: the release is over
+                    await self.released.reclaim(inst.id, inst.name, disk.id)
                 return AttachResult(disk.id, disk.name, inst.id, inst.name, already_attached=True)
             self._preflight.not_own(inst, what)
             worker = self._worker(inst.id, inst.name)
@@ -235,7 +254,10 @@ class AttachCoordinator:
             self._check_serial(disk, inst, present)
             self._refusals.check(disk, inst.id, set(present))
             worker = self._worker(inst.id, inst.name)
-            self._preflight.free_slot(inst, set(present), worker.reserved(), what, max_disks)
+            reserved = await self._reclaim_slots(worker, inst, present, max_disks)
+            self._preflight.free_slot(inst, set(present), reserved, what, max_disks)
+            if self.released is not None:  # a stale entry must not detach it after this attach
+                await self.released.reclaim(inst.id, inst.name, disk.id)
             joined = self._submit(worker, OpKind.ATTACH, disk, inst)
         await self._wait(joined, deadline, what)
         return joined.result()
@@ -260,9 +282,12 @@ class AttachCoordinator:
                 raise errors.Aborted(f"{what}: the disk is {disk.state}; retry once it settles")
             if inst.boot_disk_id == disk.id:
                 raise errors.FailedPrecondition(f"{what}: it is the instance's boot disk")
-            self._preflight.not_own(inst, what)
             if self._hot is not None:
                 self._hot.forget(inst.id, disk.id)
+            if self.released is not None and self.released.defers and not settle:
+                await self.released.release(inst.id, inst.name, disk)  # no cycle now
+                return
+            self._preflight.not_own(inst, what)
             worker = self._worker(inst.id, inst.name)
             joined = self._submit(worker, OpKind.DETACH, disk, inst, settle=settle)
         await self._wait(joined, deadline, what)
@@ -320,13 +345,8 @@ class AttachCoordinator:
         repair: bool = False,
     ) -> PendingOp:
         op = PendingOp(kind, disk.id, disk.name, inst.id, inst.name, settle=settle, repair=repair)
-        self._by_disk[disk.id] = op
-
-        def forget(_: asyncio.Future[None]) -> None:
-            if self._by_disk.get(disk.id) is op:
-                del self._by_disk[disk.id]
-
-        op.future.add_done_callback(forget)
+        self._by_disk.pop(disk.id, None)  # the caller checked: nothing else is in flight
+        self._claim(op)
         worker.submit(op)
         return op
 

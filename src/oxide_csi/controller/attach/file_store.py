@@ -77,27 +77,11 @@ class FileAttachRecordStore:
             return None
 
     def _save(self, record: AttachRecord) -> None:
-        path = self._path(record.instance_id)
-        self._dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + _TMP_SUFFIX)
         data = json.dumps(record.to_json(), indent=2, sort_keys=True).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        self._sync_dir()
+        write_atomically(self._path(record.instance_id), data)
 
     def _delete(self, path: Path) -> None:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return
-        self._sync_dir()
+        remove_durably(path)
 
     def _load_all(self) -> list[AttachRecord]:
         if not self._dir.is_dir():
@@ -117,9 +101,36 @@ class FileAttachRecordStore:
                 records.append(record)
         return records
 
-    def _sync_dir(self) -> None:
-        fd = os.open(self._dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old content or the new, durably:
+    a temporary file, fsynced, renamed over ``path``, and the directory fsynced."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + _TMP_SUFFIX)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    sync_dir(path.parent)
+
+
+def remove_durably(path: Path) -> None:
+    """Remove ``path`` (gone already is fine) and make the removal survive a crash."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    sync_dir(path.parent)
+
+
+def sync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -45,6 +45,8 @@ class PendingOp:
     #: An attach of a disk that is attached already but whose hot-plugged device never
     #: appeared: detached and attached again inside a power cycle (see ``hot.py``).
     repair: bool = False
+    #: A detach of a released disk (``released.py``): a publish elsewhere waits for it.
+    released: bool = False
     future: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )

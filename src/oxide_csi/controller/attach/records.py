@@ -89,10 +89,10 @@ class AttachRecord:
             raise RecordError(f"unsupported attach record version {raw.get('version')!r}")
         try:
             ops = tuple(
-                OpRecord(OpKind(str(op["kind"])), _text(op, "disk_id")) for op in raw["ops"]
+                OpRecord(OpKind(str(op["kind"])), text_field(op, "disk_id")) for op in raw["ops"]
             )
             return cls(
-                instance_id=_text(raw, "instance_id"),
+                instance_id=text_field(raw, "instance_id"),
                 instance_name=str(raw.get("instance_name", "")),
                 was_running=bool(raw["was_running"]),
                 phase=Phase(str(raw["phase"])),
@@ -103,7 +103,7 @@ class AttachRecord:
             raise RecordError(f"malformed attach record: {exc}") from None
 
 
-def _text(raw: Any, key: str) -> str:
+def text_field(raw: Any, key: str) -> str:
     value = raw[key]
     if not isinstance(value, str) or not value:
         raise RecordError(f"field {key!r} must be a non-empty string")

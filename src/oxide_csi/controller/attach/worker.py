@@ -53,6 +53,7 @@ from oxide_csi.controller.attach.records import (
     Phase,
 )
 from oxide_csi.controller.attach.refusals import RefusalCache
+from oxide_csi.controller.attach.released import CycleLedger
 from oxide_csi.controller.attach.reports import (
     CycleMeter,
     CycleObserver,
@@ -89,6 +90,7 @@ class WorkerSettings:
     #: Who may act on an instance now (fence.py); the file backend's is always ours.
     fence: Fence = UNFENCED
     on_stopping: StopObserver | None = None
+    released: CycleLedger | None = None
 
 
 class InstanceWorker:
@@ -230,6 +232,8 @@ class InstanceWorker:
                     if not kick.done():
                         kick.set_result(None)
             await self._seal_refusals()
+            if self._s.released is not None:
+                await self._s.released.after(self.instance_id, time.monotonic() + 60)
             if self._queue or self._kicks:
                 self._wake.set()
 
@@ -332,6 +336,8 @@ class InstanceWorker:
         else:
             self._owes_start = owe_start
         await self._hold_batch_open()
+        if self._s.released is not None:  # the instance is off anyway: detach released disks
+            self._queue += await self._s.released.join(self.instance_id, self.instance_name)
         batch = self._close_batch()
         if owe_start:
             record = self._record(Phase.APPLYING, leftovers, batch)
