@@ -208,7 +208,8 @@ def run_all(args: argparse.Namespace, names: list[str]) -> list[dict[str, Any]]:
                 label = policy or "immediate"
                 transitions = (args.stop_seconds, args.start_seconds)
                 row[label] = run_one(SCENARIOS[name], rack, policy, transitions)
-                print(f"  {rack} | {name} | {label}: {row[label]['groups']}", flush=True)
+                shown = {k: v for k, v in row[label].items() if k != "phases"}
+                print(f"  {rack} | {name} | {label}: {shown}", flush=True)
             rows.append(row)
     return rows
 

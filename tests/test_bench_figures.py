@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bench import attach_coalescing, formatting
+from bench import attach_coalescing, formatting, workloads
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -102,3 +102,12 @@ def test_benchmarks_check_the_thresholds_the_readme_states() -> None:
     assert float(within.group(1)) == attach_coalescing.TARGET_WALL_VS_SINGLE
     assert pytest.approx(float(single.group(1)) / 100) == attach_coalescing.TARGET_SINGLE_OVER_SIM
     assert float(stage.group(1)) == formatting.TARGET_STAGE_S
+
+
+def test_the_workload_figures_keep_issue_19s_promises() -> None:
+    """The recorded run shows, for the deferred policy on a cold-plug rack, no cycle at the
+    rolling restart's re-publishes nor at the deletions, and 2 for the move."""
+    body = json.loads((RESULTS / "workloads.json").read_text())
+    checked = workloads.promises(body["rows"])
+    assert [c["measured"] for c in checked] == [c["expected"] for c in checked], checked
+    assert body["settings"]["detach_policy_flag"] is True
