@@ -16,10 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugin_process import wait_until
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: The node side: what runs on every node, with no Oxide credentials.
-NODE_ROOTS = ("oxide_csi.node", "oxide_csi.servicers.node", "oxide_csi.servicers.access")
+NODE_ROOTS = (
+    "oxide_csi.node",
+    "oxide_csi.servicers.node",
+    "oxide_csi.servicers.access",
+    "oxide_csi.poweroff",  # the heartbeat and power-off handler (graceful power-off)
+)
 #: What the node side must never load.
 NODE_FORBIDDEN = ("oxide_csi.controller", "oxide_csi.oxide")
 #: Who may import the generated stubs (tests may too; they are not under ``src/``).
@@ -140,6 +147,7 @@ def test_no_module_imports_itself_through_others(module: str) -> None:
 def test_node_side_imports_nothing_of_controller_or_oxide() -> None:
     roots = [m for m in MODULES if _within(m, NODE_ROOTS)]
     assert "oxide_csi.node.stage" in roots and "oxide_csi.servicers.node" in roots
+    assert "oxide_csi.poweroff.kube" in roots
     bad = {m: via for m, via in _closure(roots).items() if _within(m, NODE_FORBIDDEN)}
     assert not bad, f"node side loads {sorted(bad)} (imported by {bad})"
 
@@ -185,4 +193,30 @@ def test_a_node_process_never_loads_the_oxide_client(
     assert sorted(m for m in loaded if _within(m, NODE_FORBIDDEN)) == []
     # Neither OpenSSL binding: ``_ssl`` (blocked by the ssl gate) nor ``_hashlib`` (which
     # ``secrets``/``hmac`` would pull in through the CLI's imports), each a few MB on every node.
+    assert sorted(loaded & {"_ssl", "_hashlib"}) == []
+
+
+def test_a_node_answering_power_off_requests_loads_no_oxide_client(
+    plugin_factory, plugin_env, short_tmp: Path
+) -> None:
+    """With graceful power-off on (file channel), the node keeps its heartbeat: still nothing
+    of the controller or the Oxide client, and no OpenSSL."""
+    kubelet = short_tmp / "kubelet"
+    kubelet.mkdir()
+    boot = short_tmp / "boot_id"
+    boot.write_text("3b7c2a4e-0000-4000-8000-000000000001\n")
+    node_id = "9f1c2b3a-0000-4000-8000-00000000000a"
+    endpoint = f"unix://{short_tmp}/layers.sock"
+    args = ["serve", "--mode", "node", "--node-id", node_id, "--endpoint", endpoint]
+    args += ["--kubelet-dir", str(kubelet), "--graceful-power-off", "--state-dir", str(short_tmp)]
+    env = {**plugin_env, "PYTHONPROFILEIMPORTTIME": "1", "OXIDE_CSI_BOOT_ID_FILE": str(boot)}
+    plugin = plugin_factory(args, env, short_tmp)
+    plugin.wait_ready(endpoint).close()
+    beat = short_tmp / "poweroff" / "heartbeats" / f"{node_id}.json"
+    wait_until(beat.exists, "the heartbeat")
+    plugin.terminate()
+    assert plugin.wait() == 0
+    loaded = _loaded_modules(plugin.output())
+    assert {"oxide_csi.poweroff.agent", "oxide_csi.poweroff.files"} <= loaded
+    assert sorted(m for m in loaded if _within(m, NODE_FORBIDDEN)) == []
     assert sorted(loaded & {"_ssl", "_hashlib"}) == []

@@ -32,9 +32,13 @@ RELEASE_POLL_SECONDS = 2.0
 # prometheus-client when metrics are off) is memory it does not hold.
 if TYPE_CHECKING:
     from oxide_csi.controller.attach import AttachCoordinator, CycleObserver, CycleReport
+    from oxide_csi.controller.attach.graceful import PowerOff
+    from oxide_csi.kube.attacher import CycleEvents
     from oxide_csi.kube.wiring import KubeParts
     from oxide_csi.metrics import PluginMetrics
     from oxide_csi.oxide import OxideClient, OxideConfig
+    from oxide_csi.oxide.models import Instance
+    from oxide_csi.poweroff.settings import GuestSettings
     from oxide_csi.servicers.controller import ControllerServicer
     from oxide_csi.servicers.node import NodeServicer
 
@@ -110,6 +114,7 @@ def controller_parts(
         own_instance_id=settings.controller_instance_id,
         on_stopping=events.on_stopping if events is not None else None,
         fence=kube.fence if kube is not None else UNFENCED,
+        power_off=_power_off(settings, kube, metrics, events),
         ledger=FileLedgerStore(settings.state_dir / "released") if kube is None else kube.ledger,
         detach_policy=DetachPolicy(settings.detach_policy),
     )
@@ -135,6 +140,74 @@ def controller_parts(
     volumes = VolumeManager(client, coordinator)
     servicer = ControllerServicer(volumes, SnapshotManager(client, volumes), attacher)
     return servicer, coordinator
+
+
+def _power_off(
+    settings: ControllerSettings,
+    kube: KubeParts | None,
+    metrics: PluginMetrics | None,
+    events: CycleEvents | None,
+) -> PowerOff:
+    """Oxide's hard stop, or (``--graceful-power-off``) the guest's own shutdown first, asked
+    through Kubernetes or, with the file backend, the state directory; each power-off counted
+    and, in a cluster, an Event on the Node."""
+    from oxide_csi.controller.attach.graceful import GracefulPowerOff, hard_power_off
+    from oxide_csi.poweroff.messages import ControllerChannel
+
+    def tell(inst: Instance, how: str, why: str) -> None:
+        if metrics is not None:
+            metrics.on_power_off(how, why)
+        if events is not None:
+            events.on_power_off(inst, how, why)
+
+    if not settings.graceful_power_off:
+        return hard_power_off
+    channel: ControllerChannel
+    if kube is not None:
+        from oxide_csi.poweroff.kube import KubeChannel
+
+        channel = KubeChannel(kube.client, kube.settings.namespace)
+    else:
+        from oxide_csi.poweroff.files import FileChannel
+
+        channel = FileChannel(settings.state_dir / "poweroff")
+    graceful = GracefulPowerOff(
+        channel,
+        timeout=settings.graceful_stop_timeout,
+        issuer=kube.settings.identity if kube is not None else "",
+        on_power_off=tell,
+    )
+    log.info("graceful power-off on", stop_timeout=settings.graceful_stop_timeout)
+    return graceful
+
+
+def _start_guest(settings: GuestSettings) -> Callable[[], Awaitable[None]]:
+    """The node's heartbeat and power-off handler, in the background; returns their closer."""
+    from oxide_csi.poweroff.agent import CommandPowerOff, GuestAgent, read_boot_id
+    from oxide_csi.poweroff.messages import NodeChannel
+
+    channel: NodeChannel
+    if settings.kube is not None:
+        from oxide_csi.kube.client import kube_client
+        from oxide_csi.poweroff.kube import KubeChannel
+
+        channel = KubeChannel(kube_client(settings.kube), settings.kube.namespace, own=True)
+    else:
+        from oxide_csi.poweroff.files import FileChannel
+
+        assert settings.channel_dir is not None
+        channel = FileChannel(settings.channel_dir)
+    action = settings.action or CommandPowerOff(settings.command)
+    agent = GuestAgent(
+        channel,
+        instance_id=settings.instance_id,
+        boot_id=lambda: read_boot_id(settings.boot_id_file),
+        power_off=action if settings.handler else None,
+        heartbeat=settings.heartbeat,
+        period=settings.heartbeat_period,
+        duration=settings.heartbeat_duration,
+    )
+    return agent.start()
 
 
 def _answer_release_requests(
@@ -302,6 +375,8 @@ async def build_plugin(config: ServeConfig) -> Plugin:
     if config.mode.runs_node:
         assert config.node is not None
         node = node_servicer(config.node)
+        if config.node.guest is not None:
+            resources.push_async_callback(_start_guest(config.node.guest))
         registrations.append(node.register)
         services.append("csi.v1.Node")
     identity = IdentityServicer(controller=config.mode.runs_controller)

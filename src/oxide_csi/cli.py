@@ -37,6 +37,27 @@ def _add_logging_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_power_off_flags(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--graceful-power-off",
+        action="store_true",
+        help="controller: ask a node's plugin to power its host off before Oxide's hard stop; "
+        "node: keep a heartbeat and answer such requests ($OXIDE_CSI_GRACEFUL_POWER_OFF)",
+    )
+    serve.add_argument(
+        "--graceful-stop-timeout",
+        help="seconds the controller waits for a guest to power off before the hard stop "
+        "(default 120)",
+    )
+    serve.add_argument("--power-off-heartbeat", help="node: false writes no heartbeat")
+    serve.add_argument("--power-off-handler", help="node: false answers no power-off request")
+    serve.add_argument(
+        "--power-off-command",
+        help="node: how the host is powered off (default: nsenter --target 1 --all -- "
+        "systemctl poweroff)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oxide-csi", description=f"CSI plugin {DRIVER_NAME} for Oxide rack disks"
@@ -107,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
         "--hot-attach-timeout",
         help="seconds a hot-attached device may take to appear in the guest (default 60)",
     )
+    _add_power_off_flags(serve)
     serve.add_argument(
         "--detach-policy",
         choices=("deferred", "immediate"),
@@ -143,8 +165,9 @@ def _serve(args: argparse.Namespace) -> int:
     # tests point it at a directory of their own to control the DMI product_uuid).
     sys_root = Path(os.environ.get("OXIDE_CSI_SYSFS_ROOT") or "/sys")
     config = build_serve_config(vars(args), os.environ, sys_root=sys_root)
-    if config.mode.runs_controller or config.metrics is not None:
-        allow_ssl()  # see oxide_csi.ssl_gate
+    guest = config.node.guest if config.node is not None else None
+    if config.mode.runs_controller or config.metrics is not None or (guest and guest.kube):
+        allow_ssl()  # see oxide_csi.ssl_gate; a node's heartbeat may speak TLS to Kubernetes
     configure_logging(args.log_level or "info", args.log_format)
     return _run(config)
 

@@ -22,6 +22,7 @@ from oxide_csi.endpoint import Endpoint, EndpointError, parse_endpoint
 
 if TYPE_CHECKING:
     from oxide_csi.kube.settings import KubeSettings
+    from oxide_csi.poweroff.settings import GuestSettings
 
 #: The node's disk slots per instance, boot disk included, when no flag says otherwise. The
 #: node holds no credentials and cannot ask the rack: 8 fits every release (v17 and older allow
@@ -84,6 +85,8 @@ class NodeSettings:
     loop_device_dir: Path | None = None
     #: False on nodes that must never be power-cycled (control plane): volumes stay off them.
     attachable: bool = True
+    #: Set with ``--graceful-power-off``: the heartbeat and power-off handler (``poweroff``).
+    guest: GuestSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,10 @@ class ControllerSettings:
     cycle_timeout: float = DEFAULT_CYCLE_TIMEOUT
     #: Set: state in Kubernetes (``--state-backend kubernetes``); None: files in state_dir.
     kube: KubeSettings | None = None
+    #: Ask the node plugin to power its host off before Oxide's hard stop (``graceful.py``),
+    #: and how long to wait for it.
+    graceful_power_off: bool = False
+    graceful_stop_timeout: float = 120.0
     #: ``deferred``: an unpublished disk stays attached until its instance cycles anyway
     #: (``controller/attach/released.py``); ``immediate``: every unpublish is a cycle.
     detach_policy: str = "deferred"
@@ -350,6 +357,15 @@ def build_serve_config(
                 )
             ),
             kube=_kube_settings(args, env, request_timeout),
+            graceful_power_off=_bool_setting(
+                args.get("graceful_power_off"), env, "OXIDE_CSI_GRACEFUL_POWER_OFF"
+            ),
+            graceful_stop_timeout=_float_setting(
+                _pick(args.get("graceful_stop_timeout"), env, "OXIDE_CSI_GRACEFUL_STOP_TIMEOUT"),
+                "graceful stop timeout (seconds)",
+                ControllerSettings.graceful_stop_timeout,
+                3600,
+            ),
             detach_policy=_detach_policy(args, env),
             deferred_delete_alert_after=_float_setting(
                 _pick(
@@ -385,6 +401,7 @@ def build_serve_config(
             attachable=_true_or_false(
                 _pick(args.get("attachable"), env, "OXIDE_CSI_ATTACHABLE"), "attachable", True
             ),
+            guest=_guest_settings(args, env, node_id, sys_root, controller),
         )
     return ServeConfig(
         mode=mode,
@@ -429,3 +446,36 @@ def _kube_settings(
         )
     except KubeSettingsError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _guest_settings(
+    args: Mapping[str, object],
+    env: Mapping[str, str],
+    node_id: str,
+    sys_root: Path,
+    controller: ControllerSettings | None,
+) -> GuestSettings | None:
+    """The node's graceful power-off settings, or None when it is off (the default)."""
+    if not _bool_setting(args.get("graceful_power_off"), env, "OXIDE_CSI_GRACEFUL_POWER_OFF"):
+        return None
+    from oxide_csi.poweroff.settings import guest_settings
+
+    state_dir = _pick(args.get("state_dir"), env, "OXIDE_CSI_STATE_DIR")
+    kube = controller.kube if controller is not None else _kube_settings(args, env, 30.0)
+    return guest_settings(
+        instance_id=node_id.lower() if _is_uuid(node_id) else read_product_uuid(sys_root),
+        state_dir=Path(state_dir) if state_dir else ControllerSettings.state_dir,
+        kube=kube,
+        heartbeat=_true_or_false(
+            _pick(args.get("power_off_heartbeat"), env, "OXIDE_CSI_POWER_OFF_HEARTBEAT"),
+            "power-off heartbeat",
+            True,
+        ),
+        handler=_true_or_false(
+            _pick(args.get("power_off_handler"), env, "OXIDE_CSI_POWER_OFF_HANDLER"),
+            "power-off handler",
+            True,
+        ),
+        command=_pick(args.get("power_off_command"), env, "OXIDE_CSI_POWER_OFF_COMMAND"),
+        boot_id_file=env.get("OXIDE_CSI_BOOT_ID_FILE"),
+    )

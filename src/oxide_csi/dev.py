@@ -22,6 +22,11 @@ drivers' volumes live there too. Data is never deleted. ``oxide.env`` (mode 0600
 client needs: the simulated Oxide's URL, token and project, the CSI endpoint and the kubelet
 directory.
 
+Graceful power-off is on: this machine's node plugin is instance-0's guest (it flushes and
+unmounts what it staged, then tells the simulator the guest powered itself off), and the other
+simulated instances get a heartbeat and a handler of their own (``devplane.guests``), so every
+cycle is a guest power-off unless the switches say otherwise.
+
 Why ``--hotplug`` is needed for a kubelet directory outside the state directory: a simulated
 stop takes every device of the instance away while the machine, and so a real kubelet with its
 pods, keeps running -- nothing a real power-off would ever do to a running pod. A hot-plug
@@ -45,6 +50,8 @@ from oxide_csi.config_common import ConfigError
 
 if TYPE_CHECKING:
     from oxide_csi.devplane import DevicePlane
+    from oxide_csi.devplane.guests import GuestBoots, OtherGuests
+    from oxide_csi.poweroff.settings import GuestSettings
 
 DEFAULT_DEV_STATE = Path("/var/lib/oxide-csi-dev")
 DEFAULT_DEV_ENDPOINT = "unix:///run/oxide-csi/csi.sock"
@@ -78,6 +85,7 @@ def add_dev_parser(sub: Any) -> None:
         help="disk slots per instance (default: the release's, 8 up to v17, 12 since)",
     )
     dev.add_argument("--metrics-address", default="", help="serve Prometheus metrics on HOST:PORT")
+    _add_guest_flags(dev)
     dev.add_argument(
         "--detach-policy",
         choices=("deferred", "immediate"),
@@ -90,6 +98,24 @@ def add_dev_parser(sub: Any) -> None:
         action="store_true",
         help="play a hot-plug rack (attach/detach while running) and turn hot attach on; "
         "needed for a kubelet dir outside the state dir",
+    )
+
+
+def _add_guest_flags(dev: Any) -> None:
+    dev.add_argument(
+        "--no-graceful-power-off",
+        action="store_true",
+        help="cycles stop instances hard (default: each simulated guest, instance-0's being "
+        "this machine's node, powers itself off in order when asked)",
+    )
+    dev.add_argument(
+        "--graceful-stop-timeout", default="", help="seconds to wait for the guest (default 120)"
+    )
+    dev.add_argument(
+        "--no-guest-heartbeat", action="store_true", help="the guests write no heartbeat"
+    )
+    dev.add_argument(
+        "--no-guest-handler", action="store_true", help="the guests ignore power-off requests"
     )
 
 
@@ -130,6 +156,7 @@ def _check_kubelet_dir(args: argparse.Namespace) -> None:
 
 def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> int:
     from oxide_csi.devplane import DevicePlane
+    from oxide_csi.devplane.guests import GuestBoots
     from oxide_sim import SimConfig, SimulatorServer
     from oxide_sim.releases import parse_release
 
@@ -159,17 +186,25 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
         disk_data_dir=state / "disks",
         hotplug=bool(args.hotplug),
     )
-    plane = DevicePlane(DEV_INSTANCE, devices_dir=state / "devices", data_dir=state / "disks")
+    plane = DevicePlane(
+        DEV_INSTANCE,
+        devices_dir=state / "devices",
+        data_dir=state / "disks",
+        boot_id_file=state / "guest" / "boot_id",
+    )
     # Reap what a crashed run left (its devices and their mounts), before anything binds anew.
     plane.release_everything()
     kubelet_dir.mkdir(parents=True, exist_ok=True)
     sim = SimulatorServer(sim_cfg)
     # Registered before start: transitions a previous run left half-way finish with the hooks.
     sim.add_instance_hook(plane)
+    boots = GuestBoots(state / "guest" / "others")
+    sim.add_instance_hook(boots)
     made: list[Path] = []  # directories dev mode creates for its socket, removed at exit
     try:
         sim.start()
         try:
+            stack = contextlib.ExitStack()  # the other guests, stopped before the simulator
             node_id = _resume(plane, sim.url, token, sim_cfg.project)
             config = build_serve_config(
                 {
@@ -189,12 +224,24 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                     "metrics_address": args.metrics_address,
                     "hot_attach": "true" if args.hotplug else "",
                     "detach_policy": args.detach_policy,
+                    **_guest_args(args),
                 },
-                {"OXIDE_HOST": sim.url, "OXIDE_TOKEN": token, "OXIDE_PROJECT": sim_cfg.project},
+                {
+                    "OXIDE_HOST": sim.url,
+                    "OXIDE_TOKEN": token,
+                    "OXIDE_PROJECT": sim_cfg.project,
+                    "OXIDE_CSI_BOOT_ID_FILE": str(plane.boot_id_file),
+                },
             )
             made = _missing_dirs(config.endpoint.path)
             assert config.node is not None
-            node = dataclasses.replace(config.node, loop_device_dir=plane.devices_dir)
+            guest = config.node.guest
+            if guest is not None:  # this machine is instance-0's guest: it powers off so
+                guest = dataclasses.replace(guest, action=_guest_power_off(plane, sim.url))
+                others = _other_guests(guest, boots, sim.url, token, sim_cfg.project)
+                others.start()
+                stack.callback(others.stop)
+            node = dataclasses.replace(config.node, loop_device_dir=plane.devices_dir, guest=guest)
             config = dataclasses.replace(config, node=node)
             print(
                 f"oxide-csi dev: simulated Oxide release {played.name} at {sim.url} "
@@ -207,7 +254,8 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
                 flush=True,
             )
             _announce_env(state, sim.url, token, sim_cfg.project, args.endpoint, kubelet_dir)
-            return serve(config)
+            with stack:
+                return serve(config)
         finally:
             sim.stop()  # no more instance transitions, so no hook runs during the clean-up
     finally:
@@ -215,6 +263,62 @@ def _run_dev(args: argparse.Namespace, serve: Callable[[ServeConfig], int]) -> i
         for directory in made:  # deepest first; one that is not empty now is not only ours
             with contextlib.suppress(OSError):
                 directory.rmdir()
+
+
+def _guest_args(args: argparse.Namespace) -> dict[str, str]:
+    """The serve flags of graceful power-off as dev mode sets them (on unless turned off)."""
+    if args.no_graceful_power_off:
+        return {}
+    return {
+        "graceful_power_off": "true",
+        "graceful_stop_timeout": str(args.graceful_stop_timeout),
+        "power_off_heartbeat": "false" if args.no_guest_heartbeat else "true",
+        "power_off_handler": "false" if args.no_guest_handler else "true",
+    }
+
+
+def _guest_power_off(plane: DevicePlane, sim_url: str) -> Callable[[], None]:
+    """What instance-0's guest does when its node plugin powers it off: flush and unmount
+    what is staged on its disks, then tell the simulated rack that the guest shut down (a
+    /sim hook: on a rack the hypervisor sees the guest power off, nobody needs credentials)."""
+
+    def power_off() -> None:
+        import httpx
+
+        plane.shut_down_guest()
+        url = f"{sim_url}/sim/instances/{DEV_INSTANCE}/guest-power-off"
+        httpx.post(url, timeout=10).raise_for_status()
+
+    return power_off
+
+
+def _other_guests(
+    guest: GuestSettings, boots: GuestBoots, url: str, token: str, project: str
+) -> OtherGuests:
+    """Guests for the simulated instances this machine does not play (``devplane.guests``)."""
+    import httpx
+
+    from oxide_csi.devplane.guests import OtherGuests
+
+    headers = {"Authorization": f"Bearer {token}"}
+    listed = httpx.get(
+        f"{url}/v1/instances", params={"project": project, "limit": 100}, headers=headers
+    )
+    listed.raise_for_status()
+    others = {i["name"]: i["id"] for i in listed.json()["items"] if i["name"] != DEV_INSTANCE}
+
+    def power_off(name: str) -> None:
+        httpx.post(f"{url}/sim/instances/{name}/guest-power-off", timeout=10).raise_for_status()
+
+    assert guest.channel_dir is not None
+    return OtherGuests(
+        guest.channel_dir,
+        boots,
+        others,
+        power_off,
+        heartbeat=guest.heartbeat,
+        handler=guest.handler,
+    )
 
 
 def _missing_dirs(socket: Path | None) -> list[Path]:

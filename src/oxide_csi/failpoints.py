@@ -22,6 +22,8 @@ ATTACH_AFTER_RECORD = "attach.after_record"
 ATTACH_AFTER_STOP = "attach.after_stop"
 ATTACH_AFTER_APPLY_ONE = "attach.after_apply_one"
 ATTACH_BEFORE_START = "attach.before_start"
+#: Graceful power-off: the request to the node plugin is written, nothing waited for yet.
+POWER_OFF_AFTER_REQUEST = "poweroff.after_request"
 
 #: The node's failpoints in NodeStageVolume: a new disk formatted but not yet mounted, and
 #: mounted but the call not yet answered.

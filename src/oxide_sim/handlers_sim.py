@@ -3,7 +3,8 @@
 They let a test put the simulated rack into states a real rack reaches only by accident: a
 faulted disk or snapshot, an instance that cannot find capacity, an instance whose VMM fails
 (and its auto-restart policy, which the API sets with a full instance update), a flaky network
-(``/sim/faults``).
+(``/sim/faults``), and a guest that shuts itself down (``guest-power-off``: dev mode's node
+playing the guest of an instance; counted apart from the API's hard stops).
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def sim_routes(faults: FaultInjector, stats: RequestStats) -> list[Route]:
         except ValueError as exc:
             raise _bad(str(exc)) from None
 
+    def guest_power_off(req: Request) -> Response:
+        return Response(202, ops_instances.guest_power_off(req.core, instance_sel(req)))
+
     def instance_fail(req: Request) -> Response:
         return Response(200, ops_restart.fail_instance(req.core, instance_sel(req)))
 
@@ -90,6 +94,11 @@ def sim_routes(faults: FaultInjector, stats: RequestStats) -> list[Route]:
         Route(
             "/sim/instances/{instance}/fail",
             {"POST": instance_fail},
+            authenticated=False,
+        ),
+        Route(
+            "/sim/instances/{instance}/guest-power-off",
+            {"POST": guest_power_off},
             authenticated=False,
         ),
         Route(

@@ -97,7 +97,10 @@ class InstanceRec:
     time_run_state_updated: str
     boot_disk_id: str | None = None
     starts: int = 0
+    #: Stops asked through the API that powered a VMM off (``hard_stops`` in /sim/stats).
     stops: int = 0
+    #: Shutdowns the guest started itself (dev mode's node, via /sim/.../guest-power-off).
+    guest_power_offs: int = 0
     #: Remaining starts to refuse with 507 (set via /sim/instances/{instance}/start-failures).
     start_failures: int = 0
     #: ``never``, ``best_effort`` or None (Nexus's default, best effort).

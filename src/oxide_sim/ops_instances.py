@@ -1,4 +1,5 @@
-"""Instance operations: list, view, start, stop, list disks, and the start-failure hook.
+"""Instance operations: list, view, start, stop, list disks; the start-failure and guest
+power-off hooks.
 
 Semantics follow omicron ``nexus/src/app/instance.rs``:
 - start of a ``starting``/``running`` instance succeeds without change (202);
@@ -22,6 +23,7 @@ from typing import Any
 
 from oxide_sim.core import Core, NameOrId
 from oxide_sim.error_responses import conflict, insufficient_capacity, invalid_request
+from oxide_sim.model import InstanceRec
 from oxide_sim.ops_restart import find_instance
 from oxide_sim.paged_lists import ListParams, paginate
 from oxide_sim.views import disk_view, instance_view
@@ -87,16 +89,34 @@ def stop_instance(core: Core, sel: NameOrId, project: NameOrId | None) -> dict[s
             core.set_run_state(inst, "stopped")
             core.commit()
             return instance_view(inst)
-        core.set_run_state(inst, "stopping")
         inst.stops += 1
-        core.commit()
-        gen = inst.gen
-        iid = inst.id
-        core.scheduler.call_later(
-            core.cfg.stop_seconds,
-            lambda: core.finish_transition(iid, gen, "stopping", "stopped", "after_stopped"),
-        )
-        return instance_view(inst)
+        return _power_down(core, inst)
+
+
+def guest_power_off(core: Core, name_or_id: NameOrId) -> dict[str, Any]:
+    """The guest shut itself down (``poweroff`` inside it): the VMM ends, the instance goes
+    ``stopping`` then ``stopped`` as after a stop, and Oxide does not start it again (only a
+    ``failed`` instance is restarted by the control plane). Only a running guest can do so;
+    anything else is 409, as nothing inside a stopped or booting VM runs a shutdown."""
+    with core.lock:
+        inst = find_instance(core, name_or_id)
+        if inst.run_state != "running":
+            raise conflict(f"instance is {inst.run_state}: only a running guest can power off")
+        inst.guest_power_offs += 1
+        return _power_down(core, inst)
+
+
+def _power_down(core: Core, inst: InstanceRec) -> dict[str, Any]:
+    """``stopping`` now, ``stopped`` (with the hooks) after ``stop_seconds``; lock held."""
+    core.set_run_state(inst, "stopping")
+    core.commit()
+    gen = inst.gen
+    iid = inst.id
+    core.scheduler.call_later(
+        core.cfg.stop_seconds,
+        lambda: core.finish_transition(iid, gen, "stopping", "stopped", "after_stopped"),
+    )
+    return instance_view(inst)
 
 
 def set_test_counter(core: Core, name_or_id: NameOrId, counter: str, count: int) -> dict[str, Any]:
@@ -119,6 +139,8 @@ def instance_stats(core: Core) -> dict[str, Any]:
             i.name: {
                 "id": i.id,
                 "stops": i.stops,
+                "hard_stops": i.stops,
+                "guest_power_offs": i.guest_power_offs,
                 "starts": i.starts,
                 "hot_attaches": i.hot_attaches,
                 "hot_detaches": i.hot_detaches,

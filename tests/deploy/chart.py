@@ -101,10 +101,12 @@ def _everything_on() -> Obj:
     values["controller"]["metrics"] = {"enabled": True}
     values["controller"]["podDisruptionBudget"] = {"enabled": True}
     values["snapshots"] = EXISTING_SECRET["snapshots"]
+    values["gracefulPowerOff"] = {"enabled": True, "stopTimeout": 90, "command": "poweroff -f"}
     return values
 
 
-#: Every optional object and container on: metrics (both), PDB, snapshots, Secret.
+#: Every optional object and container on: metrics (both), PDB, snapshots, Secret, graceful
+#: power-off.
 EVERYTHING_ON: Obj = _everything_on()
 
 #: What ``--api-versions`` adds for a cluster that has the external-snapshotter's CRDs.

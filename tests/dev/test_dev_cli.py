@@ -49,3 +49,24 @@ def test_dev_flags() -> None:
     assert defaults.kubelet_dir is None  # meaning STATE/kubelet
     assert defaults.hotplug is False  # a rack that stops to attach, as Oxide's released ones
     assert cli._parser().parse_args(["dev", "--hotplug"]).hotplug is True
+
+
+def test_graceful_power_off_flags() -> None:
+    """On by default in dev (the node plays the guest); each switch reaches serve's flags."""
+    from oxide_csi.dev import _guest_args
+
+    on = _guest_args(cli._parser().parse_args(["dev"]))
+    assert on["graceful_power_off"] == "true"
+    assert (on["power_off_heartbeat"], on["power_off_handler"]) == ("true", "true")
+    assert on["graceful_stop_timeout"] == ""  # serve's default, 120 s
+    off = _guest_args(cli._parser().parse_args(["dev", "--no-graceful-power-off"]))
+    assert off == {}
+    quiet = cli._parser().parse_args(
+        ["dev", "--no-guest-heartbeat", "--no-guest-handler", "--graceful-stop-timeout", "5"]
+    )
+    assert _guest_args(quiet) == {
+        "graceful_power_off": "true",
+        "graceful_stop_timeout": "5",
+        "power_off_heartbeat": "false",
+        "power_off_handler": "false",
+    }

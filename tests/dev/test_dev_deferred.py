@@ -46,7 +46,9 @@ class Rack:
         self._project = values["OXIDE_PROJECT"]
 
     def stops(self) -> int:
-        return int(self._http.get("/sim/stats").json()["instances"]["instance-0"]["stops"])
+        """instance-0's power-offs: hard stops and (dev's default) the guest's own."""
+        entry = self._http.get("/sim/stats").json()["instances"]["instance-0"]
+        return int(entry["stops"]) + int(entry["guest_power_offs"])
 
     def disk(self, disk_id: str) -> dict[str, object] | None:
         response = self._http.get(f"/v1/disks/{disk_id}")

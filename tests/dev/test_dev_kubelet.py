@@ -60,7 +60,9 @@ def _stage_and_publish(
 
 
 def _stops(url: str) -> int:
-    return int(httpx.get(f"{url}/sim/stats", timeout=10).json()["instances"]["instance-0"]["stops"])
+    """instance-0's power-offs: hard stops, and (dev's default) the guest's own."""
+    entry = httpx.get(f"{url}/sim/stats", timeout=10).json()["instances"]["instance-0"]
+    return int(entry["stops"]) + int(entry["guest_power_offs"])
 
 
 def test_only_its_own_mounts_go(plugin_factory, plugin_env, short_tmp: Path) -> None:

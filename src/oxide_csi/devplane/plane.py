@@ -20,7 +20,10 @@ the API's JSON (instance and disk views), and only ``oxide_csi.dev`` wires the t
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,8 +82,12 @@ class DevicePlane:
         data_dir: Path,
         sys_root: Path = Path("/sys"),
         mountinfo: Path = Path("/proc/self/mountinfo"),
+        boot_id_file: Path | None = None,
     ) -> None:
         self.instance_name = instance_name
+        #: The guest's boot id (the node plugin reads it as a real node reads /proc's): a
+        #: new one at every start of the instance, as a reboot gives a real host.
+        self.boot_id_file = boot_id_file
         self.links = DeviceDir(devices_dir, data_dir)
         self._sys = sys_root
         self._mountinfo = mountinfo
@@ -104,6 +111,7 @@ class DevicePlane:
         if instance.get("name") != self.instance_name:
             return
         with self._lock:
+            self._new_boot()
             try:
                 self._bind(disks)
             except Exception as exc:
@@ -124,6 +132,14 @@ class DevicePlane:
             return
         with self._lock:
             self._release_loops()
+
+    def shut_down_guest(self) -> None:
+        """The guest's part of an orderly power-off: flush, and unmount every filesystem on
+        our devices (and the bind mounts of them); the devices go when the instance stops."""
+        os.sync()
+        with self._lock:
+            for loop in self.bound():
+                unmount_matching(functools.partial(mounts_of, loop), self._mountinfo)
 
     def disk_hotplugged(self, instance: Mapping[str, Any], disk: Mapping[str, Any]) -> None:
         """A hot-plug rack attached ``disk`` while our instance runs: its device appears now.
@@ -179,6 +195,13 @@ class DevicePlane:
         return loops_backed_in(self.devices_dir, self._sys)
 
     # ----- internals (lock held) --------------------------------------------------------------
+
+    def _new_boot(self) -> None:
+        if self.boot_id_file is not None:
+            self.boot_id_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.boot_id_file.with_name(self.boot_id_file.name + ".tmp")
+            tmp.write_text(f"{uuid.uuid4()}\n")
+            os.replace(tmp, self.boot_id_file)
 
     def _bind(self, disks: Sequence[Mapping[str, Any]]) -> None:
         wanted: dict[str, DiskSpec] = {}

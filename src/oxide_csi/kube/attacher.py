@@ -23,7 +23,7 @@ from oxide_csi.controller.attach import AttachRecord, CycleReport, OpKind, OpRec
 from oxide_csi.controller.metadata import VolumeMeta
 from oxide_csi.kube.events import NORMAL, WARNING, EventRecorder, Lookup, Target
 from oxide_csi.kube.nodes import NodeGate, NotANode
-from oxide_csi.oxide import Disk, OxideClient, api_errors
+from oxide_csi.oxide import Disk, Instance, OxideClient, api_errors
 
 if TYPE_CHECKING:
     from oxide_csi.servicers.controller import Attacher
@@ -108,6 +108,18 @@ class CycleEvents:
                 "StoppingInstance",
                 f"Stopping instance {name} to {op.kind.value} this volume",
             )
+
+    def on_power_off(self, instance: Instance, how: str, why: str) -> None:
+        """Graceful power-off (``graceful.py``): the Node says whether its guest shut down in
+        order or Oxide pulled the cord, and why."""
+        name = instance.name or instance.id
+        node = self._node(instance.id, instance.name)
+        if how == "guest":
+            text = f"Instance {name} powered itself off in order (graceful power-off)"
+            self._events.emit(node, NORMAL, "GuestPoweredOff", text)
+            return
+        text = f"Graceful power-off of instance {name} not possible ({why}): Oxide's hard stop"
+        self._events.emit(node, NORMAL if why == "not-running" else WARNING, "HardPowerOff", text)
 
     def on_cycle(self, report: CycleReport) -> None:
         name = report.instance_name or report.instance_id

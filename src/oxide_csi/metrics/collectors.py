@@ -115,6 +115,14 @@ class PluginMetrics:
             "Instances powered off by the coordinator to attach or detach disks.",
             registry=reg,
         )
+        self.power_offs = Counter(
+            f"{PREFIX}_attach_power_offs",
+            "Running instances powered off for a cycle with graceful power-off on, by how "
+            "(guest: the node plugin shut its host down; hard: Oxide's stop) and, for a hard "
+            "one, why (no-heartbeat, timeout, not-running, request-failed).",
+            ["how", "reason"],
+            registry=reg,
+        )
         self.instance_starts = Counter(
             f"{PREFIX}_attach_instance_starts",
             "Instances started again by the coordinator after attaching or detaching disks.",
@@ -181,6 +189,10 @@ class PluginMetrics:
             self.instance_starts.inc()
         if report.stopped_seconds is not None:
             self.stopped_seconds.observe(report.stopped_seconds)
+
+    def on_power_off(self, how: str, reason: str) -> None:
+        """``GracefulPowerOff(on_power_off=...)``: one running instance powered off."""
+        self.power_offs.labels(how, reason).inc()
 
     def track_in_flight(self, count: Callable[[], int]) -> None:
         """Read the coordinator's in-flight count at every scrape."""

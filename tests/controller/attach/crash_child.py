@@ -11,9 +11,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
+from typing import Any
 
 from oxide_csi.controller.attach import AttachCoordinator, FileAttachRecordStore, StartPolicy
+from oxide_csi.controller.attach.graceful import GracefulPowerOff
 from oxide_csi.oxide import OxideClient, OxideConfig
+from oxide_csi.poweroff.files import FileChannel
 
 
 async def main() -> None:
@@ -31,6 +35,7 @@ async def main() -> None:
             batch_window=0.05,
             op_timeout=30.0,
             start_policy=StartPolicy(initial=0.02, maximum=0.1),
+            **_power_off(),
         )
         await coord.start()
         deadline = time.monotonic() + 30.0
@@ -39,6 +44,14 @@ async def main() -> None:
         )
         await coord.close()
     print("attach finished without crashing", flush=True)
+
+
+def _power_off() -> dict[str, Any]:
+    """Graceful power-off through the file channel in ``CRASH_POWER_OFF_DIR``, if set."""
+    directory = os.environ.get("CRASH_POWER_OFF_DIR")
+    if not directory:
+        return {}
+    return {"power_off": GracefulPowerOff(FileChannel(Path(directory)), timeout=30.0)}
 
 
 if __name__ == "__main__":

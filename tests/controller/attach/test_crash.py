@@ -25,8 +25,11 @@ INSTANCE = "instance-0"
 CHILD = Path(__file__).with_name("crash_child.py")
 
 
-async def run_child(rack: Rack, disk_id: str, record_dir: Path, failpoint: str) -> tuple[int, str]:
+async def run_child(
+    rack: Rack, disk_id: str, record_dir: Path, failpoint: str, **extra: str
+) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OXIDE_", "CRASH_"))}
+    env.update(extra)
     env.update(
         {
             failpoints.ENV: failpoint,

@@ -35,6 +35,7 @@ import structlog
 
 from oxide_csi import errors
 from oxide_csi.controller.attach.fence import UNFENCED, Fence
+from oxide_csi.controller.attach.graceful import PowerOff, hard_power_off
 from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.ledger import LedgerStore
 from oxide_csi.controller.attach.leftovers import leftover, leftover_attach_target
@@ -73,7 +74,8 @@ class AttachCoordinator(ReleasedCalls):
     before it happens (the Events hook). ``hot`` (``--hot-attach``) offers operations to
     running instances before any cycle (see ``hot.py``). ``own_instance_id`` is the instance
     the controller runs on, never to be cycled (None: no such guard). ``fence`` says who may
-    act on an instance now (``fence.py``).
+    act on an instance now (``fence.py``); ``power_off`` how a running instance is powered
+    off (``graceful.py``: Oxide's hard stop by default).
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class AttachCoordinator(ReleasedCalls):
         refusals: RefusalCache | None = None,
         on_stopping: StopObserver | None = None,
         fence: Fence = UNFENCED,
+        power_off: PowerOff = hard_power_off,
         ledger: LedgerStore | None = None,
         detach_policy: DetachPolicy = DetachPolicy.IMMEDIATE,
     ) -> None:
@@ -116,6 +119,7 @@ class AttachCoordinator(ReleasedCalls):
             refusals=self._refusals,
             on_stopping=on_stopping,
             fence=fence,
+            power_off=power_off,
             released=(
                 CycleLedger(self.released, self._claim, cycle_timeout=op_timeout)
                 if self.released is not None

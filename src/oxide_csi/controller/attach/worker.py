@@ -33,6 +33,7 @@ import structlog
 from oxide_csi import errors
 from oxide_csi.controller.attach.apply import DiskChanges
 from oxide_csi.controller.attach.fence import ALWAYS_HELD, UNFENCED, Fence, Hold, drop_settled
+from oxide_csi.controller.attach.graceful import PowerOff, hard_power_off
 from oxide_csi.controller.attach.hot import HotAttach
 from oxide_csi.controller.attach.leftovers import already_done, superseded
 from oxide_csi.controller.attach.ops import PendingOp, translate
@@ -90,6 +91,7 @@ class WorkerSettings:
     #: Who may act on an instance now (fence.py); the file backend's is always ours.
     fence: Fence = UNFENCED
     on_stopping: StopObserver | None = None
+    power_off: PowerOff = hard_power_off  # a running instance: hard, or guest first (graceful.py)
     released: CycleLedger | None = None
 
 
@@ -321,7 +323,7 @@ class InstanceWorker:
             self._meter.stopped = True
             self._owes_start = True
             fence = self._hold.change_deadline
-            await stop_and_wait(client, self.instance_id, deadline=deadline, fence=fence)
+            await self._s.power_off(client, inst, deadline=deadline, fence=fence)
             failpoint(ATTACH_AFTER_STOP)
             owe_start = True
         elif state == "stopping":
