@@ -161,15 +161,7 @@ class Simulator:
         return {name: i["id"] for name, i in self.stats()["instances"].items()}
 
     def disks(self) -> list[dict[str, Any]]:
-        """Every disk of the project, following pages until an empty one."""
-        found: list[dict[str, Any]] = []
-        params: dict[str, str | int] = {"project": "default", "limit": 100}
-        while True:
-            page = self.http.get("/v1/disks", params=params).json()
-            found += page["items"]
-            if not page["items"] or not page.get("next_page"):
-                return found
-            params = {"project": "default", "page_token": page["next_page"], "limit": 100}
+        return project_disks(self.http, "default")
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -178,6 +170,18 @@ class Simulator:
         if hasattr(self, "http"):
             self.http.close()
         self._log.close()
+
+
+def project_disks(http: httpx.Client, project: str) -> list[dict[str, Any]]:
+    """Every disk of ``project``, following pages until an empty one."""
+    found: list[dict[str, Any]] = []
+    params: dict[str, str | int] = {"project": project, "limit": 100}
+    while True:
+        page = http.get("/v1/disks", params=params).json()
+        found += page["items"]
+        if not page["items"] or not page.get("next_page"):
+            return found
+        params = {"project": project, "page_token": page["next_page"], "limit": 100}
 
 
 class Plugin:

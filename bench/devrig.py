@@ -14,11 +14,13 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import clean_env, wait_for_channel
 from oxide_csi.csi_v1 import csi_pb2, csi_pb2_grpc
+from oxide_csi.tools import oxide_env
 
 DRIVER_DIR = "plugins/kubernetes.io/csi/csi.oxide.computer"
 
@@ -34,13 +36,22 @@ def capability(fs_type: str = "ext4") -> csi_pb2.VolumeCapability:
 class DevProcess:
     """``python -m oxide_csi dev`` in ``workdir``; ``channel`` serves Controller and Node."""
 
-    def __init__(self, workdir: Path, stop_seconds: float, start_seconds: float) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        stop_seconds: float,
+        start_seconds: float,
+        *,
+        instances: int = 2,
+        extra: Sequence[str] = (),
+    ) -> None:
         self.state = workdir / "state"
         self.kubelet = self.state / "kubelet"
         self.endpoint = f"unix://{workdir / 'dev.sock'}"
         argv = [sys.executable, "-m", "oxide_csi", "dev", "--endpoint", self.endpoint]
         argv += ["--state-dir", str(self.state), "--log-level", "warning"]
         argv += ["--stop-seconds", str(stop_seconds), "--start-seconds", str(start_seconds)]
+        argv += ["--instances", str(instances), *extra]
         self.log_path = workdir / "dev.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -51,6 +62,8 @@ class DevProcess:
         self.node = csi_pb2_grpc.NodeStub(self.channel)
         info = self.node.NodeGetInfo(csi_pb2.NodeGetInfoRequest(), timeout=10)
         self.node_id: str = info.node_id
+        #: Where the simulated Oxide is and its token (new at every start): dev's ``oxide.env``.
+        self.oxide = oxide_env.read(self.state / oxide_env.FILE_NAME)
 
     def close(self) -> None:
         self.channel.close()
@@ -148,6 +161,13 @@ def teardown(
     controller: csi_pb2_grpc.ControllerStub, node: csi_pb2_grpc.NodeStub, vol: Volume, node_id: str
 ) -> None:
     """Everything back: node unpublish and unstage, controller unpublish, delete."""
+    node_down(node, vol)
+    controller_unpublish(controller, vol.volume.volume_id, node_id)
+    delete(controller, vol.volume.volume_id)
+
+
+def node_down(node: csi_pb2_grpc.NodeStub, vol: Volume) -> None:
+    """What kubelet does when the pod is gone: unpublish, then unstage."""
     volume_id = vol.volume.volume_id
     node.NodeUnpublishVolume(
         csi_pb2.NodeUnpublishVolumeRequest(volume_id=volume_id, target_path=str(vol.target)),
@@ -157,8 +177,6 @@ def teardown(
         csi_pb2.NodeUnstageVolumeRequest(volume_id=volume_id, staging_target_path=str(vol.staging)),
         timeout=120,
     )
-    controller_unpublish(controller, volume_id, node_id)
-    delete(controller, volume_id)
 
 
 def controller_unpublish(

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bench import attach_coalescing, formatting, node_memory
+from bench import attach_coalescing, formatting, node_memory, workloads
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -73,6 +73,7 @@ TABLES = list(_tables())
 def test_the_section_has_a_table_for_each_benchmark() -> None:
     names = [name for name, _ in TABLES]
     expected = ["attach_coalescing", "throughput", "formatting", "provisioning", "node_memory"]
+    expected.append("workloads")
     assert names == expected
 
 
@@ -103,3 +104,12 @@ def test_benchmarks_check_the_thresholds_the_readme_states() -> None:
     assert float(stage.group(1)) == formatting.TARGET_STAGE_S
     graceful = re.search(r"with graceful power-off \(at most ([\d.]+) MB at the peak\)", section)
     assert graceful and float(graceful.group(1)) == node_memory.TARGET_GRACEFUL_MB
+
+
+def test_the_workload_figures_keep_issue_19s_promises() -> None:
+    """The recorded run shows, for the deferred policy on a cold-plug rack, no cycle at the
+    rolling restart's re-publishes nor at the deletions, and 2 for the move."""
+    body = json.loads((RESULTS / "workloads.json").read_text())
+    checked = workloads.promises(body["rows"])
+    assert [c["measured"] for c in checked] == [c["expected"] for c in checked], checked
+    assert body["settings"]["detach_policy_flag"] is True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -175,6 +176,7 @@ class Core:
         d.time_modified = now_iso()
 
     def set_run_state(self, inst: InstanceRec, state: str) -> None:
+        inst.track_down_time(state, time.time())
         inst.run_state = state
         if state in DOWN_STATES:
             down = sum(i.run_state in DOWN_STATES for i in self.state.instances.values())

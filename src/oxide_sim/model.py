@@ -117,7 +117,26 @@ class InstanceRec:
     hot_attaches: int = 0
     hot_detaches: int = 0
     hotplug_silent: int = 0
+    #: Seconds spent not running, summed over the periods that have ended, and the wall clock
+    #: (epoch seconds) at which the current one began (None while running): what a benchmark
+    #: reads as "how long was this node down for its workloads" (``/sim/stats``).
+    down_seconds: float = 0.0
+    down_since: float | None = None
     gen: int = 0
+
+    def track_down_time(self, new_state: str, now: float) -> None:
+        """Close or open a period of not running as the instance moves to ``new_state``."""
+        if new_state == "running":
+            if self.down_since is not None:
+                self.down_seconds += max(0.0, now - self.down_since)
+                self.down_since = None
+        elif self.down_since is None:
+            self.down_since = now
+
+    def seconds_down(self, now: float) -> float:
+        """Every second not running so far, the current period included."""
+        current = max(0.0, now - self.down_since) if self.down_since is not None else 0.0
+        return self.down_seconds + current
 
 
 @dataclass

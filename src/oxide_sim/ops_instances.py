@@ -18,6 +18,7 @@ Unsure: the exact 507 message of a start that finds no sled; the simulator uses 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from oxide_sim.core import Core, NameOrId
@@ -130,7 +131,10 @@ def set_test_counter(core: Core, name_or_id: NameOrId, counter: str, count: int)
 
 
 def instance_stats(core: Core) -> dict[str, Any]:
+    """Per instance counters; ``down_seconds`` is every second it spent not running (the
+    period it may be in now included), in wall-clock time."""
     with core.lock:
+        now = time.time()
         return {
             i.name: {
                 "id": i.id,
@@ -141,6 +145,7 @@ def instance_stats(core: Core) -> dict[str, Any]:
                 "hot_attaches": i.hot_attaches,
                 "hot_detaches": i.hot_detaches,
                 "state": i.run_state,
+                "down_seconds": round(i.seconds_down(now), 3),
             }
             for i in core.state.instances.values()
         }
