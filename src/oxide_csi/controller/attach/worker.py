@@ -358,7 +358,7 @@ class InstanceWorker:
             record = self._record(Phase.APPLYING, leftovers, batch)
             await store.save(record)
         await self._applier.leftovers(leftovers, deadline)
-        for op in sorted(batch, key=lambda op: op.kind is OpKind.ATTACH):  # detaches free slots
+        for op in batch:  # detaches first (_close_batch): they free the attaches' slots
             await self._applier.apply(op, deadline)
             failpoint(ATTACH_AFTER_APPLY_ONE)
         if owe_start:
